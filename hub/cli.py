@@ -1,0 +1,309 @@
+"""The ``dsar`` command (typer + rich); its contract is docs/interface.md.
+
+Exit codes: 0 done and every enabled processor answered; 2 bad usage or bad input, nothing
+contacted; 3 partial (a processor failed, was skipped or needs a manual step; the report says
+which); 1 unexpected error. Results go to stdout (``--json``: one JSON document and nothing
+else); progress, warnings and logs go to stderr.
+
+Start-up stays fast: heavy modules (pydantic models, connectors, the stripe SDK) are imported
+inside the commands, never at module level.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from connectors.base import Connector
+    from hub.models import ProcessorResult, Report
+    from hub.settings import HubSettings
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
+
+app = typer.Typer(
+    help="Answer GDPR data-subject requests across your processors.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+config_app = typer.Typer(help="Inspect and validate the configuration.", no_args_is_help=True)
+schema_app = typer.Typer(help="Print JSON Schemas of the files dsar writes.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+app.add_typer(schema_app, name="schema")
+
+
+@dataclass
+class Options:
+    config: Path | None
+    sandbox: bool
+    json: bool
+    out: Path | None
+    verbose: int
+
+
+def _console(stderr: bool = False) -> Console:
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False, soft_wrap=False)
+
+
+def _fail(message: str, code: int) -> typer.Exit:
+    _console(stderr=True).print(f"[bold red]error:[/] {_redacted(message)}")
+    return typer.Exit(code)
+
+
+def _redacted(text: str) -> str:
+    from hub.logs import redact
+
+    return redact(text)
+
+
+@app.callback()
+def main_options(
+    ctx: typer.Context,
+    config: Annotated[Path | None, typer.Option(
+        "--config", help="TOML configuration [default: $DSAR_CONFIG, else config/hub.toml]",
+        dir_okay=False)] = None,
+    sandbox: Annotated[bool, typer.Option(
+        "--sandbox", help="Use the built-in sandbox processors (no credentials, no network).")
+    ] = False,
+    json_output: Annotated[bool, typer.Option(
+        "--json", help="Print one machine-readable JSON result on stdout and nothing else.")
+    ] = False,
+    out: Annotated[Path | None, typer.Option(
+        "--out", help="Folder for report files [default: <state dir>/reports].", file_okay=False)
+    ] = None,
+    verbose: Annotated[int, typer.Option(
+        "--verbose", "-v", count=True, help="More log output on stderr (-v info, -vv debug).")
+    ] = 0,
+) -> None:
+    from hub.logs import configure_logging
+
+    configure_logging(["WARNING", "INFO", "DEBUG"][min(verbose, 2)])
+    ctx.obj = Options(config=config, sandbox=sandbox, json=json_output, out=out, verbose=verbose)
+
+
+@contextmanager
+def _environment(opts: Options) -> Iterator[tuple[HubSettings, dict[str, type[Connector]]]]:
+    """Settings and connectors for one command; with ``--sandbox`` the fake processors run."""
+    from hub.errors import ConfigurationError
+    from hub.logs import register_secrets
+    from hub.registry import discover
+    from hub.settings import load_settings, with_processor_overrides
+
+    connectors = discover()
+    try:
+        settings = load_settings(connectors, opts.config)
+    except ConfigurationError as exc:
+        raise _fail(str(exc), EXIT_USAGE) from None
+    if not opts.sandbox:
+        for name in connectors:
+            register_secrets(settings.processor(name).secret_values())
+        yield settings, connectors
+        return
+
+    from hub.sandbox import Sandbox
+
+    with Sandbox() as sandbox:
+        for name in connectors:
+            if name in sandbox.base_urls:
+                values = {"enabled": True, "base_url": sandbox.base_urls[name],
+                          **sandbox.credentials.get(name, {})}
+            else:  # never let a sandbox run reach a real processor
+                values = {"enabled": False}
+            settings = with_processor_overrides(settings, name, values)
+        yield settings, connectors
+
+
+def _exit_code(results: list[ProcessorResult]) -> int:
+    from hub.models import ProcessorStatus
+
+    answered = {ProcessorStatus.FOUND, ProcessorStatus.NOT_FOUND}
+    return EXIT_OK if all(r.status in answered for r in results) else EXIT_PARTIAL
+
+
+class _LiveProgress:
+    """One spinner line per processor on stderr while the fan-out runs."""
+
+    def __init__(self, enabled: bool) -> None:
+        from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+        self.progress = Progress(
+            SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+            console=_console(stderr=True), transient=False, disable=not enabled,
+        )
+        self.tasks: dict[str, Any] = {}
+
+    def __call__(self, name: str, result: ProcessorResult | None) -> None:
+        if result is None:
+            self.tasks[name] = self.progress.add_task(f"{name}: searching…", total=1)
+            return
+        summary = f"{result.status.value}" + (
+            f", {len(result.records)} records" if result.records else "")
+        self.progress.update(self.tasks[name], description=f"{name}: {summary}", completed=1)
+
+
+def _records_by_type(result: ProcessorResult) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for record in result.records:
+        counts[record.type] = counts.get(record.type, 0) + 1
+    return counts
+
+
+def _print_summary(report: Report, folder: Path) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"Request {report.request.id} (due {report.request.due_at})")
+    table.add_column("processor")
+    table.add_column("status")
+    table.add_column("records")
+    table.add_column("notes")
+    styles = {"found": "green", "not_found": "dim", "error": "red", "skipped": "yellow",
+              "manual": "yellow"}
+    for result in report.processors:
+        counts = ", ".join(f"{n} {t}" for t, n in _records_by_type(result).items()) or "-"
+        notes = "; ".join(([result.error] if result.error else []) + result.notes)
+        table.add_row(result.name, f"[{styles[result.status.value]}]{result.status.value}[/]",
+                      counts, _redacted(notes))
+    console = _console()
+    console.print(table)
+    if not report.processors:
+        console.print("[yellow]No processor is enabled: check the configuration.[/]")
+    console.print(f"Report: {folder / 'report.json'}")
+
+
+def _json_summary(report: Report, folder: Path, code: int) -> dict[str, Any]:
+    return {
+        "request_id": report.request.id,
+        "type": report.request.type,
+        "due_at": report.request.due_at.isoformat(),
+        "exit_code": code,
+        "report": str(folder / "report.json"),
+        "processors": [
+            {"name": r.name, "status": r.status.value, "error": _redacted(r.error or "") or None,
+             "records": len(r.records), "records_by_type": _records_by_type(r),
+             "notes": [_redacted(n) for n in r.notes]}
+            for r in report.processors
+        ],
+    }
+
+
+@app.command()
+def lookup(
+    ctx: typer.Context,
+    email: Annotated[str, typer.Argument(help="The data subject's e-mail address.")],
+) -> None:
+    """Access request: find what every enabled processor holds and write the access report."""
+    from hub.errors import InvalidInput
+    from hub.logs import register_secret
+    from hub.lookup import look_up
+    from hub.report_files import write_report
+    from hub.subject import Subject
+
+    opts: Options = ctx.obj
+    try:
+        subject = Subject.from_email(email)
+    except InvalidInput as exc:
+        raise _fail(str(exc), EXIT_USAGE) from None
+    register_secret(subject.email, "subject")
+    register_secret(email.strip(), "subject")
+
+    with _environment(opts) as (settings, connectors):
+        progress = _LiveProgress(enabled=not opts.json and sys.stderr.isatty())
+        with progress.progress:
+            report = asyncio.run(look_up(subject, settings, connectors, on_progress=progress))
+        folder = write_report(report, opts.out or settings.reports_dir)
+    code = _exit_code(report.processors)
+    if opts.json:
+        typer.echo(json.dumps(_json_summary(report, folder, code), ensure_ascii=False))
+    else:
+        _print_summary(report, folder)
+    raise typer.Exit(code)
+
+
+@app.command("connectors")
+def list_connectors(ctx: typer.Context) -> None:
+    """List installed connectors and their capabilities."""
+    from hub.registry import discover
+
+    opts: Options = ctx.obj
+    found = discover()
+    rows = [
+        {"name": name, "title": cls.title,
+         "capabilities": sorted(c.value for c in cls.capabilities),
+         "docs": cls.docs_url, "module": cls.__module__}
+        for name, cls in found.items()
+    ]
+    if opts.json:
+        typer.echo(json.dumps(rows))
+        return
+    from rich.table import Table
+
+    table = Table(title="Installed connectors (entry-point group dsar.connectors)")
+    for column in ("name", "title", "capabilities", "module", "docs"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(row["name"], row["title"], ", ".join(row["capabilities"]), row["module"],
+                      row["docs"])
+    _console().print(table)
+
+
+@config_app.command("check")
+def config_check(ctx: typer.Context) -> None:
+    """Validate settings and test each enabled processor's credentials with one cheap read."""
+    from hub.config_check import check_all
+
+    opts: Options = ctx.obj
+    with _environment(opts) as (settings, connectors):
+        checks = asyncio.run(check_all(settings, connectors))
+    code = EXIT_OK if all(c["ok"] for c in checks) else EXIT_PARTIAL
+    if opts.json:
+        typer.echo(json.dumps({"exit_code": code, "processors": checks}))
+        raise typer.Exit(code)
+    from rich.table import Table
+
+    table = Table(title="Configuration check")
+    for column in ("processor", "result", "details"):
+        table.add_column(column)
+    for check in checks:
+        mark = "[green]ok[/]" if check["ok"] else "[red]failed[/]"
+        table.add_row(check["name"], mark, _redacted(check["details"]))
+    _console().print(table)
+    raise typer.Exit(code)
+
+
+@schema_app.command("report")
+def schema_report() -> None:
+    """Print the JSON Schema of report.json."""
+    from hub.models import Report
+
+    typer.echo(json.dumps(Report.model_json_schema(), indent=2))
+
+
+def main() -> None:
+    """Console-script entry point: map unexpected errors to exit 1 without a traceback wall."""
+    try:
+        app()
+    except KeyboardInterrupt:
+        _console(stderr=True).print("interrupted; nothing that completed was lost")
+        sys.exit(130)
+    except Exception as exc:
+        from hub.errors import ConfigurationError
+
+        if isinstance(exc, ConfigurationError):
+            _console(stderr=True).print(f"[bold red]error:[/] {_redacted(str(exc))}")
+            sys.exit(EXIT_USAGE)
+        _console(stderr=True).print(
+            f"[bold red]unexpected error:[/] {type(exc).__name__}: {_redacted(str(exc))}")
+        sys.exit(EXIT_ERROR)

@@ -1,0 +1,88 @@
+"""The typed outcome of a request: records, per-processor results and the report.
+
+These pydantic models *are* the ``report.json`` format of docs/interface.md; its JSON Schema is
+generated from them, so the file format and the code cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from hub.subject import Identifier, MatchStrength
+
+
+class ProcessorStatus(StrEnum):
+    """How one processor's part of a request ended (interface.md)."""
+
+    FOUND = "found"
+    NOT_FOUND = "not_found"
+    ERROR = "error"
+    SKIPPED = "skipped"
+    MANUAL = "manual"
+
+
+class RecordAction(StrEnum):
+    DELETED = "deleted"
+    ANONYMISED = "anonymised"
+    RETAINED = "retained"
+    MANUAL = "manual"
+    FAILED = "failed"
+
+
+class Record(BaseModel):
+    """One object at a processor that holds personal data of the subject."""
+
+    type: str = Field(description="Processor object type, e.g. 'customer', 'charge', 'subscriber'.")
+    id: str
+    matched_on: str = Field(description="Which identifier tied this record to the subject.")
+    match_strength: MatchStrength = MatchStrength.EXACT
+    data: dict[str, Any] = Field(default_factory=dict, description="The personal-data fields.")
+    action: RecordAction | None = None
+    legal_basis: str | None = None
+    retained_until: date | None = None
+
+
+class ProcessorResult(BaseModel):
+    """Everything one processor contributed to a request, including what went wrong."""
+
+    name: str
+    status: ProcessorStatus
+    error: str | None = None
+    records: list[Record] = Field(default_factory=list)
+    notes: list[str] = Field(
+        default_factory=list,
+        description="Limits of the search (e.g. an API that was unavailable), in plain words.",
+    )
+    duration_seconds: float | None = None
+
+
+class RequestInfo(BaseModel):
+    id: str
+    type: Literal["access", "erasure"]
+    received_at: datetime
+    due_at: date
+    tool_version: str
+
+
+class SubjectInfo(BaseModel):
+    email: str
+    identifiers: list[Identifier]
+
+
+class Report(BaseModel):
+    """The machine-readable answer to one request (``report.json``)."""
+
+    request: RequestInfo
+    subject: SubjectInfo
+    processors: list[ProcessorResult]
+
+    @property
+    def complete(self) -> bool:
+        """True when every processor answered (interface.md exit code 0)."""
+        return all(
+            p.status in (ProcessorStatus.FOUND, ProcessorStatus.NOT_FOUND) for p in self.processors
+        )
