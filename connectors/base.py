@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from hub.http import HttpPolicy, PoliteTransport, RateLimit, build_client
 from hub.models import Record
-from hub.subject import Subject
+from hub.subject import Identifier, Subject
 
 
 class Capability(StrEnum):
@@ -71,6 +71,11 @@ class Findings(BaseModel):
 
     records: list[Record] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list)
+    identifiers: list[Identifier] = Field(
+        default_factory=list,
+        description="Phones, personnummer and stored address spellings seen in the records "
+        "(normalised, source = this processor); the hub widens the lookup with them.",
+    )
     manual: bool = Field(
         False, description="True when the processor cannot be searched and a person must look."
     )
@@ -100,6 +105,10 @@ class Connector(ABC):
     docs_url: ClassVar[str]
     capabilities: ClassVar[frozenset[Capability]] = frozenset({Capability.ACCESS})
     settings_model: ClassVar[type[ConnectorSettings]]
+    #: identifier kinds this processor can be searched by in the widening round
+    searchable_identifiers: ClassVar[frozenset[str]] = frozenset({"email"})
+    #: extra keyword arguments the constructor accepts from the hub (e.g. ``state``)
+    init_options: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(
         self, settings: ConnectorSettings, *, transport: httpx.AsyncBaseTransport | None = None
@@ -120,6 +129,7 @@ class Connector(ABC):
         transport = PoliteTransport(
             self.settings.http,
             processor=self.title,
+            limit_key=f"{self.name} {base_url}",
             extra_limits=extra_limits,
             inner=self._inner_transport,
         )
@@ -136,6 +146,17 @@ class Connector(ABC):
     @abstractmethod
     async def find_subject(self, subject: Subject) -> Findings:
         """Every record at this processor that holds the subject's personal data."""
+
+    async def find_by_identifiers(
+        self, subject: Subject, identifiers: list[Identifier]
+    ) -> Findings:
+        """Second round: records matching ``identifiers`` found at other processors.
+
+        Only called with kinds in :attr:`searchable_identifiers`. Records found this way carry
+        ``matched_on`` = the identifier kind and ``match_strength`` = ``derived`` (unless it is
+        an e-mail spelling of the subject's own address). The default finds nothing.
+        """
+        return Findings()
 
     @abstractmethod
     async def check_credentials(self) -> str:

@@ -1,17 +1,19 @@
-"""Run one operation at every enabled processor concurrently, isolating their failures.
+"""Run connector operations at every enabled processor concurrently, isolating failures.
 
-Each processor ends with an explicit :class:`ProcessorResult`: a connector error becomes that
-processor's ``status: error`` with a short reason while the others complete; a processor that
-is enabled but lacks credentials is ``skipped`` with the name of the missing setting (never a
-silent "not found"). Shared by the access job now and by erasure and config checks later.
+Each processor ends with an explicit outcome: a connector error becomes that processor's
+``status: error`` with a short reason while the others complete; a processor that is enabled
+but lacks credentials is ``skipped`` with the name of the missing setting (never a silent "not
+found"). Connectors stay open across the rounds of one request (a connector may cache what it
+fetched in round one, e.g. Zettle's receipts, for the widening round).
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
 
 from connectors.base import Connector, Findings
 from hub.errors import as_connector_error
@@ -20,8 +22,14 @@ from hub.settings import HubSettings, env_name
 
 log = logging.getLogger(__name__)
 
-Operation = Callable[[Connector], Awaitable[Findings]]
-ProgressCallback = Callable[[str, ProcessorResult | None], None]
+
+@dataclass
+class Outcome:
+    """What one operation at one processor produced: findings, or a reason it failed."""
+
+    findings: Findings | None
+    error: str | None
+    seconds: float
 
 
 def enabled_processors(
@@ -30,56 +38,87 @@ def enabled_processors(
     return [name for name in connectors if settings.processor(name).enabled]
 
 
-async def _run_one(
-    name: str, cls: type[Connector], settings: HubSettings, operation: Operation, request_id: str
-) -> ProcessorResult:
-    processor_settings = settings.processor(name)
-    missing = processor_settings.missing_credentials()
-    if missing:
-        names = ", ".join(env_name(name, field) for field in missing)
-        return ProcessorResult(name=name, status=ProcessorStatus.SKIPPED,
-                               error=f"enabled but not configured: missing setting {names}")
+def skipped_result(settings: HubSettings, name: str) -> ProcessorResult | None:
+    """A ``skipped`` result if the processor lacks credentials, else None."""
+    missing = settings.processor(name).missing_credentials()
+    if not missing:
+        return None
+    names = ", ".join(env_name(name, field) for field in missing)
+    return ProcessorResult(name=name, status=ProcessorStatus.SKIPPED,
+                           error=f"enabled but not configured: missing setting {names}")
+
+
+async def guarded(connector: Connector, operation: Awaitable[Findings], request_id: str
+                  ) -> Outcome:
+    """Await ``operation``; any failure becomes a reason instead of an exception."""
     started = time.monotonic()
     try:
-        async with cls(processor_settings) as connector:
-            findings = await operation(connector)
+        findings = await operation
     except Exception as exc:  # one processor's failure must not lose the others' results
-        error = as_connector_error(exc, cls.title)
+        error = as_connector_error(exc, connector.title)
         if error is None:
-            log.exception("%s %s: unexpected error", request_id, name)
+            log.exception("%s %s: unexpected error", request_id, connector.name)
+            message = (f"unexpected error in the {connector.name} connector "
+                       f"({type(exc).__name__}); run with -vv for details")
         else:
-            log.warning("%s %s: %s", request_id, name, error)
-        message = str(error) if error else (
-            f"unexpected error in the {name} connector ({type(exc).__name__}); "
-            "run with -vv for details")
-        return ProcessorResult(name=name, status=ProcessorStatus.ERROR, error=message,
-                               duration_seconds=time.monotonic() - started)
-    if findings.manual:
-        status = ProcessorStatus.MANUAL
+            log.warning("%s %s: %s", request_id, connector.name, error)
+            message = str(error)
+        return Outcome(None, message, time.monotonic() - started)
+    return Outcome(findings, None, time.monotonic() - started)
+
+
+@asynccontextmanager
+async def open_connectors(
+    settings: HubSettings, connectors: dict[str, type[Connector]], **extra: object
+) -> AsyncIterator[tuple[dict[str, Connector], list[ProcessorResult]]]:
+    """Instances of every enabled, configured connector (closed on exit) and the skipped ones.
+
+    ``extra`` keyword arguments are passed to connectors whose constructor accepts them
+    (e.g. the state store for connectors that persist tokens).
+    """
+    opened: dict[str, Connector] = {}
+    skipped: list[ProcessorResult] = []
+    async with AsyncExitStack() as stack:
+        for name in enabled_processors(settings, connectors):
+            result = skipped_result(settings, name)
+            if result is not None:
+                skipped.append(result)
+                continue
+            cls = connectors[name]
+            accepted = {k: v for k, v in extra.items() if k in cls.init_options}
+            opened[name] = await stack.enter_async_context(
+                cls(settings.processor(name), **accepted))
+        yield opened, skipped
+
+
+def result_from(name: str, outcome: Outcome) -> ProcessorResult:
+    """The processor's result after its first (or only) operation."""
+    if outcome.findings is None:
+        return ProcessorResult(name=name, status=ProcessorStatus.ERROR, error=outcome.error,
+                               duration_seconds=outcome.seconds)
+    findings = outcome.findings
+    if findings.records:
+        status = ProcessorStatus.FOUND
     else:
-        status = ProcessorStatus.FOUND if findings.records else ProcessorStatus.NOT_FOUND
-    log.info("%s %s: %s, %d records", request_id, name, status, len(findings.records))
+        status = ProcessorStatus.MANUAL if findings.manual else ProcessorStatus.NOT_FOUND
     return ProcessorResult(name=name, status=status, records=findings.records,
-                           notes=findings.notes, duration_seconds=time.monotonic() - started)
+                           notes=findings.notes, identifiers=findings.identifiers,
+                           duration_seconds=outcome.seconds)
 
 
-async def fan_out(
-    settings: HubSettings,
-    connectors: dict[str, type[Connector]],
-    operation: Operation,
-    *,
-    request_id: str,
-    on_progress: ProgressCallback | None = None,
-) -> list[ProcessorResult]:
-    """Run ``operation`` at every enabled processor at once; results in processor order."""
-
-    async def tracked(name: str) -> ProcessorResult:
-        if on_progress:
-            on_progress(name, None)
-        result = await _run_one(name, connectors[name], settings, operation, request_id)
-        if on_progress:
-            on_progress(name, result)
-        return result
-
-    names = enabled_processors(settings, connectors)
-    return list(await asyncio.gather(*(tracked(name) for name in names)))
+def merge_round(result: ProcessorResult, outcome: Outcome, what: str) -> ProcessorResult:
+    """Add a later round's findings to a result; a failed round makes the result an error
+    but keeps every record already found."""
+    merged = result.model_copy(deep=True)
+    merged.duration_seconds = (merged.duration_seconds or 0) + outcome.seconds
+    if outcome.findings is None:
+        merged.status = ProcessorStatus.ERROR
+        merged.error = f"{what} failed: {outcome.error}"
+        return merged
+    known = {(r.type, r.id) for r in merged.records}
+    merged.records += [r for r in outcome.findings.records if (r.type, r.id) not in known]
+    merged.notes += [n for n in outcome.findings.notes if n not in merged.notes]
+    merged.identifiers += outcome.findings.identifiers
+    if merged.records and merged.status in (ProcessorStatus.NOT_FOUND, ProcessorStatus.MANUAL):
+        merged.status = ProcessorStatus.FOUND
+    return merged

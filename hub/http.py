@@ -23,6 +23,7 @@ import asyncio
 import email.utils
 import logging
 import time
+import weakref
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -97,6 +98,22 @@ class SlidingWindowLimiter:
                     self._starts.append(now)
                     return
                 await asyncio.sleep(self.per_seconds - (now - self._starts[0]))
+
+
+_shared_limiters: weakref.WeakKeyDictionary[
+    asyncio.AbstractEventLoop, dict[tuple[str, int, float], SlidingWindowLimiter]
+] = weakref.WeakKeyDictionary()
+
+
+def shared_limiter(key: str, requests: int, per_seconds: float) -> SlidingWindowLimiter:
+    """The limiter for ``key`` shared by every client in this event loop.
+
+    A batch of lookups creates one connector per subject; the processor's limit is per account
+    or token, so all of them must draw from the same window.
+    """
+    per_loop = _shared_limiters.setdefault(asyncio.get_running_loop(), {})
+    return per_loop.setdefault((key, requests, per_seconds),
+                               SlidingWindowLimiter(requests, per_seconds))
 
 
 class _RetriableResponse(Exception):
@@ -176,24 +193,29 @@ class PoliteTransport(httpx.AsyncBaseTransport):
         policy: HttpPolicy,
         *,
         processor: str,
+        limit_key: str | None = None,
         extra_limits: Sequence[RateLimit] = (),
         inner: httpx.AsyncBaseTransport | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.policy = policy
         self.processor = processor
+        self._limit_key = limit_key or processor
         self._inner = inner or httpx.AsyncHTTPTransport(retries=0)
-        self._limiter = SlidingWindowLimiter(policy.rate_limit_requests, policy.rate_limit_seconds)
-        self._extra = [(rule, SlidingWindowLimiter(rule.requests, rule.per_seconds))
-                       for rule in extra_limits]
+        self._extra = extra_limits
         self._sleep = sleep
         self.attempts = 0  # requests actually sent, for benchmarks and tests
 
     async def _throttle(self, request: httpx.Request) -> None:
-        await self._limiter.acquire()
-        for rule, limiter in self._extra:
+        policy = self.policy
+        await shared_limiter(
+            self._limit_key, policy.rate_limit_requests, policy.rate_limit_seconds
+        ).acquire()
+        for rule in self._extra:
             if rule.path_contains in request.url.path:
-                await limiter.acquire()
+                await shared_limiter(
+                    f"{self._limit_key}{rule.path_contains}", rule.requests, rule.per_seconds
+                ).acquire()
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         policy = self.policy

@@ -1,17 +1,25 @@
-"""The access job (GDPR Art. 15): find everything every processor holds about one subject."""
+"""The access job (GDPR Art. 15): find everything every processor holds about one subject.
+
+Round one asks every enabled processor for the verified e-mail address. Identifiers seen in
+the records (phone numbers, valid personnummer, other spellings of the same mailbox) then widen
+the lookup: round two asks the processors that can search by them (never by a name alone,
+processing-inventory.md). Records found in round two say which identifier matched them and are
+marked as derived matches.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from datetime import UTC, datetime
 
 from connectors.base import Connector
 from hub import __version__
 from hub.deadlines import response_due
-from hub.fanout import ProgressCallback, fan_out
-from hub.models import Report, RequestInfo, SubjectInfo
+from hub.fanout import guarded, merge_round, open_connectors, result_from
+from hub.models import ProcessorResult, ProcessorStatus, Report, RequestInfo, SubjectInfo
 from hub.settings import HubSettings
-from hub.subject import Subject
+from hub.subject import Identifier, Subject
 
 
 def new_request_id(kind: str, now: datetime) -> str:
@@ -19,25 +27,69 @@ def new_request_id(kind: str, now: datetime) -> str:
     return f"{kind[:3]}-{now:%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
 
 
+def _widening_targets(
+    opened: dict[str, Connector], results: dict[str, ProcessorResult], new: list[Identifier]
+) -> dict[str, list[Identifier]]:
+    targets = {}
+    for name, connector in opened.items():
+        if results[name].status == ProcessorStatus.ERROR:
+            continue  # it already failed; its error stands
+        usable = [i for i in new if i.kind in connector.searchable_identifiers
+                  and i.source != name]
+        if usable:
+            targets[name] = usable
+    return targets
+
+
 async def look_up(
     subject: Subject,
     settings: HubSettings,
     connectors: dict[str, type[Connector]],
     *,
-    on_progress: ProgressCallback | None = None,
+    on_progress=None,  # type: ignore[no-untyped-def]  # Callable[[str, result | None], None]
     received_at: datetime | None = None,
+    widen: bool = True,
+    **connector_options: object,
 ) -> Report:
     received = received_at or datetime.now(UTC)
     request_id = new_request_id("access", received)
-    results = await fan_out(
-        settings, connectors, lambda connector: connector.find_subject(subject),
-        request_id=request_id, on_progress=on_progress,
-    )
+    results: dict[str, ProcessorResult] = {}
+
+    async with open_connectors(settings, connectors, **connector_options) as (opened, skipped):
+        async def first_round(name: str, connector: Connector) -> None:
+            if on_progress:
+                on_progress(name, None)
+            outcome = await guarded(connector, connector.find_subject(subject), request_id)
+            results[name] = result_from(name, outcome)
+            if on_progress:
+                on_progress(name, results[name])
+
+        await asyncio.gather(*(first_round(n, c) for n, c in opened.items()))
+
+        if widen:
+            found = [i for r in results.values() for i in r.identifiers]
+            widened, new = subject.widened(found)
+            targets = _widening_targets(opened, results, new)
+
+            async def second_round(name: str, identifiers: list[Identifier]) -> None:
+                connector = opened[name]
+                outcome = await guarded(
+                    connector, connector.find_by_identifiers(widened, identifiers), request_id)
+                kinds = ", ".join(sorted({i.kind for i in identifiers}))
+                results[name] = merge_round(results[name], outcome, f"search by {kinds}")
+                if on_progress:
+                    on_progress(name, results[name])
+
+            await asyncio.gather(*(second_round(n, ids) for n, ids in targets.items()))
+            subject = widened
+
+    ordered = [results[name] for name in connectors if name in results]
+    ordered += sorted(skipped, key=lambda r: r.name)
     return Report(
         request=RequestInfo(
             id=request_id, type="access", received_at=received,
             due_at=response_due(received.date()), tool_version=__version__,
         ),
         subject=SubjectInfo(email=subject.email, identifiers=list(subject.identifiers)),
-        processors=results,
+        processors=ordered,
     )

@@ -57,6 +57,10 @@ class ProcessorResult(BaseModel):
         default_factory=list,
         description="Limits of the search (e.g. an API that was unavailable), in plain words.",
     )
+    identifiers: list[Identifier] = Field(
+        default_factory=list,
+        description="Identifiers seen in this processor's records (used to widen the lookup).",
+    )
     duration_seconds: float | None = None
 
 

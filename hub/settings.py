@@ -85,7 +85,8 @@ class HubSettings(BaseSettings):
 
 
 def resolve_config_path(explicit: Path | None) -> Path | None:
-    """``--config``, else ``$DSAR_CONFIG``, else ``config/hub.toml`` if it exists."""
+    """``--config``, else ``$DSAR_CONFIG``, else ``./config/hub.toml``, else the default
+    configuration that ships with the package."""
     if explicit is not None:
         if not explicit.is_file():
             raise ConfigurationError(f"configuration file not found: {explicit}")
@@ -96,7 +97,18 @@ def resolve_config_path(explicit: Path | None) -> Path | None:
         if not path.is_file():
             raise ConfigurationError(f"DSAR_CONFIG points to a missing file: {path}")
         return path
-    return DEFAULT_CONFIG if DEFAULT_CONFIG.is_file() else None
+    if DEFAULT_CONFIG.is_file():
+        return DEFAULT_CONFIG
+    return packaged_default_config()
+
+
+def packaged_default_config() -> Path | None:
+    """The default configuration shipped with the package (wheel) or beside it (checkout)."""
+    for candidate in (Path(__file__).parent / "default_config" / "hub.toml",
+                      Path(__file__).resolve().parents[1] / "config" / "hub.toml"):
+        if candidate.is_file():
+            return candidate
+    return None
 
 
 def settings_class(

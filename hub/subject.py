@@ -27,13 +27,37 @@ class MatchStrength(StrEnum):
 
 
 class Identifier(BaseModel):
-    """One identifier of the subject (e-mail now; phone and personnummer when widening)."""
+    """One identifier of the subject, normalised: ``email`` (as stored), ``phone`` (E.164) or
+    ``personnummer`` (``YYYYMMDD-NNNC``). ``source`` is ``request`` for what the subject gave us
+    (verified), else the processor where it was found (derived, used to widen the lookup)."""
 
     model_config = ConfigDict(frozen=True)
 
     kind: str
     value: str
     source: str = "request"
+
+    @property
+    def verified(self) -> bool:
+        return self.source == "request"
+
+    @classmethod
+    def found(cls, kind: str, raw: str | None, source: str) -> Identifier | None:
+        """A normalised identifier found in a processor's record, or None if it is not valid."""
+        from hub.identifiers import normalise_personnummer, normalise_phone
+
+        if not raw or not isinstance(raw, str):
+            return None
+        value: str | None
+        if kind == "phone":
+            value = normalise_phone(raw)
+        elif kind == "personnummer":
+            value = normalise_personnummer(raw)
+        elif kind == "email":
+            value = raw.strip() if "@" in raw else None
+        else:
+            raise ValueError(f"unknown identifier kind {kind!r}")
+        return cls(kind=kind, value=value, source=source) if value else None
 
 
 def _mailbox(address: str) -> str:
@@ -60,8 +84,42 @@ class Subject(BaseModel):
         return cls(email=normalised, identifiers=(Identifier(kind="email", value=normalised),))
 
     def email_variants(self) -> list[str]:
-        """Spellings worth asking an exact-match API for: as given, and all lower case."""
-        return list(dict.fromkeys([self.email, self.email.lower()]))
+        """Spellings worth asking an exact-match API for: as given, all lower case, and the
+        spellings other processors store for this mailbox."""
+        stored = [i.value for i in self.identifiers if i.kind == "email"]
+        return list(dict.fromkeys([self.email, self.email.lower(), *stored]))
+
+    def of_kind(self, kind: str) -> list[Identifier]:
+        return [i for i in self.identifiers if i.kind == kind]
+
+    def widened(self, found: list[Identifier]) -> tuple[Subject, list[Identifier]]:
+        """The subject with identifiers found at processors added; also returns the new ones.
+
+        Only e-mail spellings of the subject's own mailbox, valid phone numbers and valid
+        personnummer are accepted: never a name (processing-inventory.md).
+        """
+        known = {(i.kind, i.value) for i in self.identifiers}
+        new: list[Identifier] = []
+        for identifier in found:
+            if (identifier.kind, identifier.value) in known:
+                continue
+            if identifier.kind == "email" and self.match_email(identifier.value) is None:
+                continue
+            if identifier.kind not in ("email", "phone", "personnummer"):
+                continue
+            known.add((identifier.kind, identifier.value))
+            new.append(identifier)
+        return self.model_copy(update={"identifiers": (*self.identifiers, *new)}), new
+
+    def match_identifier(self, kind: str, stored: str | None) -> Identifier | None:
+        """The subject's identifier that a stored phone/personnummer value equals, if any."""
+        candidate = Identifier.found(kind, stored, source="-")
+        if candidate is None:
+            return None
+        for identifier in self.of_kind(kind):
+            if identifier.value == candidate.value:
+                return identifier
+        return None
 
     def match_email(self, stored: str | None) -> MatchStrength | None:
         """How ``stored`` (an address a processor holds) matches the subject, or None."""

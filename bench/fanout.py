@@ -1,0 +1,80 @@
+"""Fan-out benchmark: does asking every processor at once cost no more than the slowest one?
+
+The sandbox answers every request after an injected latency (default 200 ms, roughly a
+transatlantic API call). A lookup of the richest sandbox subject needs several calls per
+processor (customer lists and search, six lists per Stripe customer, pages of charges...).
+We time each processor alone, then all together, and print
+
+    fan-out ratio = wall time of the full lookup ÷ the slowest processor's time alone
+
+Target ≤ 1.2: concurrency across processors should hide all but the slowest. Run:
+
+    python bench/fanout.py [--latency 0.2] [--email anna.svensson@example.se] [--repeat 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import time
+
+from hub.lookup import look_up
+from hub.registry import discover
+from hub.sandbox import Sandbox
+from hub.settings import load_settings, with_processor_overrides
+from hub.subject import Subject
+
+
+def sandbox_settings(sandbox: Sandbox, only: set[str]):  # type: ignore[no-untyped-def]
+    connectors = discover()
+    settings = load_settings(connectors)
+    for name in connectors:
+        values = ({"enabled": True, "base_url": sandbox.base_urls[name],
+                   **sandbox.credentials.get(name, {})}
+                  if name in only and name in sandbox.base_urls else {"enabled": False})
+        settings = with_processor_overrides(settings, name, values)
+    return settings, connectors
+
+
+def timed_lookup(sandbox: Sandbox, subject: Subject, only: set[str]) -> tuple[float, int]:
+    settings, connectors = sandbox_settings(sandbox, only)
+    before = sum(s.request_count for s in sandbox.servers.values())
+    started = time.perf_counter()
+    report = asyncio.run(look_up(subject, settings, connectors))
+    elapsed = time.perf_counter() - started
+    assert all(p.status.value == "found" for p in report.processors), report.processors
+    return elapsed, sum(s.request_count for s in sandbox.servers.values()) - before
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--latency", type=float, default=0.2)
+    parser.add_argument("--email", default="anna.svensson@example.se")
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    subject = Subject.from_email(args.email)
+
+    with Sandbox(latency=args.latency) as sandbox:
+        names = sorted(sandbox.base_urls)
+        alone: dict[str, list[float]] = {name: [] for name in names}
+        together: list[float] = []
+        calls: dict[str, int] = {}
+        for _ in range(args.repeat):
+            for name in names:
+                seconds, calls[name] = timed_lookup(sandbox, subject, {name})
+                alone[name].append(seconds)
+            seconds, calls["all"] = timed_lookup(sandbox, subject, set(names))
+            together.append(seconds)
+
+    for name in names:
+        print(f"{name:>12}: {statistics.median(alone[name]):6.2f} s alone, {calls[name]} calls")
+    slowest = max(statistics.median(v) for v in alone.values())
+    wall = statistics.median(together)
+    print(f"{'all':>12}: {wall:6.2f} s together, {calls['all']} calls, "
+          f"latency {args.latency * 1000:.0f} ms per call")
+    print(f"fan-out ratio (wall ÷ slowest processor alone) = {wall / slowest:.2f}  (target ≤ 1.2)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,56 @@
+"""The hub's database: one SQLAlchemy engine for the request ledger and the state store.
+
+SQLite in the state directory by default (WAL journal so a reader never blocks the scheduled
+consent sync, ``busy_timeout`` so two processes wait for each other instead of failing), or any
+URL in ``DSAR_DATABASE_URL`` (PostgreSQL in production). State that must survive days of waiting
+(requests, rotated tokens, cursors) lives here, never in a cache with an expiry.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.orm import DeclarativeBase
+
+
+class Base(DeclarativeBase):
+    """Declarative base of every table the hub owns."""
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for ``url``; for SQLite the folder is created (0700) and WAL switched on."""
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if not url.startswith("sqlite"):
+        return create_engine(url, pool_pre_ping=True)
+
+    engine = create_engine(url, connect_args={"timeout": 30})
+
+    @event.listens_for(engine, "connect")
+    def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+        # Let SQLAlchemy, not the driver, decide when transactions begin (BEGIN IMMEDIATE below).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _sqlite_begin(connection) -> None:  # type: ignore[no-untyped-def]
+        # Take the write lock at the start of every transaction, so read-modify-write sequences
+        # (token rotation, ledger state changes) are serialised across processes.
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+def open_database(url: str) -> Engine:
+    """Engine with every table created (idempotent)."""
+    # Import the modules that define tables so their metadata is registered.
+    from hub import state  # noqa: F401
+
+    engine = make_engine(url)
+    Base.metadata.create_all(engine)
+    return engine

@@ -1,0 +1,47 @@
+"""Run the real ``dsar`` CLI in a subprocess, as a user or a scheduler would."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+
+@dataclass
+class Run:
+    code: int
+    stdout: str
+    stderr: str
+
+    @property
+    def json(self) -> Any:
+        return json.loads(self.stdout)
+
+
+def run_dsar(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None,
+             timeout: float = 120) -> Run:
+    base = {k: v for k, v in os.environ.items() if not k.startswith("DSAR_")}
+    completed = subprocess.run(  # noqa: S603 - our own CLI with test arguments
+        [sys.executable, "-m", "hub", *args],
+        env={**base, **(env or {})},
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    return Run(completed.returncode, completed.stdout, completed.stderr)
+
+
+def sandbox_env(sandbox: Any, names: tuple[str, ...] = ("stripe", "mailerlite")) -> dict[str, str]:
+    """Environment that points the real connectors at a running sandbox."""
+    env: dict[str, str] = {}
+    for name in names:
+        env[f"DSAR_{name.upper()}__BASE_URL"] = sandbox.base_urls[name]
+        for field, value in sandbox.credentials[name].items():
+            env[f"DSAR_{name.upper()}__{field.upper()}"] = value
+    return env

@@ -1,0 +1,45 @@
+"""The durable state store: values survive, and the lock serialises read-modify-write."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+
+from hub.db import open_database
+from hub.state import StateStore
+
+
+def test_put_get_and_rollback(tmp_path: Path) -> None:
+    store = StateStore(open_database(f"sqlite:///{tmp_path / 'db.sqlite3'}"))
+    assert store.get("k") is None
+    store.put("k", {"token": "one"})
+    assert store.get("k") == {"token": "one"}
+    with pytest.raises(RuntimeError), store.locked("k") as locked:
+        locked.set({"token": "two"})
+        raise RuntimeError("crash before commit")
+    assert store.get("k") == {"token": "one"}
+    with pytest.raises(RuntimeError), store.locked("k") as locked:
+        locked.set({"token": "three"})
+        locked.commit()  # durable now, whatever happens next
+        raise RuntimeError("crash after commit")
+    assert store.get("k") == {"token": "three"}
+
+
+def test_concurrent_increments_are_serialised(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'db.sqlite3'}"
+    open_database(url)
+
+    def worker() -> None:
+        store = StateStore(open_database(url))
+        for _ in range(20):
+            with store.locked("n") as locked:
+                locked.set((locked.value or 0) + 1)
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert StateStore(open_database(url)).get("n") == 80
