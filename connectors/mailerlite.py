@@ -35,7 +35,7 @@ from connectors.base import (
 from hub.errors import ProtocolError
 from hub.http import HttpPolicy, raise_for_response, read_json
 from hub.models import Record
-from hub.subject import Subject
+from hub.subject import Identifier, Subject
 
 SUBSCRIBER_FIELDS = (
     "email", "status", "source", "ip_address", "subscribed_at", "unsubscribed_at",
@@ -73,8 +73,19 @@ class MailerLiteConnector(Connector):
         )
 
     async def find_subject(self, subject: Subject) -> Findings:
+        return await self._find(subject, subject.email_variants())
+
+    async def find_by_identifiers(self, subject: Subject, identifiers: list[Identifier]
+                                  ) -> Findings:
+        """Spellings of the address other processors store: MailerLite only answers exact
+        addresses, so each spelling is one more ``GET /subscribers/{email}``."""
+        new = [i.value for i in identifiers if i.kind == "email"]
+        tried = set(subject.email_variants()) - set(new)
+        return await self._find(subject, [spelling for spelling in new if spelling not in tried])
+
+    async def _find(self, subject: Subject, addresses: list[str]) -> Findings:
         records: dict[str, Record] = {}
-        for address in subject.email_variants():
+        for address in addresses:
             subscriber = await self._get_subscriber(address)
             if subscriber is None:
                 continue
@@ -82,7 +93,14 @@ class MailerLiteConnector(Connector):
             if strength is None:  # the API answered with someone else: never report that
                 continue
             records.setdefault(str(subscriber["id"]), _subscriber_record(subscriber, strength))
-        return Findings(records=list(records.values()))
+        identifiers = [
+            found for record in records.values() for found in (
+                Identifier.found("email", record.data.get("email"), self.name),
+                Identifier.found("phone", record.data.get("fields", {}).get("phone"), self.name),
+            ) if found is not None
+        ]
+        return Findings(records=list(records.values()),
+                        identifiers=list(dict.fromkeys(identifiers)))
 
     async def _get_subscriber(self, address: str) -> dict[str, Any] | None:
         response = await self._client.get(f"subscribers/{quote(address, safe='@')}")

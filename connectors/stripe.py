@@ -44,7 +44,7 @@ from connectors.base import Capability, Connector, ConnectorSettings, Findings, 
 from hub.errors import ConnectorError, CredentialsRejected, ProcessorUnavailable, ProtocolError
 from hub.http import HttpPolicy, RateLimit
 from hub.models import Record
-from hub.subject import MatchStrength, Subject
+from hub.subject import Identifier, MatchStrength, Subject
 
 if TYPE_CHECKING:
     import stripe
@@ -128,6 +128,22 @@ def _best_match(subject: Subject, addresses: list[str]) -> MatchStrength | None:
     return min(matches, key=order.index) if matches else None
 
 
+def _identifiers(records: Any) -> list[Identifier]:
+    """Stored address spellings and phone numbers in the records, for identity widening."""
+    found: list[Identifier | None] = []
+    for record in records:
+        data = record.data
+        for key in ("email", "receipt_email", "customer_email"):
+            found.append(Identifier.found("email", data.get(key), "stripe"))
+        found.append(Identifier.found("phone", data.get("phone"), "stripe"))
+        for key in ("billing_details", "customer_details"):
+            if isinstance(data.get(key), dict):
+                found.append(Identifier.found("email", data[key].get("email"), "stripe"))
+                found.append(Identifier.found("phone", data[key].get("phone"), "stripe"))
+        found.append(Identifier.found("phone", data.get("customer_phone"), "stripe"))
+    return list(dict.fromkeys(i for i in found if i is not None))
+
+
 def _policy_http_client(client: httpx.AsyncClient) -> stripe.HTTPClient:
     """An SDK HTTP client that sends through ``client`` (and so through the shared policy)."""
     import stripe
@@ -198,6 +214,7 @@ class StripeConnector(Connector):
         self.settings: StripeSettings = settings
         self._http = self.http_client(settings.base_url, extra_limits=[SEARCH_LIMIT])
         self._sdk: stripe.StripeClient | None = None
+        self._seen_customers: set[str] = set()
 
     @property
     def sdk(self) -> stripe.StripeClient:
@@ -243,20 +260,19 @@ class StripeConnector(Connector):
 
     # -- customers ---------------------------------------------------------------------------
 
-    async def _customers(self, subject: Subject, notes: list[str]) -> dict[str, dict[str, Any]]:
+    async def _customers(self, subject: Subject, notes: list[str],
+                         addresses: list[str] | None = None) -> dict[str, dict[str, Any]]:
+        """Customers whose address is the subject's: exact-match lists, plus Search."""
         v1 = self.sdk.v1
-        found: dict[str, dict[str, Any]] = {}
-        for address in subject.email_variants():
-            for customer in await self._collect(
-                v1.customers.list_async({"email": address, "limit": 100})
-            ):
-                found[customer["id"]] = customer
-        if self.settings.use_search:
-            for customer in await self._search_customers(subject, notes):
-                found.setdefault(customer["id"], customer)
-        else:
+        lists = [self._collect(v1.customers.list_async({"email": address, "limit": 100}))
+                 for address in (addresses if addresses is not None else subject.email_variants())]
+        searching = addresses is None and self.settings.use_search
+        batches = await asyncio.gather(
+            *lists, *([self._search_customers(subject, notes)] if searching else []))
+        if addresses is None and not self.settings.use_search:
             notes.append("Stripe's Search API is switched off in the settings: customers stored "
                          "with another letter case were not searched for.")
+        found = {c["id"]: c for batch in batches for c in batch}
         return {cid: c for cid, c in found.items() if subject.match_email(c.get("email"))}
 
     async def _search_customers(self, subject: Subject, notes: list[str]) -> list[dict[str, Any]]:
@@ -334,17 +350,31 @@ class StripeConnector(Connector):
         customers, guest = await asyncio.gather(
             self._customers(subject, notes), self._guest_records(subject, notes)
         )
+        self._seen_customers = set(customers)
+        return await self._findings(subject, customers, guest, notes)
+
+    async def find_by_identifiers(self, subject: Subject, identifiers: list[Identifier]
+                                  ) -> Findings:
+        """Other spellings of the address seen at other processors: the exact-match list
+        filter finds customers stored that way even where Search is unavailable."""
+        spellings = [i.value for i in identifiers if i.kind == "email"]
+        customers = await self._customers(subject, [], addresses=spellings)
+        new = {cid: c for cid, c in customers.items() if cid not in self._seen_customers}
+        return await self._findings(subject, new, [], [])
+
+    async def _findings(self, subject: Subject, customers: dict[str, dict[str, Any]],
+                        extra: list[Record], notes: list[str]) -> Findings:
         records: dict[tuple[str, str], Record] = {}
+        strengths = {cid: subject.match_email(c.get("email")) or MatchStrength.EXACT
+                     for cid, c in customers.items()}
         linked = await asyncio.gather(*(
-            self._linked_records(c, subject.match_email(c.get("email")) or MatchStrength.EXACT)
-            for c in customers.values()
-        ))
-        for customer in customers.values():
-            strength = subject.match_email(customer.get("email")) or MatchStrength.EXACT
-            records[("customer", customer["id"])] = _record("customer", customer, "email", strength)
-        for record in [r for batch in linked for r in batch] + guest:
+            self._linked_records(c, strengths[cid]) for cid, c in customers.items()))
+        for cid, customer in customers.items():
+            records[("customer", cid)] = _record("customer", customer, "email", strengths[cid])
+        for record in [r for batch in linked for r in batch] + extra:
             records.setdefault((record.type, record.id), record)
-        return Findings(records=list(records.values()), notes=notes)
+        return Findings(records=list(records.values()), notes=notes,
+                        identifiers=_identifiers(records.values()))
 
     async def check_credentials(self) -> str:
         await self._call(self.sdk.v1.customers.list_async({"limit": 1}))

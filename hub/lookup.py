@@ -34,8 +34,7 @@ def _widening_targets(
     for name, connector in opened.items():
         if results[name].status == ProcessorStatus.ERROR:
             continue  # it already failed; its error stands
-        usable = [i for i in new if i.kind in connector.searchable_identifiers
-                  and i.source != name]
+        usable = [i for i in new if i.kind in connector.searchable_identifiers]
         if usable:
             targets[name] = usable
     return targets
