@@ -199,37 +199,110 @@ def _json_summary(report: Report, folder: Path, code: int) -> dict[str, Any]:
     }
 
 
+def _read_batch(path: Path) -> list[str]:
+    """One address a line; blank lines and ``#`` comments are ignored. All are validated
+    before anything is contacted (exit 2 names the bad lines, not their content)."""
+    from hub.errors import InvalidInput
+    from hub.subject import Subject
+
+    try:
+        lines = path.read_text(encoding="utf-8-sig").splitlines()
+    except OSError as exc:
+        raise _fail(f"cannot read the batch file: {exc.strerror}", EXIT_USAGE) from None
+    addresses, bad = [], []
+    for number, line in enumerate(lines, start=1):
+        text = line.split("#", 1)[0].strip()
+        if not text:
+            continue
+        try:
+            addresses.append(Subject.from_email(text).email)
+        except InvalidInput:
+            bad.append(str(number))
+    if bad:
+        raise _fail(f"invalid e-mail address on line(s) {', '.join(bad)} of {path}", EXIT_USAGE)
+    if not addresses:
+        raise _fail(f"no e-mail addresses in {path}", EXIT_USAGE)
+    return list(dict.fromkeys(addresses))
+
+
+async def _look_up_many(subjects: list[Any], settings: HubSettings,
+                        connectors: dict[str, type[Connector]], concurrency: int,
+                        on_progress: Any) -> list[Report]:
+    """Several lookups in one event loop, so they share each processor's rate limiter."""
+    from hub.lookup import look_up
+
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(subject: Any) -> Report:
+        async with gate:
+            return await look_up(subject, settings, connectors, on_progress=on_progress)
+
+    return list(await asyncio.gather(*(one(s) for s in subjects)))
+
+
 @app.command()
 def lookup(
     ctx: typer.Context,
-    email: Annotated[str, typer.Argument(help="The data subject's e-mail address.")],
+    email: Annotated[str | None, typer.Argument(
+        help="The data subject's e-mail address.", show_default=False)] = None,
+    batch: Annotated[Path | None, typer.Option(
+        "--batch", help="A file with one e-mail address a line: one lookup and report each.",
+        dir_okay=False)] = None,
+    concurrency: Annotated[int, typer.Option(
+        "--concurrency", min=1, max=50, help="Lookups in flight at once with --batch.")] = 5,
 ) -> None:
     """Access request: find what every enabled processor holds and write the access report."""
     from hub.errors import InvalidInput
     from hub.logs import register_secret
-    from hub.lookup import look_up
     from hub.report_files import write_report
     from hub.subject import Subject
 
     opts: Options = ctx.obj
+    if (email is None) == (batch is None):
+        raise _fail("give either an e-mail address or --batch FILE", EXIT_USAGE)
     try:
-        subject = Subject.from_email(email)
+        addresses = _read_batch(batch) if batch else [Subject.from_email(email or "").email]
     except InvalidInput as exc:
         raise _fail(str(exc), EXIT_USAGE) from None
-    register_secret(subject.email, "subject")
-    register_secret(email.strip(), "subject")
+    subjects = [Subject.from_email(address) for address in addresses]
+    for subject in subjects:
+        register_secret(subject.email, "subject")
+    if email:
+        register_secret(email.strip(), "subject")
 
     with _environment(opts) as (settings, connectors):
-        progress = _LiveProgress(enabled=not opts.json and sys.stderr.isatty())
+        single = len(subjects) == 1
+        progress = _LiveProgress(enabled=single and not opts.json and sys.stderr.isatty())
         with progress.progress:
-            report = asyncio.run(look_up(subject, settings, connectors, on_progress=progress))
-        folder = write_report(report, opts.out or settings.reports_dir)
-    code = _exit_code(report.processors)
+            reports = asyncio.run(_look_up_many(
+                subjects, settings, connectors, concurrency, progress if single else None))
+        folders = [write_report(report, opts.out or settings.reports_dir) for report in reports]
+    codes = [_exit_code(report.processors) for report in reports]
+    code = EXIT_PARTIAL if EXIT_PARTIAL in codes else EXIT_OK
+    summaries = [_json_summary(r, f, c) for r, f, c in zip(reports, folders, codes, strict=True)]
     if opts.json:
-        typer.echo(json.dumps(_json_summary(report, folder, code), ensure_ascii=False))
+        typer.echo(json.dumps(summaries[0] if single else {"exit_code": code,
+                                                           "requests": summaries},
+                              ensure_ascii=False))
+    elif single:
+        _print_summary(reports[0], folders[0])
     else:
-        _print_summary(report, folder)
+        _print_batch_summary(summaries)
     raise typer.Exit(code)
+
+
+def _print_batch_summary(summaries: list[dict[str, Any]]) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"{len(summaries)} access requests")
+    for column in ("#", "request", "processors", "records", "report"):
+        table.add_column(column)
+    for number, summary in enumerate(summaries, start=1):
+        statuses = ", ".join(f"{p['name']}: {p['status']}" for p in summary["processors"])
+        records = sum(p["records"] for p in summary["processors"])
+        table.add_row(str(number), summary["request_id"], statuses, str(records),
+                      summary["report"])
+    _console().print(table)
 
 
 @app.command("connectors")

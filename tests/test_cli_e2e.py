@@ -153,3 +153,26 @@ def test_schema_report_is_json_schema() -> None:
     schema = json.loads(run.stdout)
     assert schema["title"] == "Report"
     assert {"request", "subject", "processors"} <= set(schema["properties"])
+
+
+def test_batch_lookup_writes_one_report_per_address(tmp_path: Path) -> None:
+    batch = tmp_path / "batch.txt"
+    batch.write_text(f"{ANNA}\n# a comment\n\nerik.guest@example.com\n{ANNA.upper()}\n",
+                     encoding="utf-8")
+    out = tmp_path / "out"
+    run = run_dsar("--sandbox", "--json", "--out", str(out), "lookup", "--batch", str(batch))
+    assert run.code == 0, run.stderr
+    requests = run.json["requests"]
+    assert len(requests) == 3
+    assert len({r["request_id"] for r in requests}) == 3
+    assert all(Path(r["report"]).is_file() for r in requests)
+
+
+def test_batch_with_an_invalid_line_contacts_nobody(sandbox: Sandbox, tmp_path: Path) -> None:
+    batch = tmp_path / "batch.txt"
+    batch.write_text(f"{ANNA}\nnot-an-address\n", encoding="utf-8")
+    run = run_dsar("--out", str(tmp_path / "out"), "lookup", "--batch", str(batch),
+                   env=sandbox_env(sandbox))
+    assert run.code == 2 and "line(s) 2" in run.stderr
+    assert "not-an-address" not in run.stderr
+    assert all(server.request_count == 0 for server in sandbox.servers.values())
