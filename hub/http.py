@@ -152,8 +152,14 @@ def retry_after_seconds(headers: httpx.Headers, now: float | None = None) -> flo
     return None
 
 
+#: set ``extensions={REPLAYABLE: True}`` on a POST that is safe to repeat (e.g. a token grant
+#: that issues a fresh token each time); never on one that consumes a one-time value
+REPLAYABLE = "dsar_replayable"
+
+
 def _replayable(request: httpx.Request) -> bool:
-    return request.method in IDEMPOTENT_METHODS or "idempotency-key" in request.headers
+    return (request.method in IDEMPOTENT_METHODS or "idempotency-key" in request.headers
+            or bool(request.extensions.get(REPLAYABLE)))
 
 
 def _should_retry(request: httpx.Request, response: httpx.Response) -> bool:

@@ -37,10 +37,11 @@ def run_dsar(*args: str, env: dict[str, str] | None = None, cwd: Path | None = N
     return Run(completed.returncode, completed.stdout, completed.stderr)
 
 
-def sandbox_env(sandbox: Any, names: tuple[str, ...] = ("stripe", "mailerlite")) -> dict[str, str]:
-    """Environment that points the real connectors at a running sandbox."""
+def sandbox_env(sandbox: Any, names: tuple[str, ...] | None = None) -> dict[str, str]:
+    """Environment that points the real connectors at a running sandbox (all its processors
+    by default)."""
     env: dict[str, str] = {}
-    for name in names:
+    for name in names or tuple(sandbox.base_urls):
         env[f"DSAR_{name.upper()}__BASE_URL"] = sandbox.base_urls[name]
         for field, value in sandbox.credentials[name].items():
             env[f"DSAR_{name.upper()}__{field.upper()}"] = value

@@ -1,0 +1,540 @@
+"""Zettle (formerly iZettle, PayPal): card, Swish and cash receipts from the point of sale.
+
+API facts this module relies on:
+
+- OAuth for a self-hosted app, the assertion grant (iZettle/api-documentation ``authorization.md``
+  and ``oauth-api/user-guides/set-up-app-authorisation/set-up-authorisation-assertion-grant.md``;
+  https://developer.zettle.com/docs/api/oauth): ``POST https://oauth.zettle.com/token`` with the
+  form ``grant_type=urn:ietf:params:oauth:grant-type:jwt-bearer&client_id=<uuid>&assertion=<API
+  key>`` answers ``{"access_token", "expires_in": 7200}``. There is no refresh token: the grant is
+  simply repeated. An invalid or revoked API key answers ``400 {"error": "invalid_grant"}`` (RFC
+  6749 §5.2 body); an expired or unknown access token makes the resource API answer 401 with
+  ``WWW-Authenticate: Bearer error=..., error_description="ACCESS_TOKEN_EXPIRED"``.
+- Purchase API v2 (https://developer.zettle.com/docs/api/purchase/api-reference-md,
+  https://developer.zettle.com/docs/api/purchase/user-guides/fetch-purchases/fetch-a-list-of-purchases,
+  iZettle/api-documentation ``purchase.adoc``): ``GET https://purchase.izettle.com/purchases/v2``
+  with ``startDate`` (UTC, inclusive), ``endDate`` (UTC, exclusive), ``limit`` (1–1000),
+  ``descending`` and ``lastPurchaseHash``; the answer holds ``purchases``, ``firstPurchaseHash``,
+  ``lastPurchaseHash`` and ``linkUrls``. The next page repeats the same parameters plus the
+  previous ``lastPurchaseHash``, "until the response is empty". Only "purchases up to three years
+  old are available" (the documented default ``startDate`` is three years back): we still ask for
+  the whole bookkeeping window and, when nothing older comes back, say which years must be
+  checked by hand (``api_history_years``).
+- A purchase is an immutable receipt: amounts in minor units, ``timestamp``, ``purchaseNumber``,
+  ``products`` (``name``, ``variantName``, ``comment``, ``description``, ...), ``payments``
+  (``type``, ``attributes`` such as ``maskedPan``, ``referenceNumber``, ``invoiceNr``,
+  ``references``), purchase-level ``references`` and refund links. ``purchaseUUID`` is deprecated
+  in favour of ``purchaseUUID1``. There is no customer field at all: no name, e-mail or phone.
+- Rate limits: none are published; the FAQ says only that "some resources might have rate
+  limiting enabled", and the endpoints document ``429 Too Many Requests``. We default to a
+  conservative 10 requests per second (overridable in ``[zettle.http]``) and honour Retry-After.
+
+**Why a scan and not a search.** Receipts cannot be searched by person, so the connector reads
+every receipt of the bookkeeping window (Bokföringslagen 7 kap. 2 §: the current calendar year and
+the seven before it, ``scan_years = 8``) once per request, caches them on the instance, and looks
+for the subject's identifiers only in the free-text and reference fields the documentation shows
+(:data:`FREE_TEXT_PATHS`). Most receipts mention nobody, so "nothing matched" is reported as a
+*manual* step with concrete instructions, never as "not found": the subject may well have paid.
+Identifiers appearing next to a match are not offered for widening: a free-text comment may name
+someone else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections.abc import AsyncGenerator, Callable, Generator, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any, ClassVar
+
+import httpx
+import phonenumbers
+from pydantic import Field, SecretStr, model_validator
+
+from connectors.base import (
+    Capability,
+    Connector,
+    ConnectorSettings,
+    Findings,
+    api_root,
+    personal_fields,
+)
+from hub.errors import CredentialsRejected, ProtocolError
+from hub.http import REPLAYABLE, HttpPolicy, raise_for_response, read_json
+from hub.logs import register_secret
+from hub.models import Record
+from hub.subject import Identifier, MatchStrength, Subject
+
+PURCHASE_HOST = "https://purchase.izettle.com"
+OAUTH_HOST = "https://oauth.zettle.com"
+JWT_BEARER_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+DOCUMENTED_TOKEN_SECONDS = 7200
+#: re-grant this long before the token expires, so a request never carries a dying token
+REGRANT_MARGIN_SECONDS = 60.0
+KEY_HELP = ("check DSAR_ZETTLE__API_KEY and DSAR_ZETTLE__CLIENT_ID (my.zettle.com → Integrations "
+            "→ API keys; the key needs the READ:PURCHASE scope and may have been revoked)")
+
+#: an invoice of the subject (e.g. from Fortnox): date, amount in major units, ISO currency
+InvoiceHint = tuple[date, Decimal | int | float, str]
+Purchase = dict[str, Any]
+
+# The receipt fields an access report discloses (purchase.adoc, "Purchase/Product/Payment
+# attributes"); internal ids (userId, organizationId, cashRegister) are left out.
+PURCHASE_FIELDS = (
+    "purchaseUUID1", "purchaseNumber", "globalPurchaseNumber", "timestamp", "source", "amount",
+    "vatAmount", "currency", "country", "userDisplayName", "discounts", "serviceCharge",
+    "references", "gpsCoordinates", "refund", "refunded", "refundsPurchaseUUID1",
+    "refundedByPurchaseUUIDs1",
+)
+PRODUCT_FIELDS = ("name", "variantName", "quantity", "unitPrice", "unitName", "comment",
+                  "description", "type", "sku", "barcode")
+PAYMENT_FIELDS = ("uuid", "type", "amount", "gratuityAmount", "referenceNumber", "attributes",
+                  "references", "details", "createdAt")
+
+#: where a receipt holds free text or references a person could be named in (purchase.adoc)
+FREE_TEXT_PATHS = (
+    "products[].name", "products[].variantName", "products[].comment", "products[].description",
+    "discounts[].name", "serviceCharge.title",
+    "payments[].referenceNumber", "payments[].attributes.*", "payments[].references.*",
+    "payments[].details.*", "references.*",
+)
+
+_EMAIL_TOKEN = re.compile(r"[\w.!#$%&'*+/=?^`{|}~-]+@[\w-]+(?:\.[\w-]+)+")
+_PERSONNUMMER_TOKEN = re.compile(r"(?<!\d)(?:\d{2})?\d{6}\s?[-+]?\s?\d{4}(?!\d)")
+_SEVEN_DIGITS = re.compile(r"\d(?:\D{0,3}\d){6}")
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+_PATH_STEP = re.compile(r"\[\]|[^.\[\]]+")
+
+
+class ZettleSettings(ConnectorSettings):
+    """Settings of a self-hosted Zettle app (``DSAR_ZETTLE__...``).
+
+    ``base_url`` is the Purchase API host; ``purchase_url`` is accepted as an alias and wins when
+    both are given (only a deliberate setting carries that name). ``oauth_url`` may be a relative
+    reference (``"/"``), resolved against ``base_url`` (RFC 3986): the sandbox serves both hosts
+    at one address whose port is only known once it runs.
+    """
+
+    base_url: str = Field(PURCHASE_HOST, description="Purchase API host (alias: purchase_url).")
+    oauth_url: str = Field(OAUTH_HOST, description="OAuth host; relative = against base_url.")
+    client_id: str | None = Field(
+        None, description="The self-hosted app's client ID (a UUID shown with the API key).")
+    api_key: SecretStr | None = Field(
+        None, description="The API key (a JWT) from my.zettle.com, used as the grant assertion.")
+    scan_years: int = Field(
+        8, ge=1, le=30, description="Calendar years of receipts scanned, the current one included "
+        "(Bokföringslagen: 7 years after the end of the fiscal year).")
+    api_history_years: int = Field(
+        3, ge=1, description="How far back Zettle documents purchases to be available.")
+    limit: int = Field(1000, ge=1, le=1000, description="Purchases per page (documented 1–1000).")
+    http: HttpPolicy = Field(  # no published limit: a conservative 10/s
+        default_factory=lambda: HttpPolicy(rate_limit_requests=10, rate_limit_seconds=1.0))
+    required_credentials = ("client_id", "api_key")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _purchase_url_alias(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "purchase_url" in data:
+            data = dict(data)
+            alias = data.pop("purchase_url")
+            if alias:
+                data["base_url"] = alias
+        return data
+
+    @property
+    def purchases_endpoint(self) -> str:
+        return api_root(self.base_url, "/purchases/v2")
+
+    @property
+    def token_endpoint(self) -> str:
+        return api_root(str(httpx.URL(self.base_url).join(self.oauth_url)), "/token")
+
+
+def _error_detail(body: Any) -> str | None:
+    """The message of an OAuth (RFC 6749 §5.2) or Zettle error body."""
+    if not isinstance(body, dict):
+        return None
+    said = [body.get(k) for k in ("error", "error_description", "developerMessage", "message")]
+    return ": ".join(str(s) for s in said if s) or None
+
+
+def _said(response: httpx.Response) -> str:
+    """``": <what the processor said>"`` for an error message, or nothing."""
+    try:
+        detail = _error_detail(response.json())
+    except ValueError:
+        detail = None
+    return f": {detail}" if detail else ""
+
+
+# ------------------------------------------------------------------------------ authentication
+@dataclass(frozen=True)
+class AccessToken:
+    value: str
+    expires_at: float  # on the auth's clock
+
+
+class AssertionGrantAuth(httpx.Auth):
+    """Owns the access token of a self-hosted app: grants it, re-grants it shortly before it
+    expires, and once more when the API answers 401 (the token may have been revoked early).
+
+    The grant goes through its own client (another host, the same shared HTTP policy); a lock
+    keeps concurrent requests from granting twice.
+    """
+
+    def __init__(
+        self,
+        token_client: httpx.AsyncClient,
+        settings: ZettleSettings,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._client = token_client
+        self._url = settings.token_endpoint
+        self._form = {
+            "grant_type": JWT_BEARER_GRANT,
+            "client_id": settings.client_id or "",
+            "assertion": settings.api_key.get_secret_value() if settings.api_key else "",
+        }
+        self.clock = clock  # test seam: monotonic seconds
+        self._token: AccessToken | None = None
+        self._lock = asyncio.Lock()
+        self.grants = 0
+
+    def sync_auth_flow(
+        self, request: httpx.Request
+    ) -> Generator[httpx.Request, httpx.Response, None]:
+        raise NotImplementedError("the Zettle connector is async only")
+
+    async def async_auth_flow(
+        self, request: httpx.Request
+    ) -> AsyncGenerator[httpx.Request, httpx.Response, None]:
+        token = await self.access_token()
+        request.headers["Authorization"] = f"Bearer {token}"
+        response = yield request
+        if response.status_code == 401:
+            request.headers["Authorization"] = f"Bearer {await self.access_token(rejected=token)}"
+            yield request
+
+    async def access_token(self, *, rejected: str | None = None) -> str:
+        """A token valid for a while yet; a new one if ``rejected`` is still the current one."""
+        async with self._lock:
+            token = self._token
+            if token is None or token.value == rejected or self.clock() >= token.expires_at:
+                token = self._token = await self._grant()
+            return token.value
+
+    async def _grant(self) -> AccessToken:
+        # A grant issues a fresh token each time, so repeating it after a 5xx is safe.
+        response = await self._client.post(self._url, data=self._form,
+                                           extensions={REPLAYABLE: True})
+        if response.status_code in (400, 401, 403):  # invalid_grant, invalid_client, ...
+            raise CredentialsRejected(
+                f"Zettle refused the API key (HTTP {response.status_code}{_said(response)}); "
+                f"{KEY_HELP}", status_code=response.status_code)
+        raise_for_response(response, "Zettle", _error_detail)
+        body = read_json(response, "Zettle")
+        body = body if isinstance(body, dict) else {}
+        value = body.get("access_token")
+        lifetime = body.get("expires_in", DOCUMENTED_TOKEN_SECONDS)
+        if not (isinstance(value, str) and value and isinstance(lifetime, int | float)
+                and lifetime > 0):
+            raise ProtocolError("Zettle's token endpoint answered without a usable access_token "
+                                "and expires_in")
+        register_secret(value, "zettle-access-token")
+        self.grants += 1
+        margin = min(REGRANT_MARGIN_SECONDS, lifetime / 2)
+        return AccessToken(value, self.clock() + lifetime - margin)
+
+
+# ------------------------------------------------------------------------------ paging
+class PurchaseHashPaginator:
+    """Finds the next page of ``/purchases/v2`` and refuses to loop (after singer-sdk)."""
+
+    def __init__(self) -> None:
+        self.current: str | None = None
+        self._seen: set[str] = set()
+
+    @property
+    def params(self) -> dict[str, str]:
+        return {"lastPurchaseHash": self.current} if self.current else {}
+
+    def advance(self, last_hash: Any) -> None:
+        if not isinstance(last_hash, str) or not last_hash:
+            raise ProtocolError("Zettle answered a page of purchases without lastPurchaseHash; "
+                                "the rest of the window cannot be read")
+        if last_hash in self._seen:
+            raise ProtocolError("Zettle answered the same lastPurchaseHash twice; stopped rather "
+                                "than reading the same purchases forever")
+        self._seen.add(last_hash)
+        self.current = last_hash
+
+
+def _purchases_of(body: Any) -> list[Purchase]:
+    purchases = body.get("purchases") if isinstance(body, dict) else None
+    if not isinstance(purchases, list) or not all(
+        isinstance(p, dict) and purchase_id(p) for p in purchases
+    ):
+        raise ProtocolError("Zettle answered without a list of purchases with purchaseUUID1")
+    return purchases
+
+
+def purchase_id(purchase: Purchase) -> str | None:
+    """``purchaseUUID1``; the deprecated ``purchaseUUID`` only if the former is missing."""
+    value = purchase.get("purchaseUUID1") or purchase.get("purchaseUUID")
+    return str(value) if value else None
+
+
+# ------------------------------------------------------------------------------ matching
+def free_texts(purchase: Purchase) -> list[tuple[str, str]]:
+    """(where, text) for every non-empty string at :data:`FREE_TEXT_PATHS`."""
+    return [found for path in FREE_TEXT_PATHS
+            for found in _texts_at(purchase, _PATH_STEP.findall(path), "")]
+
+
+def _texts_at(node: Any, steps: Sequence[str], where: str) -> Iterator[tuple[str, str]]:
+    if not steps:
+        if isinstance(node, str) and node.strip():
+            yield where, node
+        return
+    step, rest = steps[0], steps[1:]
+    if step == "[]" and isinstance(node, list):
+        for index, item in enumerate(node):
+            yield from _texts_at(item, rest, f"{where}[{index}]")
+    elif step == "*" and isinstance(node, dict):
+        for key, value in node.items():
+            yield from _texts_at(value, rest, f"{where}.{key}" if where else str(key))
+    elif isinstance(node, dict) and step in node:
+        yield from _texts_at(node[step], rest, f"{where}.{step}" if where else step)
+
+
+@dataclass(frozen=True)
+class Mention:
+    """One of the subject's identifiers written somewhere on a receipt."""
+
+    kind: str
+    strength: MatchStrength
+    where: str
+
+
+def find_mentions(
+    subject: Subject, texts: list[tuple[str, str]], wanted: Sequence[Identifier], region: str
+) -> list[Mention]:
+    """The mentions of ``wanted`` identifiers in a receipt's texts.
+
+    E-mail-shaped tokens go through :meth:`Subject.match_email`; phone numbers (found by
+    libphonenumber in national or international form, in the merchant's ``region``) and
+    personnummer through :meth:`Subject.match_identifier`.
+    """
+    kinds = {identifier.kind for identifier in wanted}
+    found: list[Mention] = []
+    for where, text in texts:
+        if "email" in kinds and "@" in text:
+            found += [Mention("email", strength, where) for token in _EMAIL_TOKEN.findall(text)
+                      if (strength := subject.match_email(token)) is not None]
+        if _UUID.fullmatch(text.strip()) or not _SEVEN_DIGITS.search(text):
+            continue
+        candidates: list[tuple[str, str]] = []
+        if "phone" in kinds:
+            candidates += [("phone", phonenumbers.format_number(
+                match.number, phonenumbers.PhoneNumberFormat.E164))
+                for match in phonenumbers.PhoneNumberMatcher(text, region)]
+        if "personnummer" in kinds:
+            candidates += [("personnummer", raw) for raw in _PERSONNUMMER_TOKEN.findall(text)]
+        for kind, raw in candidates:
+            identifier = subject.match_identifier(kind, raw)
+            if identifier is not None and identifier in wanted:
+                strength = MatchStrength.EXACT if identifier.verified else MatchStrength.DERIVED
+                found.append(Mention(kind, strength, where))
+    return found
+
+
+def _strongest(mentions: list[Mention]) -> Mention:
+    order = list(MatchStrength)
+    return min(mentions, key=lambda m: order.index(m.strength))
+
+
+def purchase_record(purchase: Purchase, mention: Mention) -> Record:
+    data = personal_fields(purchase, PURCHASE_FIELDS)
+    for key, fields in (("products", PRODUCT_FIELDS), ("payments", PAYMENT_FIELDS)):
+        rows = [personal_fields(row, fields) for row in purchase.get(key) or []
+                if isinstance(row, dict)]
+        if rows:
+            data[key] = rows
+    return Record(type="purchase", id=purchase_id(purchase) or "", matched_on=mention.kind,
+                  match_strength=mention.strength, data=data)
+
+
+def _receipt_label(purchase: Purchase) -> str:
+    number = purchase.get("purchaseNumber")
+    day = str(purchase.get("timestamp") or "")[:10] or "unknown date"
+    amount = purchase.get("amount")
+    money = (f" ({Decimal(amount).scaleb(-2):.2f} {purchase.get('currency') or ''}".rstrip() + ")"
+             if isinstance(amount, int) else "")
+    return f"receipt #{number} of {day}{money}" if number is not None else f"a receipt of {day}"
+
+
+# ------------------------------------------------------------------------------ manual step
+def manual_instructions(invoice_hints: Sequence[InvoiceHint] = ()) -> str:
+    """What a person must do in Zettle when receipts cannot be tied to the subject.
+
+    ``invoice_hints`` are the subject's invoices found elsewhere (Fortnox): the date and amount a
+    payment of theirs would carry, which is how Zettle's sales history can be searched.
+    """
+    text = ("Zettle receipts carry no customer e-mail, phone or name, so the subject's card, "
+            "Swish and cash payments cannot be found automatically: in Zettle Go or at "
+            "my.zettle.com open Sales history (Försäljningshistorik / Reports), look up the "
+            "subject's payments by date and amount, and add those receipts to the access report. "
+            "For card payments, ask the subject for the card's last four digits and compare them "
+            "with the masked card number on the receipt.")
+    if not invoice_hints:
+        return text + (" Take the dates and amounts from the subject's invoices and bookings "
+                       "(e.g. in Fortnox or the booking system).")
+    wanted = "; ".join(
+        f"{day.isoformat()} {Decimal(str(amount)):.2f} {currency}"
+        for day, amount, currency in sorted(invoice_hints, key=lambda hint: hint[0])
+    )
+    return text + f" Payments to look for (the subject's invoices): {wanted}."
+
+
+def _years_back(today: date, years: int) -> date:
+    try:
+        return today.replace(year=today.year - years)
+    except ValueError:  # 29 February
+        return today.replace(year=today.year - years, day=28)
+
+
+# ------------------------------------------------------------------------------ the connector
+class ZettleConnector(Connector):
+    name = "zettle"
+    title = "Zettle"
+    docs_url = "https://developer.zettle.com/docs/api/purchase/api-reference-md"
+    capabilities = frozenset({Capability.ACCESS})
+    settings_model = ZettleSettings
+    searchable_identifiers = frozenset({"email", "phone", "personnummer"})
+    init_options: ClassVar[frozenset[str]] = frozenset({"invoice_hints"})
+
+    def __init__(
+        self,
+        settings: ZettleSettings,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        invoice_hints: Sequence[InvoiceHint] | None = None,
+    ) -> None:
+        super().__init__(settings, transport=transport)
+        self.settings: ZettleSettings = settings
+        #: the subject's invoices from other processors, rendered into the manual step
+        self.invoice_hints: list[InvoiceHint] = list(invoice_hints or [])
+        #: test seam: the UTC date the bookkeeping window ends on
+        self.today: Callable[[], date] = lambda: datetime.now(UTC).date()
+        token_client = self.http_client(settings.token_endpoint)
+        self.auth = AssertionGrantAuth(token_client, settings)
+        self._client = self.http_client(settings.purchases_endpoint, auth=self.auth)
+        self._receipts: list[tuple[Purchase, list[tuple[str, str]]]] | None = None
+        self._scan_lock = asyncio.Lock()
+        self._window: tuple[date, date] | None = None
+
+    # -- reading the receipts ----------------------------------------------------------------
+
+    def window(self) -> tuple[date, date]:
+        """[first day, day after today): the current year and ``scan_years - 1`` before it."""
+        today = self.today()
+        first = date(today.year - self.settings.scan_years + 1, 1, 1)
+        return first, today + timedelta(days=1)
+
+    async def _get(self, params: dict[str, str]) -> Any:
+        response = await self._client.get(self.settings.purchases_endpoint, params=params)
+        if response.status_code in (401, 403):
+            said = response.headers.get("www-authenticate") or ""
+            raise CredentialsRejected(
+                f"Zettle rejected a freshly granted access token (HTTP {response.status_code}"
+                f"{': ' + said if said else ''}); {KEY_HELP}", status_code=response.status_code)
+        raise_for_response(response, self.title, _error_detail)
+        return read_json(response, self.title)
+
+    async def _scan(self) -> list[tuple[Purchase, list[tuple[str, str]]]]:
+        """Every receipt of the window with its free texts; read once per connector instance."""
+        async with self._scan_lock:
+            if self._receipts is None:
+                self._window = start, end = self.window()
+                params = {"startDate": start.isoformat(), "endDate": end.isoformat(),
+                          "limit": str(self.settings.limit), "descending": "true"}
+                pages = PurchaseHashPaginator()
+                receipts = []
+                while True:
+                    body = await self._get({**params, **pages.params})
+                    purchases = _purchases_of(body)
+                    if not purchases:
+                        break
+                    receipts += [(p, free_texts(p)) for p in purchases]
+                    pages.advance(body.get("lastPurchaseHash"))
+                self._receipts = receipts
+            return self._receipts
+
+    # -- matching ------------------------------------------------------------------------------
+
+    async def _matches(self, subject: Subject, wanted: Sequence[Identifier]
+                       ) -> tuple[list[Record], list[str]]:
+        records: list[Record] = []
+        notes: list[str] = []
+        for purchase, texts in await self._scan():
+            region = str(purchase.get("country") or "SE")
+            mentions = find_mentions(subject, texts, wanted, region)
+            if not mentions:
+                continue
+            best = _strongest(mentions)
+            records.append(purchase_record(purchase, best))
+            places = ", ".join(dict.fromkeys(m.where for m in mentions))
+            notes.append(f"Zettle {_receipt_label(purchase)} mentions the subject's "
+                         f"{best.kind} in {places} (free text, not a customer field).")
+        return records, notes
+
+    def _scope(self, kinds: set[str], count: int) -> str:
+        start, end = self._window or self.window()
+        return (f"Scanned {count} Zettle receipts from {start} to {end - timedelta(days=1)} for "
+                f"the subject's {', '.join(sorted(kinds))} in product texts and payment "
+                "references")
+
+    def _history_note(self, receipts: list[tuple[Purchase, list[tuple[str, str]]]]) -> list[str]:
+        """Zettle documents only three years of purchases; say so unless older ones came back."""
+        start, _ = self._window or self.window()
+        cut = _years_back(self.today(), self.settings.api_history_years)
+        oldest = min((str(p.get("timestamp") or "")[:10] for p, _ in receipts), default="")
+        if start >= cut or (oldest and oldest < cut.isoformat()):
+            return []
+        return [f"Zettle returned no receipt older than {cut}: its Purchase API documents that "
+                f"only purchases up to {self.settings.api_history_years} years old are "
+                f"available, so receipts from {start} to {cut}, which bookkeeping keeps, must be "
+                "checked in my.zettle.com (Reports) if the subject may have paid then."]
+
+    # -- the contract ----------------------------------------------------------------------------
+
+    async def find_subject(self, subject: Subject) -> Findings:
+        wanted = list(subject.identifiers) or [Identifier(kind="email", value=subject.email)]
+        records, notes = await self._matches(subject, wanted)
+        receipts = await self._scan()
+        scope = self._scope({i.kind for i in wanted}, len(receipts))
+        history = self._history_note(receipts)
+        if not records:
+            return Findings(manual=True, notes=[
+                f"{scope}; none mentions them.", manual_instructions(self.invoice_hints),
+                *history])
+        limitation = ("Only receipts whose free text mentions the subject could be matched; "
+                      "receipts without identifiers cannot be matched automatically. "
+                      + manual_instructions(self.invoice_hints))
+        return Findings(records=records, notes=[f"{scope}.", *notes, limitation, *history])
+
+    async def find_by_identifiers(
+        self, subject: Subject, identifiers: list[Identifier]
+    ) -> Findings:
+        """Re-match the receipts already read in round one against the new identifiers."""
+        wanted = [i for i in identifiers if i.kind in self.searchable_identifiers]
+        records, notes = await self._matches(subject, wanted)
+        return Findings(records=records, notes=notes)
+
+    async def check_credentials(self) -> str:
+        await self._get({"limit": "1"})
+        return "API key accepted (access token granted, purchases readable)"
