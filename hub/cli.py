@@ -16,11 +16,15 @@ import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+
+from hub.cli_audit import audit_app
+from hub.cli_requests import requests_app
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -41,6 +45,13 @@ config_app = typer.Typer(help="Inspect and validate the configuration.", no_args
 schema_app = typer.Typer(help="Print JSON Schemas of the files dsar writes.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 app.add_typer(schema_app, name="schema")
+app.add_typer(requests_app, name="requests")
+app.add_typer(audit_app, name="audit")
+
+
+class Language(StrEnum):
+    sv = "sv"
+    en = "en"
 
 
 @dataclass
@@ -50,6 +61,8 @@ class Options:
     json: bool
     out: Path | None
     verbose: int
+    #: keyword arguments connectors may take for this command (e.g. the state store)
+    connector_options: dict[str, Any] = field(default_factory=dict)
 
 
 def _console(stderr: bool = False) -> Console:
@@ -97,10 +110,14 @@ def main_options(
 @contextmanager
 def _environment(opts: Options) -> Iterator[tuple[HubSettings, dict[str, type[Connector]]]]:
     """Settings and connectors for one command; with ``--sandbox`` the fake processors run."""
+    import tempfile
+
+    from hub.db import open_database
     from hub.errors import ConfigurationError
     from hub.logs import register_secrets
     from hub.registry import discover
     from hub.settings import load_settings, with_processor_overrides
+    from hub.state import StateStore
 
     connectors = discover()
     try:
@@ -110,12 +127,14 @@ def _environment(opts: Options) -> Iterator[tuple[HubSettings, dict[str, type[Co
     if not opts.sandbox:
         for name in connectors:
             register_secrets(settings.processor(name).secret_values())
+        opts.connector_options = {"state": StateStore(open_database(settings.ledger_url))}
         yield settings, connectors
         return
 
     from hub.sandbox import Sandbox
 
-    with Sandbox() as sandbox:
+    # A sandbox run keeps its tokens in a throw-away store: the fake processors start afresh.
+    with Sandbox() as sandbox, tempfile.TemporaryDirectory(prefix="dsar-sandbox-") as scratch:
         for name in connectors:
             if name in sandbox.base_urls:
                 values = {"enabled": True, "base_url": sandbox.base_urls[name],
@@ -123,6 +142,8 @@ def _environment(opts: Options) -> Iterator[tuple[HubSettings, dict[str, type[Co
             else:  # never let a sandbox run reach a real processor
                 values = {"enabled": False}
             settings = with_processor_overrides(settings, name, values)
+        store = StateStore(open_database(f"sqlite:///{Path(scratch) / 'state.sqlite3'}"))
+        opts.connector_options = {"state": store}
         yield settings, connectors
 
 
@@ -180,7 +201,8 @@ def _print_summary(report: Report, folder: Path) -> None:
     console.print(table)
     if not report.processors:
         console.print("[yellow]No processor is enabled: check the configuration.[/]")
-    console.print(f"Report: {folder / 'report.json'}")
+    console.print(f"Report: {folder / 'report.html'}")
+    console.print(f"        {folder / 'report.json'}, {folder / 'export.zip'}")
 
 
 def _json_summary(report: Report, folder: Path, code: int) -> dict[str, Any]:
@@ -190,6 +212,9 @@ def _json_summary(report: Report, folder: Path, code: int) -> dict[str, Any]:
         "due_at": report.request.due_at.isoformat(),
         "exit_code": code,
         "report": str(folder / "report.json"),
+        "report_html": str(folder / "report.html"),
+        "export_zip": str(folder / "export.zip"),
+        "cover_letter": str(folder / "cover-letter.txt"),
         "processors": [
             {"name": r.name, "status": r.status.value, "error": _redacted(r.error or "") or None,
              "records": len(r.records), "records_by_type": _records_by_type(r),
@@ -222,12 +247,15 @@ def _read_batch(path: Path) -> list[str]:
         raise _fail(f"invalid e-mail address on line(s) {', '.join(bad)} of {path}", EXIT_USAGE)
     if not addresses:
         raise _fail(f"no e-mail addresses in {path}", EXIT_USAGE)
-    return list(dict.fromkeys(addresses))
+    unique: dict[str, str] = {}
+    for address in addresses:  # one mailbox in two spellings is one person, one request
+        unique.setdefault(address.casefold(), address)
+    return list(unique.values())
 
 
 async def _look_up_many(subjects: list[Any], settings: HubSettings,
                         connectors: dict[str, type[Connector]], concurrency: int,
-                        on_progress: Any) -> list[Report]:
+                        on_progress: Any, options: dict[str, Any]) -> list[Report]:
     """Several lookups in one event loop, so they share each processor's rate limiter."""
     from hub.lookup import look_up
 
@@ -235,7 +263,8 @@ async def _look_up_many(subjects: list[Any], settings: HubSettings,
 
     async def one(subject: Any) -> Report:
         async with gate:
-            return await look_up(subject, settings, connectors, on_progress=on_progress)
+            return await look_up(subject, settings, connectors, on_progress=on_progress,
+                                 **options)
 
     return list(await asyncio.gather(*(one(s) for s in subjects)))
 
@@ -250,11 +279,13 @@ def lookup(
         dir_okay=False)] = None,
     concurrency: Annotated[int, typer.Option(
         "--concurrency", min=1, max=50, help="Lookups in flight at once with --batch.")] = 5,
+    lang: Annotated[Language, typer.Option(
+        "--lang", help="Language of report.html and the cover letter.")] = Language.sv,
 ) -> None:
     """Access request: find what every enabled processor holds and write the access report."""
     from hub.errors import InvalidInput
     from hub.logs import register_secret
-    from hub.report_files import write_report
+    from hub.report_files import cover_letter
     from hub.subject import Subject
 
     opts: Options = ctx.obj
@@ -275,8 +306,9 @@ def lookup(
         progress = _LiveProgress(enabled=single and not opts.json and sys.stderr.isatty())
         with progress.progress:
             reports = asyncio.run(_look_up_many(
-                subjects, settings, connectors, concurrency, progress if single else None))
-        folders = [write_report(report, opts.out or settings.reports_dir) for report in reports]
+                subjects, settings, connectors, concurrency, progress if single else None,
+                opts.connector_options))
+        reports, folders = _record_and_write(reports, subjects, settings, opts, lang.value)
     codes = [_exit_code(report.processors) for report in reports]
     code = EXIT_PARTIAL if EXIT_PARTIAL in codes else EXIT_OK
     summaries = [_json_summary(r, f, c) for r, f, c in zip(reports, folders, codes, strict=True)]
@@ -286,9 +318,32 @@ def lookup(
                               ensure_ascii=False))
     elif single:
         _print_summary(reports[0], folders[0])
+        console = _console()
+        console.rule("cover letter (cover-letter.txt)")
+        console.print(cover_letter(reports[0], lang=lang.value, settings=settings), markup=False)
     else:
         _print_batch_summary(summaries)
     raise typer.Exit(code)
+
+
+def _record_and_write(reports: list[Report], subjects: list[Any], settings: HubSettings,
+                      opts: Options, lang: str) -> tuple[list[Report], list[Path]]:
+    """Attach each lookup to its open access request in the ledger (opening one if needed),
+    add the manual items from the inventory, and write the report folders."""
+    from hub.db import open_database
+    from hub.ledger import Ledger, bind_report, ledger_url
+    from hub.report_files import write_report
+    from hub.reports.content import with_manual_items
+
+    ledger = Ledger(open_database(ledger_url(settings, sandbox=opts.sandbox)))
+    requests = [ledger.find_or_open(subject.email, "access")[0] for subject in subjects]
+    reports = [with_manual_items(bind_report(report, request), settings.inventory)
+               for report, request in zip(reports, requests, strict=True)]
+    folders = [write_report(report, opts.out or settings.reports_dir, lang=lang,
+                            settings=settings) for report in reports]
+    for request, report, folder in zip(requests, reports, folders, strict=True):
+        ledger.attach_report(request.id, report, folder)
+    return reports, folders
 
 
 def _print_batch_summary(summaries: list[dict[str, Any]]) -> None:
@@ -339,7 +394,7 @@ def config_check(ctx: typer.Context) -> None:
 
     opts: Options = ctx.obj
     with _environment(opts) as (settings, connectors):
-        checks = asyncio.run(check_all(settings, connectors))
+        checks = asyncio.run(check_all(settings, connectors, **opts.connector_options))
     code = EXIT_OK if all(c["ok"] for c in checks) else EXIT_PARTIAL
     if opts.json:
         typer.echo(json.dumps({"exit_code": code, "processors": checks}))

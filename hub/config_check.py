@@ -15,7 +15,8 @@ from hub.errors import as_connector_error
 from hub.settings import HubSettings, env_name
 
 
-async def _check(name: str, cls: type[Connector], settings: HubSettings) -> dict[str, Any]:
+async def _check(name: str, cls: type[Connector], settings: HubSettings,
+                 options: dict[str, Any]) -> dict[str, Any]:
     processor = settings.processor(name)
     unknown = sorted(processor.model_extra or {})
     warning = (f" (unknown settings ignored: {', '.join(env_name(name, k) for k in unknown)})"
@@ -25,7 +26,8 @@ async def _check(name: str, cls: type[Connector], settings: HubSettings) -> dict
         names = ", ".join(env_name(name, field) for field in missing)
         return {"name": name, "ok": False, "details": f"missing setting {names}{warning}"}
     try:
-        async with cls(processor) as connector:
+        accepted = {k: v for k, v in options.items() if k in cls.init_options}
+        async with cls(processor, **accepted) as connector:
             proved = await connector.check_credentials()
     except Exception as exc:
         error = as_connector_error(exc, cls.title)
@@ -37,7 +39,8 @@ async def _check(name: str, cls: type[Connector], settings: HubSettings) -> dict
 
 
 async def check_all(
-    settings: HubSettings, connectors: dict[str, type[Connector]]
+    settings: HubSettings, connectors: dict[str, type[Connector]], **options: Any
 ) -> list[dict[str, Any]]:
     names = [name for name in connectors if settings.processor(name).enabled]
-    return list(await asyncio.gather(*(_check(n, connectors[n], settings) for n in names)))
+    return list(await asyncio.gather(
+        *(_check(n, connectors[n], settings, options) for n in names)))

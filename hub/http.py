@@ -77,12 +77,16 @@ class SlidingWindowLimiter:
 
     A token bucket (e.g. ``aiolimiter``) lets a full burst through at each side of a window
     boundary, up to twice the limit in one window; processors that count per window (Fortnox:
-    25 per 5 s) would answer that with 429. This keeps the exact start times instead.
+    25 per 5 s) would answer that with 429. This keeps the exact start times instead, and
+    widens the window by ``MARGIN``: the server counts arrivals, which trail our starts by a
+    varying network delay, so an exact window still drew an occasional 429.
     """
+
+    MARGIN = 0.05
 
     def __init__(self, requests: int, per_seconds: float) -> None:
         self.requests = requests
-        self.per_seconds = per_seconds
+        self.per_seconds = per_seconds * (1 + self.MARGIN)
         self._starts: deque[float] = deque()
         self._lock: asyncio.Lock | None = None
 

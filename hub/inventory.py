@@ -7,6 +7,8 @@ must answer GDPR Art. 15(1)(a)-(h) from it: purposes, categories, recipients, re
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, Field
 
 
@@ -17,6 +19,13 @@ class Controller(BaseModel):
     contact_email: str | None = None
     country: str = "SE"
     supervisory_authority: str = "Integritetsskyddsmyndigheten (IMY), www.imy.se"
+    recipients: list[str] = Field(
+        default_factory=list,
+        description="Recipients of data from every system, by name (CJEU C-154/21).")
+    automated_decision_making: str | None = Field(
+        None, description="Art. 15(1)(h) statement; None: the report says there is none.")
+    translations: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="Per language, replacement texts: translations.sv.name")
 
 
 class InventoryEntry(BaseModel):
@@ -35,3 +44,9 @@ class InventoryEntry(BaseModel):
     transfers_outside_eea: str | None = None
     handling: str = ""
     manual_instructions: str | None = None
+    portable: bool | None = Field(
+        None, description="Art. 20 scope override; default: consent or contract in legal_basis.")
+    translations: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="Per language, replacements of the text fields (system, purposes, "
+        "personal_data, legal_basis, recipients, retention, source, transfers_outside_eea).")

@@ -77,12 +77,33 @@ class SubjectInfo(BaseModel):
     identifiers: list[Identifier]
 
 
+class ManualItem(BaseModel):
+    """A system of the processing inventory that no connector searched (paper journals, systems
+    without an API, a connector that is not enabled): a person must check it by hand.
+
+    Listed in the access report (Art. 15 covers paper filing systems too, Art. 2(1)) but never
+    in the portability export, which holds only data processed by automated means (Art. 20).
+    """
+
+    key: str = Field(description="The inventory entry's key.")
+    system: str
+    processor: str | None = None
+    reason: Literal["no_connector", "connector_not_run", "instructions"] = Field(
+        description="no_connector: the system has no API; connector_not_run: its connector is "
+        "not installed or not enabled; instructions: searched, plus a manual step.")
+    instructions: str | None = Field(None, description="What the practice owner does by hand.")
+
+
 class Report(BaseModel):
     """The machine-readable answer to one request (``report.json``)."""
 
     request: RequestInfo
     subject: SubjectInfo
     processors: list[ProcessorResult]
+    manual_items: list[ManualItem] = Field(
+        default_factory=list,
+        description="Inventory systems a person must check by hand (from config/hub.toml).",
+    )
 
     @property
     def complete(self) -> bool:

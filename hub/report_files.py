@@ -2,7 +2,15 @@
 
 A report holds the subject's personal data, so it is created with owner-only permissions from
 the first byte (not chmod-ed afterwards) and moved into place atomically, so a crash never
-leaves a truncated report that looks complete. Folder names carry the request id only.
+leaves a truncated report that looks complete. Folder and file names carry the request id
+only, never an e-mail address.
+
+One request folder holds:
+
+* ``report.json``      – the machine-readable answer (``dsar schema report``)
+* ``report.html``      – the readable Art. 15 report, self-contained, prints on A4 (sv / en)
+* ``export.zip``       – the Art. 20 portability copy (report.json + CSV per record type)
+* ``cover-letter.txt`` – text for the reply e-mail
 """
 
 from __future__ import annotations
@@ -10,19 +18,29 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+from collections.abc import Callable, Sequence
+from datetime import datetime
 from pathlib import Path
+from typing import IO, TYPE_CHECKING
 
 from hub.models import Report
 
+if TYPE_CHECKING:
+    from hub.inventory import Controller, InventoryEntry
+    from hub.reports.content import AccessReportView
+    from hub.settings import HubSettings
 
-def write_private(path: Path, content: str) -> Path:
-    """Atomically write ``content`` to ``path`` with mode 0600."""
+REPORT_FILES = ("report.json", "report.html", "export.zip", "cover-letter.txt")
+
+
+def _write_atomically(path: Path, fill: Callable[[IO[bytes]], object]) -> Path:
+    """Create a 0600 temporary file beside ``path``, let ``fill`` write it, fsync, rename."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(content)
+        with os.fdopen(fd, "w+b") as handle:
+            fill(handle)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
@@ -33,9 +51,64 @@ def write_private(path: Path, content: str) -> Path:
     return path
 
 
-def write_report(report: Report, out_dir: Path) -> Path:
-    """Write ``<out_dir>/<request id>/report.json``; returns the folder."""
+def write_private(path: Path, content: str) -> Path:
+    """Atomically write ``content`` (UTF-8) to ``path`` with mode 0600."""
+    return _write_atomically(path, lambda handle: handle.write(content.encode("utf-8")))
+
+
+def write_private_bytes(path: Path, fill: Callable[[IO[bytes]], object]) -> Path:
+    """Atomically write a binary file (e.g. a zip archive streamed by ``fill``), mode 0600."""
+    return _write_atomically(path, fill)
+
+
+def _inventory(settings: HubSettings | None) -> tuple[Controller | None,
+                                                      Sequence[InventoryEntry]]:
+    if settings is None:
+        return None, ()
+    return settings.controller, settings.inventory
+
+
+def report_view(report: Report, *, lang: str = "sv", settings: HubSettings | None = None,
+                generated_at: datetime | None = None) -> AccessReportView:
+    """The report's content in ``lang`` (inventory and controller from ``settings``)."""
+    from hub.reports.content import build_view, with_manual_items
+
+    controller, inventory = _inventory(settings)
+    return build_view(with_manual_items(report, inventory), lang=lang, controller=controller,
+                      inventory=inventory, generated_at=generated_at)
+
+
+def cover_letter(report: Report, *, lang: str = "sv", settings: HubSettings | None = None,
+                 generated_at: datetime | None = None) -> str:
+    """The cover-letter text for the reply e-mail (what ``cover-letter.txt`` holds)."""
+    from hub.reports.render import render_cover_letter
+
+    return render_cover_letter(report_view(report, lang=lang, settings=settings,
+                                           generated_at=generated_at))
+
+
+def write_report(report: Report, out_dir: Path, *, lang: str = "sv",
+                 settings: HubSettings | None = None,
+                 generated_at: datetime | None = None) -> Path:
+    """Write the request folder ``<out_dir>/<request id>/`` with every report file; returns it.
+
+    ``settings`` supplies the processing inventory (``[controller]``, ``[[inventory]]``) that
+    the human-readable report and the export scope are built from; without it the report has
+    only what the processors returned. ``report.json`` gains the inventory's manual items.
+    """
+    from hub.reports.content import with_manual_items
+    from hub.reports.export import write_export_zip
+    from hub.reports.render import render_cover_letter, render_html
+
+    _, inventory = _inventory(settings)
+    report = with_manual_items(report, inventory)
+    content = report_view(report, lang=lang, settings=settings, generated_at=generated_at)
+
     folder = out_dir / report.request.id
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     write_private(folder / "report.json", report.model_dump_json(indent=2) + "\n")
+    write_private(folder / "report.html", render_html(content))
+    write_private_bytes(folder / "export.zip",
+                        lambda handle: write_export_zip(handle, report, content, inventory))
+    write_private(folder / "cover-letter.txt", render_cover_letter(content))
     return folder

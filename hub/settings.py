@@ -26,6 +26,7 @@ from pydantic_settings import (
 from connectors.base import Connector, ConnectorSettings
 from hub.errors import ConfigurationError
 from hub.inventory import Controller, InventoryEntry
+from hub.retention import RetentionPolicy
 
 DEFAULT_CONFIG = Path("config/hub.toml")
 
@@ -52,6 +53,9 @@ class HubSettings(BaseSettings):
     )
     controller: Controller = Field(default_factory=Controller)
     inventory: list[InventoryEntry] = Field(default_factory=list)
+    retention: RetentionPolicy = Field(
+        default_factory=RetentionPolicy,
+        description="What erasure does to each record type; empty: every record is manual.")
 
     @classmethod
     def settings_customise_sources(

@@ -29,3 +29,15 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path_factory) -> 
         if name.startswith("DSAR_"):
             monkeypatch.delenv(name)
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path_factory.mktemp("state")))
+
+
+@pytest.fixture(autouse=True)
+def _reports_match_schema(request: pytest.FixtureRequest):
+    """Every report.json a test leaves under its tmp_path validates against the published
+    schema (``dsar schema report``)."""
+    yield
+    tmp_path = getattr(request.node, "funcargs", {}).get("tmp_path")
+    if tmp_path is not None:
+        from tests.report_schema import assert_reports_valid_under
+
+        assert_reports_valid_under(tmp_path)

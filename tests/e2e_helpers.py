@@ -44,5 +44,7 @@ def sandbox_env(sandbox: Any, names: tuple[str, ...] | None = None) -> dict[str,
     for name in names or tuple(sandbox.base_urls):
         env[f"DSAR_{name.upper()}__BASE_URL"] = sandbox.base_urls[name]
         for field, value in sandbox.credentials[name].items():
-            env[f"DSAR_{name.upper()}__{field.upper()}"] = value
+            # nested settings (e.g. a declaration) travel as JSON, as pydantic-settings reads it
+            env[f"DSAR_{name.upper()}__{field.upper()}"] = (
+                value if isinstance(value, str) else json.dumps(value))
     return env

@@ -18,13 +18,15 @@ from collections.abc import Mapping
 from types import TracebackType
 from typing import cast
 
-from hub.sandbox import mailerlite_api, stripe_api, zettle_api
+from hub.sandbox import booking_api, fortnox_api, mailerlite_api, stripe_api, zettle_api
 from hub.sandbox.server import FAIL_MODES, FailMode, FakeAPIServer, ProcessorSpec, SandboxOptions
 
 __all__ = ["PROCESSORS", "Sandbox"]
 
 PROCESSORS: Mapping[str, ProcessorSpec] = {
-    spec.name: spec for spec in (stripe_api.SPEC, mailerlite_api.SPEC, zettle_api.SPEC)
+    spec.name: spec
+    for spec in (stripe_api.SPEC, mailerlite_api.SPEC, fortnox_api.SPEC, zettle_api.SPEC,
+                 booking_api.SPEC)
 }
 
 

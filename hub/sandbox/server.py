@@ -273,6 +273,8 @@ class FakeAPIServer:
 
 
 class _QuietHTTPServer(ThreadingHTTPServer):
+    request_queue_size = 128  # bursts of concurrent connections must not stall in accept()
+
     daemon_threads = True
     app: FakeAPIServer
 

@@ -1,0 +1,219 @@
+"""A booking system declared in TOML: its REST API, or its exported customer list.
+
+The first customer's booking site (Qlickboka) publishes no API, so ``mode = "export"`` reads
+the customer list exported from its admin UI, and the report says erasure is a manual task
+there. Systems with an API (BokaMera, the sandbox) are declared under ``[booking.api]`` and read
+with :class:`~connectors.booking.api.RestReader`; see ``config/booking-bokamera.toml``.
+
+**Finding the subject.** Round one searches every top-level resource (customers) with the
+declared e-mail search parameter, for each spelling of the address; round two
+(:meth:`find_by_identifiers`) searches with the phone or personnummer parameters for numbers
+other processors revealed. Every candidate is compared exactly (searches may be partial), and
+a matching customer's child records (bookings) are read through the declared placeholders.
+Phones and personnummer seen in the matched records are reported for widening.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from connectors.base import Capability, Connector, Findings, personal_fields
+from connectors.booking.api import Raw, RestReader
+from connectors.booking.export import ExportRow, cell, personal_cells, read_export
+from connectors.booking.fields import dig
+from connectors.booking.matching import Match, identifiers_in, match, search_terms, to_record
+from connectors.booking.settings import BookingSettings
+from connectors.booking.spec import ApiDeclaration, ErasureRequest, ResourceSpec
+from hub.errors import ConfigurationError
+from hub.models import Record
+from hub.subject import Identifier, Subject
+
+SECONDS_PER_DAY = 86_400
+
+
+def _personal_data(raw: Raw, fields: list[str]) -> dict[str, Any]:
+    if "*" in fields:
+        return personal_fields(raw, tuple(raw))
+    return personal_fields({path: dig(raw, path) for path in fields}, tuple(fields))
+
+
+class _Collected:
+    """Records (deduplicated by type and id) and identifiers gathered during one search."""
+
+    def __init__(self) -> None:
+        self.records: dict[tuple[str, str], Record] = {}
+        self.identifiers: list[Identifier] = []
+
+    def add(self, record: Record, identifiers: list[Identifier]) -> None:
+        self.records.setdefault((record.type, record.id), record)
+        self.identifiers += identifiers
+
+    def findings(self, notes: list[str] | None = None, manual: bool = False) -> Findings:
+        return Findings(records=list(self.records.values()), notes=notes or [],
+                        identifiers=list(dict.fromkeys(self.identifiers)), manual=manual)
+
+
+class BookingConnector(Connector):
+    name = "booking"
+    title = "Booking system"
+    docs_url = "https://api.bokamera.se/metadata"
+    capabilities = frozenset({Capability.ACCESS})
+    settings_model = BookingSettings
+    searchable_identifiers = frozenset({"email", "phone", "personnummer"})
+
+    def __init__(
+        self, settings: BookingSettings, *, transport: httpx.AsyncBaseTransport | None = None
+    ) -> None:
+        super().__init__(settings, transport=transport)
+        self.settings: BookingSettings = settings
+        self.processor = settings.system
+        self._reader: RestReader | None = None
+        self._export: tuple[list[ExportRow], float] | None = None
+        if settings.mode == "export":
+            assert settings.export is not None  # guaranteed by BookingSettings' validator
+            kinds = set(settings.export.identifiers.declared())
+        else:
+            if settings.api is None:
+                raise ConfigurationError("the booking connector needs a [booking.api] declaration")
+            self._reader = RestReader(self._client(settings.api), settings.api, self.processor)
+            kinds = {kind for root in settings.api.roots() for kind in root.search.declared()}
+        # what this instance can be searched by, per its declaration (read by the hub)
+        self.searchable_identifiers = frozenset(kinds)
+
+    def _client(self, api: ApiDeclaration) -> httpx.AsyncClient:
+        secrets = {name: self.settings.secret(name) for name in api.secret_names()}
+        headers = dict(api.headers)
+        flow: httpx.Auth | None = None
+        for scheme in (spec.scheme() for spec in api.auth):
+            headers.update(scheme.headers(secrets))
+            flow = scheme.flow(secrets, self.processor) or flow
+        return self.http_client(self.settings.base_url, headers=headers, auth=flow)
+
+    # -- the contract ---------------------------------------------------------------------------
+
+    async def find_subject(self, subject: Subject) -> Findings:
+        wanted = [Identifier(kind="email", value=v) for v in subject.email_variants()]
+        return await self._find(subject, wanted)
+
+    async def find_by_identifiers(
+        self, subject: Subject, identifiers: list[Identifier]
+    ) -> Findings:
+        usable = [i for i in identifiers if i.kind in self.searchable_identifiers]
+        return await self._find(subject, usable) if usable else Findings()
+
+    async def check_credentials(self) -> str:
+        if self._reader is None:
+            rows, _ = await self._export_rows()
+            return f"export file readable: {len(rows)} customer rows in {self._export_path.name}"
+        root = self._reader.api.roots()[0]
+        await self._reader.first_page(root)
+        return f"credentials accepted (listed {root.name} records)"
+
+    def erasure_plan(self, record: Record) -> list[ErasureRequest]:
+        """The declared erase calls for a found record; none in export mode (manual task)."""
+        if self._reader is None:
+            return []
+        return self._reader.api.erase_requests(record)
+
+    async def _find(self, subject: Subject, wanted: list[Identifier]) -> Findings:
+        if self._reader is None:
+            return await self._find_in_export(subject, wanted)
+        return await self._find_in_api(self._reader, subject, wanted)
+
+    # -- api mode -------------------------------------------------------------------------------
+
+    async def _find_in_api(
+        self, reader: RestReader, subject: Subject, wanted: list[Identifier]
+    ) -> Findings:
+        kinds = {i.kind for i in wanted}
+        collected = _Collected()
+        for resource in reader.api.roots():
+            for raw in await self._candidates(reader, resource, wanted):
+                found = match(subject, self._stored(raw, resource), kinds)
+                if found is None:  # a partial search's neighbour: never reported
+                    continue
+                self._keep(collected, reader, resource, raw, found)
+                for child, child_raw in await reader.children(resource, raw):
+                    self._keep(collected, reader, child, child_raw, found)
+        return collected.findings()
+
+    async def _candidates(
+        self, reader: RestReader, resource: ResourceSpec, wanted: list[Identifier]
+    ) -> list[Raw]:
+        params = resource.search.declared()
+        candidates: dict[str, Raw] = {}
+        for identifier in wanted:
+            param = params.get(identifier.kind)
+            for term in search_terms(identifier) if param else []:
+                for raw in await reader.search(resource, param, term):
+                    candidates.setdefault(reader.record_id(raw, resource), raw)
+        return list(candidates.values())
+
+    @staticmethod
+    def _stored(raw: Raw, resource: ResourceSpec) -> dict[str, Any]:
+        return {kind: dig(raw, path) for kind, path in resource.identifiers.declared().items()}
+
+    def _keep(self, collected: _Collected, reader: RestReader, resource: ResourceSpec,
+              raw: Raw, found: Match) -> None:
+        record = to_record(resource.name, reader.record_id(raw, resource),
+                           _personal_data(raw, resource.personal_fields), found)
+        collected.add(record, identifiers_in(self._stored(raw, resource), self.name))
+
+    # -- export mode ----------------------------------------------------------------------------
+
+    @property
+    def _export_path(self) -> Path:
+        assert self.settings.export_path is not None  # else skipped: missing export_path
+        return self.settings.export_path
+
+    async def _export_rows(self) -> tuple[list[ExportRow], float]:
+        """The export's rows and modification time, read once per request."""
+        if self._export is None:
+            path, mapping = self._export_path, self.settings.export
+            assert mapping is not None
+
+            def load() -> tuple[list[ExportRow], float]:
+                return read_export(path, mapping), path.stat().st_mtime
+
+            self._export = await asyncio.to_thread(load)
+        return self._export
+
+    async def _find_in_export(self, subject: Subject, wanted: list[Identifier]) -> Findings:
+        mapping = self.settings.export
+        assert mapping is not None
+        rows, modified = await self._export_rows()
+        kinds = {i.kind for i in wanted}
+        columns = mapping.identifiers.declared()
+        collected = _Collected()
+        for row in rows:
+            stored = {kind: cell(row, column) for kind, column in columns.items()}
+            found = match(subject, stored, kinds)
+            if found is not None:
+                record = to_record(mapping.record_type, row.id,
+                                   personal_cells(row, mapping.personal_columns), found)
+                collected.add(record, identifiers_in(stored, self.name))
+        notes, stale = self._export_notes(modified, bool(collected.records))
+        return collected.findings(notes, manual=stale)
+
+    def _export_notes(self, modified: float, found: bool) -> tuple[list[str], bool]:
+        saved = datetime.fromtimestamp(modified, tz=UTC).date().isoformat()
+        system = self.processor
+        notes = [f"{system} has no API here: its exported customer list "
+                 f"({self._export_path.name}, saved {saved}) was searched, not the live system."]
+        if found:
+            notes.append(f"Erasure will be a manual task: delete or anonymise the customer and "
+                         f"their bookings in {system}'s admin UI; the hub cannot change it.")
+        age_days = (time.time() - modified) / SECONDS_PER_DAY
+        stale = age_days > self.settings.export_max_age_days
+        if stale:
+            notes.append(f"The export is {age_days:.0f} days old (export_max_age_days = "
+                         f"{self.settings.export_max_age_days:g}): customers added or changed "
+                         f"since are missing; search {system}'s admin UI by hand, or export the "
+                         "customer list again and re-run.")
+        return notes, stale

@@ -1,0 +1,320 @@
+"""``dsar requests``: the request ledger on the command line (see :mod:`hub.ledger`).
+
+    dsar requests open EMAIL --type access --received 2026-12-01 --verified-by "..."
+    dsar requests list [--overdue] [--due-within 7d] [--all]
+    dsar requests show ID
+    dsar requests extend ID --reason "..." [--months 2]
+    dsar requests close ID
+    dsar requests export --csv [--out FILE]
+
+Wired into the main app with ``app.add_typer(requests_app, name="requests")``; the callbacks
+read the global options (``--config``, ``--json``) from ``ctx.obj`` (:class:`hub.cli.Options`).
+Exit codes follow docs/interface.md: 0 done, 2 bad input (unknown id, invalid address, an
+extension the law does not allow), 1 unexpected. The tables are for the practice owner and show
+addresses; log lines never do (they name request ids).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from hub.ledger import Ledger, LedgerRequest
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
+REQUEST_TYPES = ("access", "erasure", "objection", "rectification", "restriction",
+                 "consent-withdrawal")
+
+log = logging.getLogger(__name__)
+
+requests_app = typer.Typer(
+    help="The request ledger: open requests, deadlines (Art. 12(3)), extensions, audit export.",
+    no_args_is_help=True,
+)
+
+
+def _console(stderr: bool = False) -> Console:
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False, soft_wrap=False)
+
+
+def _fail(message: str, code: int = EXIT_USAGE) -> typer.Exit:
+    from rich.markup import escape
+
+    from hub.logs import redact
+
+    _console(stderr=True).print(f"[bold red]error:[/] {escape(redact(message))}")
+    return typer.Exit(code)
+
+
+def _wants_json(ctx: typer.Context) -> bool:
+    return bool(getattr(ctx.obj, "json", False))
+
+
+@contextmanager
+def _ledger(ctx: typer.Context) -> Iterator[Ledger]:
+    """The ledger on the configured database (with ``--sandbox``: the sandbox's own ledger);
+    configuration and input errors exit with 2."""
+    from hub.errors import ConfigurationError, InvalidInput
+    from hub.ledger import Ledger, ledger_url
+    from hub.registry import discover
+    from hub.settings import load_settings
+
+    try:
+        settings = load_settings(discover(), getattr(ctx.obj, "config", None))
+        ledger = Ledger.open(ledger_url(settings, sandbox=bool(getattr(ctx.obj, "sandbox", False))))
+    except ConfigurationError as exc:
+        raise _fail(str(exc)) from None
+    try:
+        yield ledger
+    except InvalidInput as exc:  # LedgerError and friends: the user asked for the impossible
+        raise _fail(str(exc)) from None
+    finally:
+        ledger.engine.dispose()
+
+
+def parse_days(text: str) -> int:
+    """``7d``, ``2w`` or ``10`` (days) as a number of days."""
+    match = re.fullmatch(r"\s*(\d+)\s*([dw]?)\s*", text.lower())
+    if not match:
+        raise typer.BadParameter(f"{text!r} is not a period like 7d, 2w or 10")
+    number, unit = int(match.group(1)), match.group(2)
+    return number * 7 if unit == "w" else number
+
+
+def _parse_received(text: str | None) -> date | None:
+    if text is None:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise typer.BadParameter(f"{text!r} is not a date (YYYY-MM-DD)") from None
+
+
+def _deadline_cell(request: LedgerRequest, today: date) -> str:
+    days = request.days_left(today)
+    if request.status != "open":
+        return f"{request.deadline}"
+    if days < 0:
+        return f"[bold red]{request.deadline} ({-days} d overdue)[/]"
+    style = "yellow" if days <= 7 else "green"
+    return f"[{style}]{request.deadline} ({days} d left)[/]"
+
+
+def _table(requests: list[LedgerRequest], title: str, today: date) -> Any:
+    from rich.markup import escape
+    from rich.table import Table
+
+    table = Table(title=title)
+    table.add_column("id", no_wrap=True)
+    table.add_column("type")
+    table.add_column("subject", overflow="fold")
+    table.add_column("received", no_wrap=True)
+    table.add_column("deadline", no_wrap=True)
+    table.add_column("extended")
+    table.add_column("status")
+    for r in requests:
+        table.add_row(r.id, r.type, escape(r.subject_email or "(hashed)"),
+                      r.received_on.isoformat(), _deadline_cell(r, today),
+                      "yes" if r.extended_due_at else "", r.status)
+    return table
+
+
+@requests_app.command("open")
+def open_request(
+    ctx: typer.Context,
+    email: Annotated[str, typer.Argument(help="The requester's e-mail address.")],
+    request_type: Annotated[str, typer.Option(
+        "--type", "-t", help=f"One of: {', '.join(REQUEST_TYPES)}.")] = "access",
+    received: Annotated[str | None, typer.Option(
+        "--received", help="Day the request reached you (YYYY-MM-DD) [default: today]; the "
+        "one-month deadline counts from it.", show_default=False)] = None,
+    verified_by: Annotated[str | None, typer.Option(
+        "--verified-by", help="How the requester's identity was verified (Art. 12(6)).")
+    ] = None,
+) -> None:
+    """Record a new request and its Art. 12(3) deadline."""
+    from hub.errors import InvalidInput
+    from hub.logs import register_secret
+    from hub.subject import Subject
+
+    try:
+        subject = Subject.from_email(email)
+    except InvalidInput as exc:
+        raise _fail(str(exc)) from None
+    register_secret(subject.email, "subject")
+    if request_type not in REQUEST_TYPES:
+        raise _fail(f"unknown request type {request_type!r}; choose one of "
+                    f"{', '.join(REQUEST_TYPES)}")
+    day = _parse_received(received)
+    with _ledger(ctx) as ledger:
+        request = ledger.open_request(subject.email, request_type, received=day,
+                                      verified_by=verified_by)
+    log.info("opened request %s (%s), due %s", request.id, request.type, request.due_at)
+    if _wants_json(ctx):
+        typer.echo(json.dumps(request.as_dict(), ensure_ascii=False))
+        return
+    console = _console()
+    console.print(f"Opened [bold]{request.id}[/] ({request.type}), received "
+                  f"{request.received_on}, answer due [bold]{request.due_at}[/].")
+    if not verified_by:
+        console.print("[yellow]No --verified-by given: record how you verified the requester's "
+                      "identity before sending any personal data (Art. 12(6)).[/]")
+
+
+@requests_app.command("list")
+def list_requests(
+    ctx: typer.Context,
+    overdue: Annotated[bool, typer.Option("--overdue", help="Only open requests past their "
+                                          "deadline.")] = False,
+    due_within: Annotated[str | None, typer.Option(
+        "--due-within", help="Only open requests due within this period (7d, 2w), overdue "
+        "ones included.", show_default=False)] = None,
+    include_closed: Annotated[bool, typer.Option("--all", help="Closed requests too.")] = False,
+) -> None:
+    """Requests and their deadlines, soonest first (open ones unless --all)."""
+    from hub.ledger import local_today
+
+    days = parse_days(due_within) if due_within is not None else None
+    today = local_today()
+    with _ledger(ctx) as ledger:
+        requests = ledger.list_requests(status=None if include_closed else "open",
+                                        overdue=overdue, due_within=days, today=today)
+    if _wants_json(ctx):
+        typer.echo(json.dumps({"today": today.isoformat(), "requests": [
+            {**r.as_dict(), "days_left": r.days_left(today), "overdue": r.overdue(today)}
+            for r in requests]}, ensure_ascii=False))
+        return
+    title = "Overdue requests" if overdue else (
+        f"Requests due within {days} days" if days is not None else
+        "All requests" if include_closed else "Open requests")
+    console = _console()
+    if not requests:
+        console.print(f"{title}: none.")
+        return
+    console.print(_table(requests, f"{title} (today {today})", today))
+
+
+@requests_app.command("show")
+def show_request(
+    ctx: typer.Context,
+    request_id: Annotated[str, typer.Argument(metavar="ID", help="The request id.")],
+) -> None:
+    """One request with its identifiers and history."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    from hub.ledger import local_today
+
+    with _ledger(ctx) as ledger:
+        request = ledger.get(request_id)
+    if _wants_json(ctx):
+        typer.echo(json.dumps(request.as_dict(), ensure_ascii=False))
+        return
+    today = local_today()
+    console = _console()
+    facts = Table.grid(padding=(0, 2))
+    facts.add_column(style="dim")
+    facts.add_column()
+    rows = [
+        ("id", request.id), ("type", request.type), ("status", request.status),
+        ("subject", escape(request.subject_email or "(hashed)")),
+        ("received", request.received_on.isoformat()),
+        ("due (one month)", request.due_at.isoformat()),
+        ("extended to", f"{request.extended_due_at} ({escape(request.extension_reason or '')})"
+         if request.extended_due_at else "-"),
+        ("deadline", _deadline_cell(request, today)),
+        ("verified by", escape(request.verified_by or "-")),
+        ("closed", request.closed_at.isoformat() if request.closed_at else "-"),
+    ]
+    for label, value in rows:
+        facts.add_row(label, value)
+    console.print(facts)
+    if request.identifiers:
+        console.print("identifiers: " + ", ".join(
+            escape(f"{kind} {value} ({source})") for kind, value, source in request.identifiers))
+    history = Table(title="history")
+    for column in ("at", "event", "details"):
+        history.add_column(column)
+    for entry in request.events:
+        history.add_row(entry.at.strftime("%Y-%m-%d %H:%M"), entry.kind,
+                        escape(json.dumps(entry.details, ensure_ascii=False)))
+    console.print(history)
+
+
+@requests_app.command("extend")
+def extend_request(
+    ctx: typer.Context,
+    request_id: Annotated[str, typer.Argument(metavar="ID", help="The request id.")],
+    reason: Annotated[str, typer.Option(
+        "--reason", help="Why more time is needed (complexity, number of requests); tell the "
+        "subject this reason within the first month.")],
+    months: Annotated[int, typer.Option("--months", help="Further months (1 or 2).")] = 2,
+) -> None:
+    """Record an Art. 12(3) extension: at most two further months, once, with a reason."""
+    with _ledger(ctx) as ledger:
+        request = ledger.extend(request_id, reason, months=months)
+    log.info("extended request %s to %s", request.id, request.extended_due_at)
+    if _wants_json(ctx):
+        typer.echo(json.dumps(request.as_dict(), ensure_ascii=False))
+        return
+    _console().print(
+        f"Extended [bold]{request.id}[/]: answer now due [bold]{request.extended_due_at}[/]. "
+        "Tell the requester about the extension and its reason before "
+        f"{request.due_at} (Art. 12(3)).")
+
+
+@requests_app.command("close")
+def close_request(
+    ctx: typer.Context,
+    request_id: Annotated[str, typer.Argument(metavar="ID", help="The request id.")],
+    note: Annotated[str | None, typer.Option("--note", help="Optional note for the log "
+                                             "(no personal data).")] = None,
+) -> None:
+    """Mark a request answered."""
+    with _ledger(ctx) as ledger:
+        request = ledger.close(request_id, note=note)
+    if _wants_json(ctx):
+        typer.echo(json.dumps(request.as_dict(), ensure_ascii=False))
+        return
+    _console().print(f"Closed [bold]{request.id}[/].")
+
+
+@requests_app.command("export")
+def export_requests(
+    ctx: typer.Context,
+    csv_format: Annotated[bool, typer.Option(
+        "--csv", help="CSV (the only format; accepted for clarity).")] = True,
+    out: Annotated[Path | None, typer.Option(
+        "--out", help="Write to this file (mode 0600, UTF-8 with BOM for Excel) instead of "
+        "stdout.", dir_okay=False)] = None,
+) -> None:
+    """The request log an auditor asks for (Art. 5(2)): one CSV row per request."""
+    from hub.report_files import write_private
+
+    with _ledger(ctx) as ledger:
+        text = ledger.export_csv()
+    if out is None:
+        typer.echo(text, nl=False)
+        return
+    write_private(out, "\ufeff" + text)
+    count = sum(1 for _ in csv.reader(io.StringIO(text))) - 1
+    if _wants_json(ctx):
+        typer.echo(json.dumps({"file": str(out), "requests": count}))
+    else:
+        _console(stderr=True).print(f"Wrote {count} requests to {out}")
+
