@@ -253,22 +253,6 @@ def _read_batch(path: Path) -> list[str]:
     return list(unique.values())
 
 
-async def _look_up_many(subjects: list[Any], settings: HubSettings,
-                        connectors: dict[str, type[Connector]], concurrency: int,
-                        on_progress: Any, options: dict[str, Any]) -> list[Report]:
-    """Several lookups in one event loop, so they share each processor's rate limiter."""
-    from hub.lookup import look_up
-
-    gate = asyncio.Semaphore(concurrency)
-
-    async def one(subject: Any) -> Report:
-        async with gate:
-            return await look_up(subject, settings, connectors, on_progress=on_progress,
-                                 **options)
-
-    return list(await asyncio.gather(*(one(s) for s in subjects)))
-
-
 @app.command()
 def lookup(
     ctx: typer.Context,
@@ -285,6 +269,7 @@ def lookup(
     """Access request: find what every enabled processor holds and write the access report."""
     from hub.errors import InvalidInput
     from hub.logs import register_secret
+    from hub.lookup import look_up_many
     from hub.report_files import cover_letter
     from hub.subject import Subject
 
@@ -305,9 +290,9 @@ def lookup(
         single = len(subjects) == 1
         progress = _LiveProgress(enabled=single and not opts.json and sys.stderr.isatty())
         with progress.progress:
-            reports = asyncio.run(_look_up_many(
-                subjects, settings, connectors, concurrency, progress if single else None,
-                opts.connector_options))
+            reports = asyncio.run(look_up_many(
+                subjects, settings, connectors, concurrency=concurrency,
+                on_progress=progress if single else None, **opts.connector_options))
         reports, folders = _record_and_write(reports, subjects, settings, opts, lang.value)
     codes = [_exit_code(report.processors) for report in reports]
     code = EXIT_PARTIAL if EXIT_PARTIAL in codes else EXIT_OK

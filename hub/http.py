@@ -82,7 +82,7 @@ class SlidingWindowLimiter:
     varying network delay, so an exact window still drew an occasional 429.
     """
 
-    MARGIN = 0.05
+    MARGIN = 0.10
 
     def __init__(self, requests: int, per_seconds: float) -> None:
         self.requests = requests

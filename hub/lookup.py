@@ -92,3 +92,24 @@ async def look_up(
         subject=SubjectInfo(email=subject.email, identifiers=list(subject.identifiers)),
         processors=ordered,
     )
+
+
+async def look_up_many(
+    subjects: list[Subject],
+    settings: HubSettings,
+    connectors: dict[str, type[Connector]],
+    *,
+    concurrency: int = 5,
+    on_progress=None,  # type: ignore[no-untyped-def]
+    **connector_options: object,
+) -> list[Report]:
+    """Several lookups in one event loop (``dsar lookup --batch``), so they share each
+    processor's rate limiter and stay under its documented limit together."""
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(subject: Subject) -> Report:
+        async with gate:
+            return await look_up(subject, settings, connectors, on_progress=on_progress,
+                                 **connector_options)
+
+    return list(await asyncio.gather(*(one(s) for s in subjects)))
