@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from datetime import date
 from enum import StrEnum
 from typing import Any, ClassVar, Self
 
@@ -29,6 +30,31 @@ class Capability(StrEnum):
     ACCESS = "access"
     ERASURE = "erasure"
     CONSENT = "consent"
+
+
+class ErasureAction(StrEnum):
+    """What an erasure does to one record at the processor (GDPR Art. 17)."""
+
+    DELETE = "delete"
+    ANONYMISE = "anonymise"
+
+
+class ErasureState(StrEnum):
+    DONE = "done"  # the processor confirmed the deletion/anonymisation
+    ALREADY_GONE = "already_gone"  # nothing left to erase (e.g. 404 on delete): also success
+    REFUSED = "refused"  # the processor refuses for a lawful reason (e.g. bookkeeping)
+    FAILED = "failed"  # could not be done now; retried when the request is resumed
+
+
+class ErasureOutcome(BaseModel):
+    """The typed result of one erase call; never a swallowed error (style.md)."""
+
+    state: ErasureState
+    detail: str = Field(description="What happened, in words for the report.")
+    completes_by: date | None = Field(
+        None, description="When the processor finishes, if later (MailerLite forget: 30 days).")
+    fallback: ErasureAction | None = Field(
+        None, description="With REFUSED: the action that the processor would accept instead.")
 
 
 class ConnectorSettings(BaseModel):
@@ -157,6 +183,24 @@ class Connector(ABC):
         an e-mail spelling of the subject's own address). The default finds nothing.
         """
         return Findings()
+
+    async def erase(
+        self,
+        record: Record,
+        action: ErasureAction,
+        *,
+        idempotency_key: str,
+        fields: Sequence[str] = (),
+    ) -> ErasureOutcome:
+        """Delete or anonymise one record found by :meth:`find_subject` (erasure capability).
+
+        ``idempotency_key`` is derived from the request and record, so a resumed request that
+        repeats a call the processor already applied is harmless (sent as ``Idempotency-Key``
+        where the API supports it). ``fields`` names the fields to anonymise when the retention
+        policy lists them. Errors the processor answers are returned as ``FAILED`` or
+        ``REFUSED`` outcomes; only programming errors raise.
+        """
+        raise NotImplementedError(f"{self.name} does not implement erasure")
 
     @abstractmethod
     async def check_credentials(self) -> str:
