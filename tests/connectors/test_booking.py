@@ -253,7 +253,7 @@ def test_missing_settings_name_what_the_mode_needs(fast_policy: HttpPolicy) -> N
 @respx.mock
 async def test_exact_comparison_after_a_partial_search(connector: BookingConnector) -> None:
     search = respx.get(f"{BASE}/customers").respond(200, json=page([
-        customer("c1", ANNA, "070-123 45 67", PersonalIdentityNumber="19850612-1238"),
+        customer("c1", ANNA, "070-123 45 67", PersonalIdentityNumber="19850709-1232"),
         customer("c2", "Anna.Svensson@Example.se"),
         customer("c3", "anna.svensson+yoga@example.se"),
         customer("c4", "anna.svenssonson@example.se"),  # a partial match: someone else
@@ -271,7 +271,7 @@ async def test_exact_comparison_after_a_partial_search(connector: BookingConnect
     assert all(r.type == "customer" and r.matched_on == "email" for r in findings.records)
     assert Identifier(kind="phone", value="+46701234567", source="booking") in \
         findings.identifiers
-    assert Identifier(kind="personnummer", value="19850612-1238", source="booking") in \
+    assert Identifier(kind="personnummer", value="19850709-1232", source="booking") in \
         findings.identifiers
 
 
@@ -317,7 +317,7 @@ async def test_phone_widening_finds_a_customer_without_e_mail(
     respx.get(f"{BASE}/bookings").respond(200, json=page([{"Id": 7017, "From": "x", "To": "y"}]))
     subject, new = Subject.from_email("asa.oberg@example.se").widened(
         [Identifier(kind="phone", value=ASA_PHONE, source="stripe"),
-         Identifier(kind="personnummer", value="19850612-1238", source="fortnox")])
+         Identifier(kind="personnummer", value="19850709-1232", source="fortnox")])
     assert connector.searchable_identifiers == {"email", "phone"}
     async with connector:
         findings = await connector.find_by_identifiers(subject, new)
@@ -330,7 +330,7 @@ async def test_phone_widening_finds_a_customer_without_e_mail(
 
 async def test_nothing_searchable_means_no_request(connector: BookingConnector) -> None:
     subject, new = Subject.from_email(ANNA).widened(
-        [Identifier(kind="personnummer", value="19850612-1238", source="fortnox")])
+        [Identifier(kind="personnummer", value="19850709-1232", source="fortnox")])
     async with connector:
         assert await connector.find_by_identifiers(subject, new) == Findings()
         assert connector.requests_sent == 0
@@ -643,7 +643,7 @@ async def test_export_variants_give_the_same_findings(tmp_path: Path) -> None:
         assert [(r.type, r.id, r.matched_on, r.match_strength) for r in anna.records] == [
             ("customer", "10017", "email", MatchStrength.EXACT)], path.name
         assert anna.records[0].data["Förnamn"] == "Anna"
-        assert Identifier(kind="personnummer", value="19850612-1238", source="booking") in \
+        assert Identifier(kind="personnummer", value="19850709-1232", source="booking") in \
             anna.identifiers
         [record] = asa.records
         assert (record.id, record.matched_on, record.match_strength) == (
