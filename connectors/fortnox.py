@@ -34,6 +34,35 @@ Documentation relied on:
   Total, Currency…``; the copies of address, phone and ``EmailInformation.EmailAddressTo`` are
   only in ``GET /3/invoices/{DocumentNumber}``.
 
+**Erasure** (:meth:`FortnoxConnector.erase`; issue 5):
+
+- Invoices and vouchers are accounting records (räkenskapsinformation): kept under Bokföringslagen
+  (SFS 1999:1078) 7 kap. 2 § and exempt from erasure (GDPR Art. 17(3)(b)). Any erase of one is
+  ``REFUSED`` naming the law; the hub plans them as retained anyway.
+- ``DELETE /3/customers/{CustomerNumber}`` (apidocs, Customers). The product refuses to delete a
+  customer that invoices refer to; the answer is an ``ErrorInformation`` 400 whose code and
+  wording are not documented publicly (the sandbox's are invented). So the connector reacts to
+  the status and the envelope, never to a code: a 400 with ``ErrorInformation`` that is not one
+  of the documented codes meaning something else (:data:`ERROR_CODES`) is that refusal, answered
+  ``REFUSED`` with ``fallback = anonymise`` and Fortnox's own words quoted. A 4xx is never retried
+  (:mod:`hub.http`), and the connector does not repeat the call either.
+- Anonymising is ``PUT /3/customers/{CustomerNumber}`` with ``{"Customer": {...}}`` (only the
+  fields sent change): the fields to blank and ``"Active": false``. Which fields are writable:
+  the Customer model of the API documentation as the client libraries transcribe it
+  (softwerkab/fortnox-csharp-api-sdk ``Entities/Customer.cs`` marks only ``@url``, ``Country``,
+  ``DeliveryCountry``, ``VisitingCountry``, ``VisitingCountryCode`` and ``Currency`` read-only;
+  accodeing/fortnox-api ``models/customer.rb`` agrees for the countries), so every contact field
+  is writable (:data:`ANONYMISABLE_FIELDS`). An empty value is written as ``""``: Fortnox answers
+  unset text fields as ``""`` (the customer list example at developer.fortnox.se:
+  ``"Address2": ""``, ``"OrganisationNumber": ""``; its 2015 data-type notice: "an empty string
+  will be used"), and the client libraries drop ``null`` values from request bodies rather than
+  send them (accodeing ``mappers/base/to_json.rb``), so ``null`` is no documented way to clear a
+  field. The answer (the full customer) must show every blanked field empty (``""``, or ``null``
+  which some answers use) and ``Active`` false, or the outcome is ``FAILED``.
+- 404 on either call is ``ALREADY_GONE``. Fortnox documents no ``Idempotency-Key``; PUT and
+  DELETE are idempotent by nature (a repeated DELETE answers 404 = already gone), so the key is
+  not sent.
+
 **Tokens.** :class:`FortnoxAuth` is an ``httpx.Auth`` whose ``async_auth_flow`` owns the refresh:
 the newest refresh token lives in the hub's :class:`~hub.state.StateStore` and is saved and
 committed inside the store's lock straight after the token answer, before the new access token is
@@ -45,6 +74,7 @@ store; a configured token the store has never seen (a re-authorisation) takes ov
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import sys
 import time
@@ -56,6 +86,7 @@ from collections.abc import (
     Callable,
     Generator,
     Iterable,
+    Sequence,
 )
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -72,15 +103,25 @@ from connectors.base import (
     Capability,
     Connector,
     ConnectorSettings,
+    ErasureAction,
+    ErasureOutcome,
+    ErasureState,
     Findings,
     api_root,
     personal_fields,
 )
 from hub.db import Base
-from hub.errors import CredentialsRejected, ProcessorUnavailable, ProtocolError
+from hub.errors import (
+    ConnectorError,
+    CredentialsRejected,
+    ProcessorUnavailable,
+    ProtocolError,
+    as_connector_error,
+)
 from hub.http import HttpPolicy, raise_for_response, read_json
 from hub.logs import register_secret
 from hub.models import Record
+from hub.retention import BOKFORINGSLAGEN_BASIS, default_policy
 from hub.state import LockedValue, StateStore
 from hub.subject import Identifier, MatchStrength, Subject
 
@@ -129,6 +170,31 @@ INVOICE_FIELDS = (
 )
 EMAIL_INFORMATION_FIELDS = ("EmailAddressTo", "EmailAddressCC", "EmailAddressBCC")
 INVOICE_ROW_FIELDS = ("Description", "DeliveredQuantity", "Price", "Total")
+
+#: Accounting records (räkenskapsinformation): never deleted or anonymised through the API.
+ACCOUNTING_RECORD_TYPES = frozenset({"invoice", "voucher"})
+#: Writable free-text Customer fields that may hold personal data, i.e. what an anonymising PUT
+#: may blank (apidocs Customer; read-only per the client libraries: @url, Country,
+#: DeliveryCountry, VisitingCountry, VisitingCountryCode, Currency). CustomerNumber (the key),
+#: Type, Active, codes and the country fields are not free text and are never blanked.
+ANONYMISABLE_FIELDS = frozenset({
+    "Name", "OrganisationNumber", "Email", "EmailInvoice", "EmailInvoiceCC", "EmailInvoiceBCC",
+    "EmailOrder", "EmailOrderCC", "EmailOrderBCC", "EmailOffer", "EmailOfferCC",
+    "EmailOfferBCC", "Phone1", "Phone2", "Fax", "Address1", "Address2", "ZipCode", "City",
+    "DeliveryName", "DeliveryAddress1", "DeliveryAddress2", "DeliveryZipCode", "DeliveryCity",
+    "DeliveryPhone1", "DeliveryPhone2", "DeliveryFax", "VisitingAddress", "VisitingZipCode",
+    "VisitingCity", "YourReference", "OurReference", "ExternalReference", "WWW", "Comments",
+    "InvoiceRemark", "GLN", "GLNDelivery", "VATNumber",
+})
+
+
+@functools.cache
+def default_anonymise_fields() -> tuple[str, ...]:
+    """The customer fields the shipped retention policy blanks (hub/retention.py,
+    ``[retention.processors.fortnox.customer] anonymise_fields``): e-mail, phone, fax, web and
+    comment fields; name, address and organisation number stay for the retained invoices."""
+    entry = default_policy().for_record("fortnox", "customer")
+    return entry.anonymise_fields if entry is not None else ()
 
 
 class FortnoxSettings(ConnectorSettings):
@@ -193,6 +259,21 @@ def _int(value: Any) -> int | None:
         return int(value)
     except (TypeError, ValueError):
         return None
+
+
+def _deletion_refusal(response: httpx.Response) -> str | None:
+    """Fortnox's words when it refuses to delete a customer that records refer to, else None.
+
+    The refusal's code and wording are undocumented, so it is recognised by what it is: a 400 with
+    an ``ErrorInformation`` body whose code is not a documented one meaning something else
+    (an invalid parameter, a licence or token problem)."""
+    if response.status_code != 400:
+        return None
+    body = _json_or_none(response)
+    info = _error_information(body)
+    if info is None or _int(info.get("code")) in ERROR_CODES:
+        return None
+    return error_detail(body) or "no detail"
 
 
 def _token_refused(response: httpx.Response) -> bool:
@@ -555,7 +636,7 @@ class FortnoxConnector(Connector):
     name = "fortnox"
     title = "Fortnox"
     docs_url = "https://api.fortnox.se/apidocs"
-    capabilities = frozenset({Capability.ACCESS})
+    capabilities = frozenset({Capability.ACCESS, Capability.ERASURE})
     settings_model = FortnoxSettings
     searchable_identifiers = frozenset({"email", "personnummer", "phone"})
     init_options = frozenset({"state"})
@@ -711,6 +792,91 @@ class FortnoxConnector(Connector):
                 if kind == "phone":
                     notes.append(PHONE_NOTE)
         return await self._findings(matches, notes)
+
+    async def erase(
+        self,
+        record: Record,
+        action: ErasureAction,
+        *,
+        idempotency_key: str,
+        fields: Sequence[str] = (),
+    ) -> ErasureOutcome:
+        """Delete or anonymise a customer; refuse invoices and vouchers (see the module
+        docstring). ``idempotency_key`` is not sent: Fortnox documents none, and PUT and DELETE
+        are idempotent. ``fields`` defaults to :func:`default_anonymise_fields`."""
+        if record.type in ACCOUNTING_RECORD_TYPES:
+            return ErasureOutcome(
+                state=ErasureState.REFUSED,
+                detail=f"Fortnox {record.type} {record.id} is an accounting record and is not "
+                       f"{'deleted' if action is ErasureAction.DELETE else 'anonymised'}: "
+                       f"{BOKFORINGSLAGEN_BASIS}")
+        if record.type != "customer":
+            raise ValueError(f"the Fortnox connector reports no {record.type!r} records to erase")
+        try:
+            if action is ErasureAction.DELETE:
+                return await self._delete_customer(record.id)
+            return await self._anonymise_customer(record.id, tuple(fields)
+                                                  or default_anonymise_fields())
+        except (ConnectorError, httpx.TransportError) as exc:
+            error = as_connector_error(exc, self.title)
+            assert error is not None  # both kinds are connector errors
+            return ErasureOutcome(state=ErasureState.FAILED, detail=str(error))
+
+    async def _delete_customer(self, number: str) -> ErasureOutcome:
+        response = await self._api.delete(f"customers/{quote(number, safe='')}")
+        if response.status_code == 404:
+            return ErasureOutcome(state=ErasureState.ALREADY_GONE,
+                                  detail=f"Fortnox has no customer {number} any more (HTTP 404)")
+        if response.is_success:
+            return ErasureOutcome(state=ErasureState.DONE,
+                                  detail=f"Fortnox deleted customer {number}")
+        refusal = _deletion_refusal(response)
+        if refusal is not None:
+            return ErasureOutcome(
+                state=ErasureState.REFUSED, fallback=ErasureAction.ANONYMISE,
+                detail=f"Fortnox refused to delete customer {number} (HTTP 400: {refusal}): a "
+                       "customer that invoices refer to cannot be deleted, the invoices being "
+                       "accounting records (Bokföringslagen SFS 1999:1078 7 kap. 2 §); "
+                       "anonymise the customer instead")
+        self._raise(response)
+        raise ProtocolError(f"Fortnox answered the deletion of customer {number} with HTTP "
+                            f"{response.status_code}", status_code=response.status_code)
+
+    async def _anonymise_customer(self, number: str, fields: tuple[str, ...]) -> ErasureOutcome:
+        unknown = sorted(set(fields) - ANONYMISABLE_FIELDS)
+        if unknown:
+            return ErasureOutcome(
+                state=ErasureState.FAILED,
+                detail=f"cannot blank {', '.join(unknown)} of Fortnox customer {number}: not "
+                       "writable free-text fields of a Fortnox customer; correct anonymise_fields "
+                       "in [retention.processors.fortnox.customer] and resume the request")
+        fields = tuple(dict.fromkeys(fields))
+        body = {"Customer": {**dict.fromkeys(fields, ""), "Active": False}}
+        response = await self._api.put(f"customers/{quote(number, safe='')}", json=body)
+        if response.status_code == 404:
+            return ErasureOutcome(state=ErasureState.ALREADY_GONE,
+                                  detail=f"Fortnox has no customer {number} any more (HTTP 404)")
+        self._raise(response)
+        answer = read_json(response, self.title)
+        customer = answer.get("Customer") if isinstance(answer, dict) else None
+        if not isinstance(customer, dict):
+            raise ProtocolError(f"Fortnox answered the update of customer {number} without a "
+                                "Customer object")
+        shown = [name for name in fields
+                 if name not in customer or customer[name] not in ("", None)]
+        if customer.get("Active") is not False:
+            shown.append("Active (not false)")
+        if shown:
+            return ErasureOutcome(
+                state=ErasureState.FAILED,
+                detail=f"Fortnox accepted the update of customer {number}, but its answer does "
+                       f"not show these fields blanked: {', '.join(shown)}")
+        blanked = ", ".join(fields) or "no fields"
+        return ErasureOutcome(
+            state=ErasureState.DONE,
+            detail=f"Fortnox customer {number} anonymised: {blanked} blanked and set inactive; "
+                   "the fields the retained invoices need are kept (Bokföringslagen SFS "
+                   "1999:1078 7 kap. 2 §)")
 
     async def check_credentials(self) -> str:
         await self._get("customers", {"limit": 1})

@@ -14,10 +14,19 @@ https://developers.mailerlite.com/docs/#rate-limits, and the recorded responses 
 - A subscriber holds name and other custom ``fields``, ``groups``, ``status`` and the opt-in
   evidence (``ip_address``, ``subscribed_at``, ``opted_in_at``, ``optin_ip``) that an access
   request must disclose.
+- ``GET /api/subscribers`` lists subscribers newest first with ``filter[status]`` (active,
+  unsubscribed, unconfirmed, bounced, junk), ``limit`` (default 25) and an opaque ``cursor``;
+  the answer carries ``meta.next_cursor`` (null on the last page). ``links.next`` repeats only
+  the cursor and drops the other parameters, so we always send our own parameters plus the
+  cursor. ``limit=0`` answers ``{"total": N}`` (the count the official SDKs use). There is no
+  "updated since" filter: :mod:`hub.consent` explains how the consent sync copes.
 """
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
@@ -28,14 +37,20 @@ from connectors.base import (
     Capability,
     Connector,
     ConnectorSettings,
+    ErasureAction,
+    ErasureOutcome,
+    ErasureState,
     Findings,
     api_root,
     personal_fields,
 )
-from hub.errors import ProtocolError
-from hub.http import HttpPolicy, raise_for_response, read_json
+from hub.errors import ConnectorError, ProtocolError
+from hub.http import REPLAYABLE, HttpPolicy, raise_for_response, read_json
 from hub.models import Record
 from hub.subject import Identifier, Subject
+
+#: the statuses ``filter[status]`` accepts (developers.mailerlite.com/docs/subscribers)
+SUBSCRIBER_STATUSES = ("active", "unsubscribed", "unconfirmed", "bounced", "junk")
 
 SUBSCRIBER_FIELDS = (
     "email", "status", "source", "ip_address", "subscribed_at", "unsubscribed_at",
@@ -49,7 +64,22 @@ class MailerLiteSettings(ConnectorSettings):
     http: HttpPolicy = Field(
         default_factory=lambda: HttpPolicy(rate_limit_requests=120, rate_limit_seconds=60.0)
     )
+    page_size: int = Field(
+        100, ge=1, le=1000,
+        description="Subscribers per page when listing (`limit`). The documented default is 25 "
+        "and no maximum is documented; 100 is what the sandbox (and the conservative reading) "
+        "allows.")
     required_credentials = ("api_token",)
+
+
+@dataclass(frozen=True)
+class SubscriberPage:
+    """One page of ``GET /api/subscribers``: the subscribers, the cursor that fetched it (None
+    for the first page) and the cursor of the next page (None on the last page)."""
+
+    subscribers: list[dict[str, Any]]
+    cursor: str | None
+    next_cursor: str | None
 
 
 def _message(body: Any) -> str | None:
@@ -60,7 +90,7 @@ class MailerLiteConnector(Connector):
     name = "mailerlite"
     title = "MailerLite"
     docs_url = "https://developers.mailerlite.com/docs/subscribers"
-    capabilities = frozenset({Capability.ACCESS})
+    capabilities = frozenset({Capability.ACCESS, Capability.CONSENT, Capability.ERASURE})
     settings_model = MailerLiteSettings
 
     def __init__(
@@ -113,11 +143,133 @@ class MailerLiteConnector(Connector):
             raise ProtocolError(f"{self.title} answered without a subscriber object")
         return subscriber
 
+    # ------------------------------------------------------------------ consent (listing)
+    async def subscriber_pages(
+        self, status: str, *, cursor: str | None = None, limit: int | None = None
+    ) -> AsyncIterator[SubscriberPage]:
+        """Pages of the subscribers with ``status``, newest first, from ``cursor`` on.
+
+        One page is in memory at a time; the caller stores ``page.next_cursor`` to resume.
+        A cursor the API already handed out in this walk means the paging loops: that is a
+        :class:`ProtocolError`, never an endless scan (singer-sdk's paginators refuse the
+        same token twice for the same reason).
+        """
+        if status not in SUBSCRIBER_STATUSES:
+            raise ValueError(f"unknown subscriber status {status!r}")
+        assert isinstance(self.settings, MailerLiteSettings)
+        size = limit or self.settings.page_size
+        seen: set[str] = set()
+        while True:
+            params: dict[str, Any] = {"filter[status]": status, "limit": size}
+            if cursor:
+                params["cursor"] = cursor
+            response = await self._client.get("subscribers", params=params)
+            raise_for_response(response, self.title, _message)
+            body = read_json(response, self.title)
+            data = body.get("data") if isinstance(body, dict) else None
+            meta = body.get("meta") if isinstance(body, dict) else None
+            if not isinstance(data, list) or not all(
+                isinstance(item, dict) and "id" in item for item in data
+            ):
+                raise ProtocolError(f"{self.title} listed subscribers without a data list")
+            next_cursor = meta.get("next_cursor") if isinstance(meta, dict) else None
+            if next_cursor is not None and not isinstance(next_cursor, str):
+                raise ProtocolError(f"{self.title} answered with a cursor that is not a string")
+            yield SubscriberPage(subscribers=data, cursor=cursor, next_cursor=next_cursor or None)
+            if not next_cursor or not data:
+                return
+            if next_cursor == cursor or next_cursor in seen:
+                raise ProtocolError(
+                    f"{self.title} handed out the same page cursor twice while listing "
+                    f"{status} subscribers; stopped instead of looping")
+            seen.add(next_cursor)
+            cursor = next_cursor
+
+    async def subscribers(self, status: str) -> AsyncIterator[dict[str, Any]]:
+        """Every subscriber with ``status``, one at a time (see :meth:`subscriber_pages`)."""
+        async for page in self.subscriber_pages(status):
+            for subscriber in page.subscribers:
+                yield subscriber
+
+    async def count_subscribers(self, status: str) -> int:
+        """How many subscribers have ``status`` (``limit=0`` answers ``{"total": N}``)."""
+        if status not in SUBSCRIBER_STATUSES:
+            raise ValueError(f"unknown subscriber status {status!r}")
+        response = await self._client.get(
+            "subscribers", params={"filter[status]": status, "limit": 0})
+        raise_for_response(response, self.title, _message)
+        body = read_json(response, self.title)
+        total = body.get("total") if isinstance(body, dict) else None
+        if not isinstance(total, int) or total < 0:
+            raise ProtocolError(f"{self.title} answered a count request without a total")
+        return total
+
+    async def get_subscriber(self, subscriber_id: str) -> dict[str, Any] | None:
+        """One subscriber by id (None when MailerLite no longer has it: deleted or forgotten)."""
+        return await self._get_subscriber(subscriber_id)
+
     async def check_credentials(self) -> str:
         response = await self._client.get("subscribers", params={"limit": 1})
         raise_for_response(response, self.title, _message)
         read_json(response, self.title)
         return "API token accepted (listed subscribers)"
+
+    # ------------------------------------------------------------------ erasure
+    async def erase(
+        self,
+        record: Record,
+        action: ErasureAction,
+        *,
+        idempotency_key: str,
+        fields: Sequence[str] = (),
+    ) -> ErasureOutcome:
+        """Forget one subscriber: ``POST /api/subscribers/{id}/forget``.
+
+        Not the plain ``DELETE /api/subscribers/{id}``, which keeps the data "in case they
+        re-subscribe" (https://www.mailerlite.com/help/how-to-delete-or-forget-a-subscriber):
+        forget deletes it "completely" and MailerLite finishes "within 30 days"
+        (https://developers.mailerlite.com/docs/subscribers#forget-a-subscriber), so the outcome
+        carries that date. A 404 means there is nothing left to forget. MailerLite documents no
+        idempotency key (so ``idempotency_key`` is not sent); forgetting twice is harmless (the
+        second answers 404), so the POST is marked REPLAYABLE and a 5xx is retried.
+        """
+        if record.type != "subscriber":
+            raise ValueError(f"MailerLite records have no type {record.type!r}")
+        if action is not ErasureAction.DELETE:
+            return ErasureOutcome(
+                state=ErasureState.REFUSED, fallback=ErasureAction.DELETE,
+                detail="MailerLite cannot anonymise a subscriber; its erasure is forget, which "
+                "deletes the subscriber's data completely.")
+        try:
+            response = await self._client.post(
+                f"subscribers/{quote(record.id, safe='')}/forget", extensions={REPLAYABLE: True})
+        except httpx.TransportError as exc:
+            return ErasureOutcome(
+                state=ErasureState.FAILED,
+                detail=f"could not reach {self.title} ({type(exc).__name__}) after retries; "
+                "re-run later")
+        if response.status_code == 404:
+            try:
+                said = _message(response.json()) or ""
+            except ValueError:
+                said = ""
+            # a wrong base address answers "The route … could not be found": not "gone"
+            if not said.startswith("The route"):
+                return ErasureOutcome(
+                    state=ErasureState.ALREADY_GONE,
+                    detail=f"{self.title} has no subscriber {record.id} any more (404: already "
+                    "forgotten or deleted).")
+        try:
+            raise_for_response(response, self.title, _message)
+        except ConnectorError as exc:
+            return ErasureOutcome(state=ErasureState.FAILED, detail=str(exc))
+        completes_by = datetime.now(UTC).date() + timedelta(days=30)
+        return ErasureOutcome(
+            state=ErasureState.DONE, completes_by=completes_by,
+            detail=f"{self.title} accepted the forget request for subscriber {record.id}: its "
+            "data \"will be completely deleted and forgotten within 30 days\" "
+            "(developers.mailerlite.com/docs/subscribers#forget-a-subscriber), so by "
+            f"{completes_by.isoformat()}.")
 
 
 def _subscriber_record(subscriber: dict[str, Any], strength: Any) -> Record:

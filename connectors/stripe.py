@@ -28,19 +28,59 @@ filter in either the list or the search API, are scanned newest first (bounded b
 **HTTP.** The official SDK runs in async mode but sends through this project's ``httpx`` client
 (:class:`_PolicyHTTPClient`), so Stripe gets the shared rate limiter and retries: the SDK itself
 never retries a 429. The SDK is imported lazily: ``dsar --help`` must not pay for it.
+
+**Erasure** (:meth:`StripeConnector.erase`; https://docs.stripe.com/privacy/deletion-requests):
+
+- ``customer`` + delete: ``DELETE /v1/customers/{id}`` (https://docs.stripe.com/api/customers/delete)
+  is permanent, answers ``{"deleted": true}``, cancels the customer's subscriptions and removes its
+  saved payment methods. A 404 ``resource_missing`` means it is already gone.
+- ``payment_method`` / ``subscription`` + delete: the object is read first. A payment method
+  whose ``customer`` is null is already detached and a subscription that is ``canceled`` (or
+  ``incomplete_expired``) already ended, so nothing is sent; otherwise it is detached
+  (``POST /v1/payment_methods/{id}/detach``) or cancelled (``DELETE /v1/subscriptions/{id}``).
+  This gives the same result whatever order the hub erases a customer's records in, and sends no
+  mutating call for what the customer's deletion already did. A 400 from the call (the customer
+  was deleted in between) is resolved by reading the object again.
+- ``charge``, ``payment_intent``, ``invoice``, ``checkout_session`` + anonymise (after their
+  bookkeeping hold): a privacy redaction job (public preview, not in stripe-python 16's typed
+  surface, so sent with :meth:`stripe.StripeClient.raw_request_async` and the preview
+  ``Stripe-Version`` in ``redaction_api_version``; https://docs.stripe.com/privacy/redaction,
+  https://docs.stripe.com/api/privacy/redaction-job). ``POST /v1/privacy/redaction_jobs`` with
+  ``objects[charges][]=ch_…`` creates the job (status ``created``/``validating``), which becomes
+  ``ready`` or ``failed`` (validation errors); ``POST /v1/privacy/redaction_jobs/{id}/run``
+  starts the irreversible redaction (``redacting`` → ``succeeded``). Redacting an object also
+  redacts its related objects, which is why customers are never redacted here: that would reach
+  payment records still under their hold. Where the endpoint does not exist (404 without
+  ``resource_missing``: an account without the preview, or a Stripe-compatible test server) the
+  outcome is REFUSED, asking for a manual redaction request to Stripe support.
+
+Every mutating call carries the idempotency key the hub derived from the request and record
+(https://docs.stripe.com/api/idempotent_requests); a second call of one erasure gets a key derived
+from it (``…:run``), because Stripe refuses one key on two different requests.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+import hashlib
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import httpx
 from pydantic import Field, SecretStr
 
-from connectors.base import Capability, Connector, ConnectorSettings, Findings, personal_fields
+from connectors.base import (
+    Capability,
+    Connector,
+    ConnectorSettings,
+    ErasureAction,
+    ErasureOutcome,
+    ErasureState,
+    Findings,
+    personal_fields,
+)
 from hub.errors import ConnectorError, CredentialsRejected, ProcessorUnavailable, ProtocolError
 from hub.http import HttpPolicy, RateLimit
 from hub.models import Record
@@ -50,6 +90,18 @@ if TYPE_CHECKING:
     import stripe
 
 SEARCH_LIMIT = RateLimit(requests=20, per_seconds=1.0, path_contains="/search")
+
+#: the preview version of the redaction-job API (its changelog entry "Adds validation errors
+#: property to the Redaction Job object", docs.stripe.com/changelog/dahlia/2026-04-22)
+REDACTION_API_VERSION = "2026-04-22.preview"
+#: record type → the key of the redaction job's ``objects`` (docs.stripe.com/api/privacy/
+#: redaction-job/object); customers are left out on purpose, see the module docstring
+REDACTION_OBJECTS = {
+    "charge": "charges",
+    "payment_intent": "payment_intents",
+    "invoice": "invoices",
+    "checkout_session": "checkout_sessions",
+}
 
 # The personal-data fields of each object type (docs.stripe.com/api, privacy/deletion-requests).
 FIELDS: dict[str, tuple[str, ...]] = {
@@ -71,7 +123,9 @@ FIELDS: dict[str, tuple[str, ...]] = {
 
 class StripeSettings(ConnectorSettings):
     base_url: str = "https://api.stripe.com"
-    api_key: SecretStr | None = Field(None, description="A restricted key with read access.")
+    api_key: SecretStr | None = Field(
+        None, description="A restricted key with read access; erasure also needs write access to "
+        "Customers, PaymentMethods, Subscriptions and (for redaction) Privacy.")
     api_version: str | None = Field(None, description="Stripe-Version; default: the SDK's own.")
     use_search: bool = Field(True, description="Also use the Search API for other spellings.")
     guest_scan_max_objects: int = Field(
@@ -81,6 +135,15 @@ class StripeSettings(ConnectorSettings):
     http: HttpPolicy = Field(
         default_factory=lambda: HttpPolicy(rate_limit_requests=25, rate_limit_seconds=1.0)
     )
+    redaction_api_version: str = Field(
+        REDACTION_API_VERSION,
+        description="Stripe-Version sent with the redaction-job calls only (a public preview "
+        "feature needs a preview API version); all other calls keep api_version.")
+    redaction_wait_seconds: float = Field(
+        60.0, ge=0, description="How long one erasure waits for a redaction job to validate and "
+        "to finish redacting; a job still validating is continued on the next run.")
+    redaction_poll_seconds: float = Field(
+        2.0, ge=0, description="Pause between two reads of a redaction job's status.")
     required_credentials = ("api_key",)
 
 
@@ -204,7 +267,7 @@ class StripeConnector(Connector):
     name = "stripe"
     title = "Stripe"
     docs_url = "https://docs.stripe.com/api"
-    capabilities = frozenset({Capability.ACCESS})
+    capabilities = frozenset({Capability.ACCESS, Capability.ERASURE})
     settings_model = StripeSettings
 
     def __init__(
@@ -379,3 +442,245 @@ class StripeConnector(Connector):
     async def check_credentials(self) -> str:
         await self._call(self.sdk.v1.customers.list_async({"limit": 1}))
         return "API key accepted (listed customers)"
+
+    # -- erasure ----------------------------------------------------------------------------------
+
+    async def erase(
+        self,
+        record: Record,
+        action: ErasureAction,
+        *,
+        idempotency_key: str,
+        fields: Sequence[str] = (),
+    ) -> ErasureOutcome:
+        """Delete or redact one Stripe object (see the module docstring for what each does)."""
+        import stripe
+
+        kind = record.type
+        if kind not in FIELDS:
+            raise ValueError(f"Stripe records have no type {kind!r}")
+        noun = kind.replace("_", " ")
+        try:
+            if action is ErasureAction.DELETE:
+                if kind == "customer":
+                    return await self._delete_customer(record.id, idempotency_key)
+                if kind == "payment_method":
+                    return await self._detach_payment_method(record.id, idempotency_key)
+                if kind == "subscription":
+                    return await self._cancel_subscription(record.id, idempotency_key)
+                return ErasureOutcome(
+                    state=ErasureState.REFUSED, fallback=ErasureAction.ANONYMISE,
+                    detail=f"Stripe cannot delete a {noun} ({record.id}): payment records stay "
+                    "at Stripe; redact (anonymise) it once its bookkeeping hold has ended.")
+            if kind in REDACTION_OBJECTS:
+                return await self._redact(kind, record.id, idempotency_key, fields)
+            return ErasureOutcome(
+                state=ErasureState.REFUSED, fallback=ErasureAction.DELETE,
+                detail=f"A {noun} ({record.id}) is erased by deleting it, not by anonymising: a "
+                "redaction job would also redact the payment records linked to it.")
+        except stripe.StripeError as exc:
+            if _resource_missing(exc):
+                return ErasureOutcome(
+                    state=ErasureState.ALREADY_GONE,
+                    detail=f"Stripe has no {noun} {record.id} any more (404 resource_missing).")
+            return _erasure_failed(_translate(exc))
+        except ConnectorError as exc:
+            return _erasure_failed(exc)
+
+    async def _delete_customer(self, customer_id: str, key: str) -> ErasureOutcome:
+        deleted = await self.sdk.v1.customers.delete_async(
+            customer_id, options={"idempotency_key": key})
+        if deleted.to_dict().get("deleted") is not True:
+            raise ProtocolError(f"Stripe answered the deletion of customer {customer_id} without "
+                                "\"deleted\": true")
+        return ErasureOutcome(
+            state=ErasureState.DONE,
+            detail=f"Stripe deleted customer {customer_id} permanently; Stripe cancels its "
+            "subscriptions and removes its saved payment methods. Charges, payment intents, "
+            "invoices and Checkout Sessions keep their own copies of the personal data.")
+
+    async def _detach_payment_method(self, pm_id: str, key: str) -> ErasureOutcome:
+        import stripe
+
+        v1 = self.sdk.v1
+        method = (await v1.payment_methods.retrieve_async(pm_id)).to_dict()
+        if not method.get("customer"):
+            return _detached(pm_id)
+        try:
+            await v1.payment_methods.detach_async(pm_id, options={"idempotency_key": key})
+        except stripe.InvalidRequestError as exc:
+            # "not attached to a customer so detachment is impossible": the customer was
+            # deleted (or the method detached) since we read it
+            if exc.http_status != 400:
+                raise
+            if (await v1.payment_methods.retrieve_async(pm_id)).to_dict().get("customer"):
+                raise
+            return _detached(pm_id)
+        return ErasureOutcome(
+            state=ErasureState.DONE,
+            detail=f"Stripe detached payment method {pm_id} from customer {method['customer']}; "
+            "a detached payment method can no longer be used or attached again.")
+
+    async def _cancel_subscription(self, sub_id: str, key: str) -> ErasureOutcome:
+        import stripe
+
+        v1 = self.sdk.v1
+        subscription = (await v1.subscriptions.retrieve_async(sub_id)).to_dict()
+        if subscription.get("status") in ENDED_SUBSCRIPTION:
+            return _ended(sub_id, subscription["status"])
+        try:
+            subscription = (await v1.subscriptions.cancel_async(
+                sub_id, options={"idempotency_key": key})).to_dict()
+        except stripe.InvalidRequestError as exc:
+            if exc.http_status != 400:
+                raise
+            subscription = (await v1.subscriptions.retrieve_async(sub_id)).to_dict()
+            if subscription.get("status") not in ENDED_SUBSCRIPTION:
+                raise
+            return _ended(sub_id, subscription["status"])
+        if subscription.get("status") != "canceled":
+            raise ProtocolError(f"Stripe answered the cancellation of subscription {sub_id} with "
+                                f"status {subscription.get('status')!r}, not 'canceled'")
+        return ErasureOutcome(state=ErasureState.DONE,
+                              detail=f"Stripe cancelled subscription {sub_id}.")
+
+    # -- redaction jobs (public preview; raw requests) --------------------------------------------
+
+    async def _redaction_call(self, method: str, path: str, **params: Any) -> dict[str, Any]:
+        """One redaction-job request through the SDK's raw request support, with the preview
+        ``Stripe-Version``; answers the job object."""
+        response = await self.sdk.raw_request_async(
+            method, path, stripe_version=self.settings.redaction_api_version, **params)
+        job = response.data
+        if not isinstance(job, dict) or not isinstance(job.get("id"), str):
+            raise ProtocolError(f"Stripe answered {method.upper()} {path} without a redaction job")
+        return job
+
+    async def _redaction_job_after(self, job: dict[str, Any], waiting: frozenset[str]
+                                   ) -> dict[str, Any]:
+        """The job, read again until its status leaves ``waiting`` or the wait budget is spent."""
+        deadline = time.monotonic() + self.settings.redaction_wait_seconds
+        while job.get("status") in waiting and time.monotonic() < deadline:
+            await asyncio.sleep(self.settings.redaction_poll_seconds)
+            job = await self._redaction_call("get", f"/v1/privacy/redaction_jobs/{job['id']}")
+        return job
+
+    async def _redaction_errors(self, job: dict[str, Any]) -> list[str]:
+        """The job's validation errors: inline (preview 2026-04-22) or from their list."""
+        import stripe
+
+        listed = job.get("validation_errors")
+        if not isinstance(listed, dict):
+            try:
+                listed = (await self.sdk.raw_request_async(
+                    "get", f"/v1/privacy/redaction_jobs/{job['id']}/validation_errors",
+                    limit=10, stripe_version=self.settings.redaction_api_version)).data
+            except stripe.StripeError:
+                return []  # the outcome still names the job, where a person can read them
+        errors = []
+        for error in (listed or {}).get("data") or []:
+            if not isinstance(error, dict):
+                continue
+            culprit = error.get("erroring_object") or {}
+            where = f" ({culprit.get('object_type')} {culprit.get('id')})" if culprit else ""
+            errors.append(f"{error.get('code')}: {error.get('message')}{where}")
+        return errors
+
+    async def _redact(self, kind: str, object_id: str, key: str, fields: Sequence[str]
+                      ) -> ErasureOutcome:
+        import stripe
+
+        noun = kind.replace("_", " ")
+        try:
+            job = await self._redaction_call(
+                "post", "/v1/privacy/redaction_jobs",
+                objects={REDACTION_OBJECTS[kind]: [object_id]}, idempotency_key=key)
+        except stripe.InvalidRequestError as exc:
+            if exc.http_status == 404 and not _resource_missing(exc):
+                return ErasureOutcome(
+                    state=ErasureState.REFUSED,
+                    detail=f"Stripe's redaction-job API (public preview) is not available for "
+                    f"this account (HTTP 404 on POST /v1/privacy/redaction_jobs), so {noun} "
+                    f"{object_id} could not be redacted through the API: ask Stripe support "
+                    "for a manual redaction of it (https://support.stripe.com/; "
+                    "https://docs.stripe.com/privacy/redaction).")
+            raise
+        job_id = job["id"]
+        job = await self._redaction_job_after(job, VALIDATING)
+        if job.get("status") == "ready":
+            job = await self._redaction_call(
+                "post", f"/v1/privacy/redaction_jobs/{job_id}/run",
+                idempotency_key=_derived_key(key, "run"))
+            job = await self._redaction_job_after(job, REDACTING)
+        status = job.get("status")
+        scope = (" Stripe redacts every personal-data field of the object, not only the fields "
+                 "the retention policy names." if fields else "")
+        if status == "succeeded":
+            return ErasureOutcome(
+                state=ErasureState.DONE,
+                detail=f"Stripe redaction job {job_id} redacted {noun} {object_id} and its "
+                f"related objects (irreversible).{scope}")
+        if status == "redacting":
+            return ErasureOutcome(
+                state=ErasureState.DONE,
+                detail=f"Stripe redaction job {job_id} is redacting {noun} {object_id} and its "
+                "related objects; the run is irreversible and Stripe finishes it on its own "
+                f"(check the job's status in the Dashboard).{scope}")
+        if status in VALIDATING:
+            return ErasureOutcome(
+                state=ErasureState.FAILED,
+                detail=f"Stripe redaction job {job_id} for {noun} {object_id} was still "
+                f"validating after {self.settings.redaction_wait_seconds:g} s; re-running the "
+                "request continues the same job (same idempotency key, valid for 24 hours).")
+        if status == "failed":
+            errors = await self._redaction_errors(job)
+            listed = "; ".join(errors) if errors else "see the job's validation errors"
+            return ErasureOutcome(
+                state=ErasureState.REFUSED,
+                detail=f"Stripe redaction job {job_id} for {noun} {object_id} failed validation "
+                f"({listed}). A person must resolve this in the Stripe Dashboard and validate "
+                "the job again, or ask Stripe support for a manual redaction.")
+        if status in ("canceled", "canceling"):
+            return ErasureOutcome(
+                state=ErasureState.REFUSED,
+                detail=f"Stripe redaction job {job_id} for {noun} {object_id} was cancelled at "
+                "Stripe; nothing was redacted. A person must decide how to redact it.")
+        raise ProtocolError(f"Stripe redaction job {job_id} has an unknown status {status!r}")
+
+
+ENDED_SUBSCRIPTION = frozenset({"canceled", "incomplete_expired"})
+VALIDATING = frozenset({"created", "validating"})
+REDACTING = frozenset({"redacting"})
+
+
+def _resource_missing(exc: Exception) -> bool:
+    return getattr(exc, "http_status", None) == 404 and getattr(exc, "code", None) == (
+        "resource_missing")
+
+
+def _derived_key(key: str, step: str) -> str:
+    """The idempotency key of a further call in one erasure (Stripe keys: at most 255 chars)."""
+    derived = f"{key}:{step}"
+    return derived if len(derived) <= 255 else hashlib.sha256(derived.encode()).hexdigest()
+
+
+def _detached(pm_id: str) -> ErasureOutcome:
+    return ErasureOutcome(
+        state=ErasureState.ALREADY_GONE,
+        detail=f"Payment method {pm_id} is attached to no customer (detached, e.g. when its "
+        "customer was deleted); it can no longer be used.")
+
+
+def _ended(sub_id: str, status: str) -> ErasureOutcome:
+    return ErasureOutcome(state=ErasureState.ALREADY_GONE,
+                          detail=f"Subscription {sub_id} has already ended (status {status}).")
+
+
+def _erasure_failed(error: ConnectorError) -> ErasureOutcome:
+    if isinstance(error, CredentialsRejected):
+        return ErasureOutcome(
+            state=ErasureState.FAILED,
+            detail=f"Stripe rejected the credentials (HTTP {error.status_code}): check "
+            "DSAR_STRIPE__API_KEY and, for a restricted key, its write permissions; nothing "
+            "was erased.")
+    return ErasureOutcome(state=ErasureState.FAILED, detail=str(error))

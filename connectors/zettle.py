@@ -37,6 +37,16 @@ for the subject's identifiers only in the free-text and reference fields the doc
 *manual* step with concrete instructions, never as "not found": the subject may well have paid.
 Identifiers appearing next to a match are not offered for widening: a free-text comment may name
 someone else.
+
+**Erasure.** The Purchase API is read-only (GET only; no delete or anonymise endpoint in the API
+reference), and a receipt is an accounting record kept under Bokföringslagen (SFS 1999:1078)
+7 kap. 2 §. :meth:`ZettleConnector.erase` therefore sends nothing and answers ``REFUSED`` with
+the manual step: once the hold has ended, ask Zettle (PayPal) support to erase the receipt's
+personal data, naming its purchase number and date. The connector does **not** declare
+``Capability.ERASURE``: the capability tells the hub (and ``dsar connectors``) that a connector
+carries out erasure through the processor's API, and this one never can. ``erase`` exists so
+that a hub calling it anyway gets a lawful refusal with instructions rather than
+``NotImplementedError``, which the hub records as a failure to retry on every resume.
 """
 
 from __future__ import annotations
@@ -58,6 +68,9 @@ from connectors.base import (
     Capability,
     Connector,
     ConnectorSettings,
+    ErasureAction,
+    ErasureOutcome,
+    ErasureState,
     Findings,
     api_root,
     personal_fields,
@@ -378,6 +391,22 @@ def _receipt_label(purchase: Purchase) -> str:
 
 
 # ------------------------------------------------------------------------------ manual step
+def erasure_instructions(record: Record) -> str:
+    """The manual erasure request for one receipt found by :meth:`ZettleConnector.find_subject`:
+    its purchase number and date, so Zettle's support can find it."""
+    data = record.data
+    number = data.get("purchaseNumber")
+    global_number = data.get("globalPurchaseNumber")
+    day = str(data.get("timestamp") or "")[:10] or "unknown date"
+    receipt = f"receipt #{number}" if number is not None else "the receipt"
+    also = f", global purchase number {global_number}" if global_number is not None else ""
+    return (f"Zettle's Purchase API is read-only (no delete or anonymise endpoint) and the "
+            f"receipt is an accounting record kept under Bokföringslagen (SFS 1999:1078) "
+            f"7 kap. 2 §: after the hold has ended, ask Zettle (PayPal) support to erase the "
+            f"personal data of {receipt} of {day} (purchase UUID {record.id}{also}), and record "
+            "their answer")
+
+
 def manual_instructions(invoice_hints: Sequence[InvoiceHint] = ()) -> str:
     """What a person must do in Zettle when receipts cannot be tied to the subject.
 
@@ -534,6 +563,19 @@ class ZettleConnector(Connector):
         wanted = [i for i in identifiers if i.kind in self.searchable_identifiers]
         records, notes = await self._matches(subject, wanted)
         return Findings(records=records, notes=notes)
+
+    async def erase(
+        self,
+        record: Record,
+        action: ErasureAction,
+        *,
+        idempotency_key: str,
+        fields: Sequence[str] = (),
+    ) -> ErasureOutcome:
+        """Always ``REFUSED`` with the manual request to Zettle/PayPal; nothing is sent."""
+        if record.type != "purchase":
+            raise ValueError(f"the Zettle connector reports no {record.type!r} records to erase")
+        return ErasureOutcome(state=ErasureState.REFUSED, detail=erasure_instructions(record))
 
     async def check_credentials(self) -> str:
         await self._get({"limit": "1"})

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from hub.cli_audit import audit_app
+from hub.cli_consent import consent_app, consent_sync_command, webhook_app
 from hub.cli_requests import requests_app
 
 if TYPE_CHECKING:
@@ -47,6 +48,9 @@ app.add_typer(config_app, name="config")
 app.add_typer(schema_app, name="schema")
 app.add_typer(requests_app, name="requests")
 app.add_typer(audit_app, name="audit")
+app.add_typer(consent_app, name="consent")
+app.add_typer(webhook_app, name="webhook")
+app.command("consent-sync")(consent_sync_command)
 
 
 class Language(StrEnum):
@@ -402,6 +406,16 @@ def schema_report() -> None:
     from hub.models import Report
 
     typer.echo(json.dumps(Report.model_json_schema(), indent=2))
+
+
+# --- erasure (issue 5): dsar erase, dsar retention due, dsar requests resume / task --------
+from hub.cli_erase import erase_command, resume_command, retention_app, task_app  # noqa: E402
+
+app.command("erase")(erase_command)
+app.add_typer(retention_app, name="retention")
+requests_app.command("resume")(resume_command)
+requests_app.add_typer(task_app, name="task")
+# --- end erasure ----------------------------------------------------------------------------
 
 
 def main() -> None:

@@ -49,7 +49,7 @@ def make_engine(url: str) -> Engine:
 def open_database(url: str) -> Engine:
     """Engine with every table created (idempotent)."""
     # Import the modules that define tables so their metadata is registered.
-    from hub import audit, ledger, state, suppression  # noqa: F401
+    from hub import audit, consent_register, erasure_ledger, ledger, state, suppression  # noqa: F401
 
     engine = make_engine(url)
     Base.metadata.create_all(engine)

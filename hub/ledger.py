@@ -37,7 +37,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
@@ -436,6 +436,36 @@ class Ledger:
             session.flush()
             session.refresh(row)
             return LedgerRequest.of(row, with_history=True)
+
+    def pseudonymise(self, request_id: str, hasher: Callable[[str], str], *,
+                     now: datetime | None = None) -> int:
+        """Replace the subject's address and identifier values of one (closed) request by
+        their keyed hashes (``hasher``: :meth:`hub.keyed.Pseudonymiser.hash`), enough to prove
+        what was done and to recognise the person again. Returns how many values changed.
+        (Added for erasure, issue 5.)"""
+        now = now or datetime.now(UTC)
+        # Hash before the write transaction: the hasher may open its own (SQLite: one writer).
+        current = self.get(request_id)
+        values = {v for _, v, _ in current.identifiers if not v.startswith("keyed:")}
+        if current.subject_email:
+            values.add(current.subject_email)
+        hashes = {value: hasher(value) for value in values}
+        changed = 0
+        with Session(self.engine) as session, session.begin():
+            row = self._row(session, request_id)
+            if row.subject_email and row.subject_email in hashes:
+                row.subject_hash = hashes[row.subject_email]
+                row.subject_email = None
+                changed += 1
+            for identifier in row.identifiers:
+                if identifier.value in hashes:
+                    identifier.value = f"keyed:{hashes[identifier.value]}"
+                    changed += 1
+            if changed:
+                session.add(RequestEvent(request_id=row.id, at=now, kind="pseudonymised",
+                                         details={"values": changed}))
+            session.flush()
+        return changed
 
     # -- reads -----------------------------------------------------------------------------
 

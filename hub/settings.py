@@ -24,6 +24,7 @@ from pydantic_settings import (
 )
 
 from connectors.base import Connector, ConnectorSettings
+from hub.consent import ConsentSettings
 from hub.errors import ConfigurationError
 from hub.inventory import Controller, InventoryEntry
 from hub.retention import RetentionPolicy
@@ -53,6 +54,9 @@ class HubSettings(BaseSettings):
     )
     controller: Controller = Field(default_factory=Controller)
     inventory: list[InventoryEntry] = Field(default_factory=list)
+    consent: ConsentSettings = Field(
+        default_factory=ConsentSettings,
+        description="The scheduled consent sync: source, destinations, webhook.")
     retention: RetentionPolicy = Field(
         default_factory=RetentionPolicy,
         description="What erasure does to each record type; empty: every record is manual.")

@@ -11,26 +11,47 @@ declared e-mail search parameter, for each spelling of the address; round two
 other processors revealed. Every candidate is compared exactly (searches may be partial), and
 a matching customer's child records (bookings) are read through the declared placeholders.
 Phones and personnummer seen in the matched records are reported for widening.
+
+**Erasing a record** (:meth:`BookingConnector.erase`) sends the erase calls declared for its
+record type (``[[booking.api.resources.erase]]``, rendered by :meth:`erasure_plan` from the
+stored record) whose action is the one asked for: a ``DELETE``, or an anonymising
+``PUT``/``PATCH``/``POST``. A 404 means the record is already gone (also success). When the
+declaration has only the other kind of call for the record type, the outcome is ``REFUSED`` with
+that action as ``fallback`` (the declaration says how this system erases); with no call at all,
+or in export mode, it is ``REFUSED`` as a manual task in the system's admin UI. Errors are
+reported with the processor's own message from the declared ``error_message_path``. Nothing
+declares an idempotency header, so none is sent: DELETE and PUT are idempotent, and an
+anonymising PATCH/POST overwrites fields with the same values each time, so a retry is harmless.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from connectors.base import Capability, Connector, Findings, personal_fields
+from connectors.base import (
+    Capability,
+    Connector,
+    ErasureAction,
+    ErasureOutcome,
+    ErasureState,
+    Findings,
+    personal_fields,
+)
 from connectors.booking.api import Raw, RestReader
 from connectors.booking.export import ExportRow, cell, personal_cells, read_export
-from connectors.booking.fields import dig
+from connectors.booking.fields import MissingField, dig
 from connectors.booking.matching import Match, identifiers_in, match, search_terms, to_record
 from connectors.booking.settings import BookingSettings
 from connectors.booking.spec import ApiDeclaration, ErasureRequest, ResourceSpec
-from hub.errors import ConfigurationError
+from hub.errors import ConfigurationError, ConnectorError, as_connector_error
+from hub.http import IDEMPOTENT_METHODS, REPLAYABLE, raise_for_response
 from hub.models import Record
 from hub.subject import Identifier, Subject
 
@@ -63,7 +84,7 @@ class BookingConnector(Connector):
     name = "booking"
     title = "Booking system"
     docs_url = "https://api.bokamera.se/metadata"
-    capabilities = frozenset({Capability.ACCESS})
+    capabilities = frozenset({Capability.ACCESS, Capability.ERASURE})
     settings_model = BookingSettings
     searchable_identifiers = frozenset({"email", "phone", "personnummer"})
 
@@ -78,6 +99,8 @@ class BookingConnector(Connector):
         if settings.mode == "export":
             assert settings.export is not None  # guaranteed by BookingSettings' validator
             kinds = set(settings.export.identifiers.declared())
+            # an export cannot be changed: erasure is a manual task (see erase)
+            self.capabilities = frozenset({Capability.ACCESS})
         else:
             if settings.api is None:
                 raise ConfigurationError("the booking connector needs a [booking.api] declaration")
@@ -120,6 +143,75 @@ class BookingConnector(Connector):
         if self._reader is None:
             return []
         return self._reader.api.erase_requests(record)
+
+    async def erase(
+        self,
+        record: Record,
+        action: ErasureAction,
+        *,
+        idempotency_key: str,
+        fields: Sequence[str] = (),
+    ) -> ErasureOutcome:
+        """Send the declared erase calls of ``action`` for the record (see the module docstring).
+
+        ``fields`` is not used: an anonymising call's body is declared, not chosen per request.
+        """
+        system = self.processor
+        what = f"{record.type} {record.id}"
+        verb = "delete" if action is ErasureAction.DELETE else "anonymise"
+        if self._reader is None:
+            return ErasureOutcome(
+                state=ErasureState.REFUSED,
+                detail=f"{system} has no API here (export mode): manual task in {system}'s admin "
+                       f"UI: {verb} the {what} there (and, for a customer, their bookings)")
+        try:
+            calls = self.erasure_plan(record)
+        except MissingField as missing:
+            return ErasureOutcome(
+                state=ErasureState.FAILED,
+                detail=f"{system}: the stored {what} has no {missing.field!r} for the "
+                       f"placeholder {missing} of its erase call; correct the declaration")
+        if not calls:
+            return ErasureOutcome(
+                state=ErasureState.REFUSED,
+                detail=f"no erase call is declared for {record.type} records of {system}: manual "
+                       f"task in {system}'s admin UI: {verb} the {what} there (or declare "
+                       f"[[booking.api.resources.erase]] for {record.type!r})")
+        wanted = [call for call in calls if call.action == action.value]
+        if not wanted:
+            declared = ErasureAction(calls[0].action)
+            return ErasureOutcome(
+                state=ErasureState.REFUSED, fallback=declared,
+                detail=f"{system}'s declaration erases {record.type} records only by "
+                       f"{'deletion' if declared is ErasureAction.DELETE else 'anonymisation'} "
+                       f"({calls[0].method} {calls[0].path}); {verb} is not declared")
+        try:
+            return await self._send_erase_calls(self._reader, what, wanted)
+        except (ConnectorError, httpx.TransportError) as exc:
+            error = as_connector_error(exc, system)
+            assert error is not None  # both kinds are connector errors
+            return ErasureOutcome(state=ErasureState.FAILED, detail=str(error))
+
+    async def _send_erase_calls(self, reader: RestReader, what: str,
+                                calls: list[ErasureRequest]) -> ErasureOutcome:
+        done: list[str] = []
+        for call in calls:
+            replayable = call.method not in IDEMPOTENT_METHODS  # an overwrite: same result twice
+            response = await reader.client.request(
+                call.method, call.path, params=call.params or None, json=call.json,
+                extensions={REPLAYABLE: True} if replayable else None)
+            if response.status_code == 404:
+                if not done:
+                    return ErasureOutcome(
+                        state=ErasureState.ALREADY_GONE,
+                        detail=f"{self.processor} has no {what} any more ({call.method} "
+                               f"{call.path} answered HTTP 404)")
+                break  # an earlier call of this erasure already removed it
+            raise_for_response(response, self.processor, reader.api.error_detail)
+            done.append(f"{call.method} {call.path} (HTTP {response.status_code})")
+        past = "deleted" if calls[0].action == "delete" else "anonymised"
+        return ErasureOutcome(state=ErasureState.DONE,
+                              detail=f"{self.processor}: {what} {past}: {'; '.join(done)}")
 
     async def _find(self, subject: Subject, wanted: list[Identifier]) -> Findings:
         if self._reader is None:

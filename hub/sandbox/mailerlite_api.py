@@ -16,12 +16,26 @@ responses in the official ``mailerlite-python`` test cassettes:
   one-minute window); the 120/min limit itself is enforced only with ``enforce_rate_limit``.
 
 The cursor is Laravel's: URL-safe base64 of ``{"id": <int>, "_pointsToNextItems": bool}``.
+
+For consent-sync tests and the scale benchmark the server also offers state changes as a
+subscriber would make them (``unsubscribe``, ``resubscribe``, ``set_status``, ``add``;
+``generate`` creates N synthetic subscribers without a fixture file) and a webhook sender
+(:func:`send_webhook`) that signs a payload as MailerLite does: header ``Signature`` = hex
+HMAC-SHA256 of the raw JSON body under the webhook's secret
+(https://developers.mailerlite.com/docs/webhooks). Change state through these helpers so the
+cached list order stays right.
 """
 
 from __future__ import annotations
 
+import bisect
+import hashlib
+import hmac
+import json
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections import deque
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
@@ -111,6 +125,115 @@ class MailerLiteState:
         self.subscribers: dict[str, Obj] = {sub["id"]: sub for sub in seed.get("subscribers", [])}
         self.deleted: dict[str, Obj] = {}
         self.forgotten: dict[str, Obj] = {}
+        self._version = 0
+        self._order: list[int] = []  # negated ids, ascending (= ids newest first)
+        self._order_key: tuple[int, int] | None = None
+
+    # ------------------------------------------------------------- listing (fast at 100k)
+    def _negated_ids(self) -> list[int]:
+        key = (self._version, len(self.subscribers))
+        if self._order_key != key:
+            self._order = sorted(-int(sid) for sid in self.subscribers)
+            self._order_key = key
+        return self._order
+
+    def page_after(self, status: str | None, limit: int,
+                   after: int | None) -> tuple[list[Obj], bool]:
+        """The same slice as ``slice_page(listed(status), after=...)`` without sorting the
+        whole account per request (the benchmark lists 100,000 subscribers)."""
+        order = self._negated_ids()
+        start = 0 if after is None else bisect.bisect_right(order, -after)
+        page: list[Obj] = []
+        for negated in order[start:]:
+            subscriber = self.subscribers[str(-negated)]
+            if status is None or subscriber["status"] == status:
+                if len(page) == limit:
+                    return page, True
+                page.append(subscriber)
+        return page, False
+
+    def count(self, status: str | None) -> int:
+        if status is None:
+            return len(self.subscribers)
+        return sum(1 for s in self.subscribers.values() if s["status"] == status)
+
+    # ------------------------------------------------------------- changes, as people make them
+    def _require(self, id_or_email: str) -> Obj:
+        subscriber = self.find(id_or_email)
+        if subscriber is None:
+            raise KeyError(f"no live sandbox subscriber {id_or_email!r}")
+        return subscriber
+
+    def set_status(self, id_or_email: str, status: str, at: datetime | None = None) -> Obj:
+        if status not in STATUSES:
+            raise ValueError(f"unknown status {status!r}")
+        subscriber = self._require(id_or_email)
+        stamp = ml_time(at or datetime.now(UTC))
+        subscriber.update(status=status, updated_at=stamp)
+        if status == "unsubscribed":
+            subscriber["unsubscribed_at"] = stamp
+        return subscriber
+
+    def unsubscribe(self, id_or_email: str, at: datetime | None = None) -> Obj:
+        """The subscriber clicks "unsubscribe": status, ``unsubscribed_at`` and ``updated_at``."""
+        return self.set_status(id_or_email, "unsubscribed", at)
+
+    def resubscribe(self, id_or_email: str, at: datetime | None = None,
+                    optin_ip: str = "192.0.2.200") -> Obj:
+        """The subscriber signs up again through a double opt-in form: fresh opt-in evidence."""
+        subscriber = self._require(id_or_email)
+        stamp = ml_time(at or datetime.now(UTC))
+        subscriber.update(status="active", unsubscribed_at=None, opted_in_at=stamp,
+                          optin_ip=optin_ip, ip_address=optin_ip, subscribed_at=stamp,
+                          updated_at=stamp)
+        return subscriber
+
+    def add(self, email: str, status: str = "active", at: datetime | None = None,
+            **fields: Any) -> Obj:
+        """A new subscriber (ids grow, so it is listed first)."""
+        stamp = ml_time(at or datetime.now(UTC))
+        new_id = str(max((int(i) for i in (*self.subscribers, *self.deleted, *self.forgotten)),
+                         default=100_000_000_000_000_000) + 1)
+        subscriber: Obj = {
+            "id": new_id, "email": email, "status": status, "source": "api", "sent": 0,
+            "opens_count": 0, "clicks_count": 0, "open_rate": 0, "click_rate": 0,
+            "ip_address": "192.0.2.10", "subscribed_at": stamp,
+            "unsubscribed_at": stamp if status == "unsubscribed" else None,
+            "created_at": stamp, "updated_at": stamp,
+            "fields": {"name": fields.pop("name", None), "last_name": None, "company": None,
+                       "country": None, "city": None, "phone": None, "state": None,
+                       "z_i_p": None},
+            "groups": [], "opted_in_at": stamp if status == "active" else None,
+            "optin_ip": "192.0.2.10" if status == "active" else None, **fields,
+        }
+        self.subscribers[new_id] = subscriber
+        self._version += 1
+        return subscriber
+
+    def generate(self, count: int, *, first_id: int = 200_000_000_000_000_000,
+                 mix: Mapping[str, float] | None = None) -> None:
+        """``count`` synthetic subscribers (``subscriber-<n>@example.test``), deterministic:
+        statuses follow ``mix`` (default 90 % active, 5 % unsubscribed, 2 % unconfirmed,
+        2 % bounced, 1 % junk) in a fixed interleaving."""
+        mix = mix or {"active": 0.90, "unsubscribed": 0.05, "unconfirmed": 0.02,
+                      "bounced": 0.02, "junk": 0.01}
+        pattern: list[str] = []
+        for status, share in mix.items():
+            pattern += [status] * round(share * 100)
+        pattern = [pattern[(i * 37) % len(pattern)] for i in range(len(pattern))]
+        for n in range(count):
+            status = pattern[n % len(pattern)]
+            stamp = f"2023-{1 + n % 12:02d}-{1 + n % 28:02d} 10:{n % 60:02d}:00"
+            sid = str(first_id + n)
+            self.subscribers[sid] = {
+                "id": sid, "email": f"subscriber-{n}@example.test", "status": status,
+                "source": "import", "ip_address": None, "subscribed_at": stamp,
+                "unsubscribed_at": stamp if status == "unsubscribed" else None,
+                "created_at": stamp, "updated_at": stamp, "fields": {"name": f"Person {n}"},
+                "opted_in_at": stamp if status == "active" else None,
+                "optin_ip": None,
+            }
+        self._version += 1
 
     def find(self, id_or_email: str) -> Obj | None:
         if id_or_email.isdigit():
@@ -128,6 +251,7 @@ class MailerLiteState:
         )
         if subscriber is None:
             return None
+        self._version += 1
         stamp = ml_time(now)
         subscriber.update(
             updated_at=stamp, deleted_at=stamp, forget_at=ml_time(now + timedelta(days=30))
@@ -139,6 +263,7 @@ class MailerLiteState:
         subscriber = self.subscribers.pop(subscriber_id, None)
         if subscriber is not None:
             self.deleted[subscriber_id] = subscriber
+            self._version += 1
         return subscriber is not None
 
 
@@ -190,10 +315,11 @@ class MailerLiteServer(FakeAPIServer):
         api_token: str = API_TOKEN,
         enforce_rate_limit: bool = False,
         seed: Mapping[str, list[Obj]] | None = None,
+        rate_limit_seconds: float = 60.0,
     ) -> None:
         self.api_token = api_token
         self.enforce_rate_limit = enforce_rate_limit
-        self.window = SlidingWindow(RATE_LIMIT_PER_MINUTE)
+        self.window = SlidingWindow(RATE_LIMIT_PER_MINUTE, rate_limit_seconds)
         self.state = MailerLiteState(seed if seed is not None else load_fixture("mailerlite.json"))
         super().__init__(latency=latency, fail_mode=fail_mode)
 
@@ -250,13 +376,16 @@ class MailerLiteServer(FakeAPIServer):
         if status is not None and status not in STATUSES:
             raise validation_error("filter.status", "The selected filter.status is invalid.")
         limit = _parse_limit(request.arg("limit"))
-        items = self.state.listed(status)
         if limit == 0:
-            return json_response(200, {"total": len(items)})
+            return json_response(200, {"total": self.state.count(status)})
         cursor = decode_cursor(request.arg("cursor"))
         after = cursor[0] if cursor and cursor[1] else None
         before = cursor[0] if cursor and not cursor[1] else None
-        page, has_more = slice_page(items, _id_key, limit=limit, after=after, before=before)
+        if before is None:
+            page, has_more = self.state.page_after(status, limit, after)
+        else:
+            page, has_more = slice_page(self.state.listed(status), _id_key, limit=limit,
+                                        after=after, before=before)
         next_cursor, prev_cursor = page_cursors(page, cursor, has_more)
         with_groups = "groups" in (request.arg("include") or "").split(",")
         path = f"{self.base_url}/api/subscribers"
@@ -291,6 +420,63 @@ class MailerLiteServer(FakeAPIServer):
         if subscriber is None:
             raise not_found()
         return json_response(200, {"data": subscriber, "message": FORGET_NOTICE})
+
+
+    # ----------------------------------------------------------------- test and bench helpers
+    def unsubscribe(self, id_or_email: str, at: datetime | None = None) -> Obj:
+        with self.state_lock:
+            return dict(self.state.unsubscribe(id_or_email, at))
+
+    def resubscribe(self, id_or_email: str, at: datetime | None = None) -> Obj:
+        with self.state_lock:
+            return dict(self.state.resubscribe(id_or_email, at))
+
+    def set_status(self, id_or_email: str, status: str, at: datetime | None = None) -> Obj:
+        with self.state_lock:
+            return dict(self.state.set_status(id_or_email, status, at))
+
+    def add(self, email: str, status: str = "active", at: datetime | None = None) -> Obj:
+        with self.state_lock:
+            return dict(self.state.add(email, status, at))
+
+    def generate(self, count: int, **options: Any) -> None:
+        with self.state_lock:
+            self.state.generate(count, **options)
+
+
+# --------------------------------------------------------------------------- webhooks
+def webhook_payload(subscriber: Obj, event: str, account_id: int = 1) -> Obj:
+    """A non-batched webhook body: the subscriber's fields with ``event`` and ``account_id``
+    beside them (the shape of ``subscriber.unsubscribed`` and the other subscriber events)."""
+    return {**_without_groups(subscriber), "event": event, "account_id": account_id}
+
+
+def sign_webhook(body: bytes, secret: str) -> str:
+    """MailerLite's ``Signature`` header: hex HMAC-SHA256 of the raw body (PHP ``hash_hmac``)."""
+    return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def send_webhook(url: str, secret: str, payload: Obj | bytes, *,
+                 signature: str | None = None, timeout: float = 5.0) -> tuple[int, Obj]:
+    """POST ``payload`` to ``url`` signed with ``secret`` (or the given ``signature``, to test
+    a forged one). Returns (status, parsed JSON body or {})."""
+    body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+    request = urllib.request.Request(  # noqa: S310 - loopback URLs in tests and demos
+        url, data=body, method="POST",
+        headers={"Content-Type": "application/json",
+                 "Signature": signature if signature is not None else sign_webhook(body, secret),
+                 "User-Agent": "MailerLite-Webhooks (sandbox)"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as answer:  # noqa: S310
+            raw = answer.read()
+            status = answer.status
+    except urllib.error.HTTPError as error:
+        raw, status = error.read(), error.code
+    try:
+        parsed = json.loads(raw) if raw else {}
+    except ValueError:
+        parsed = {"raw": raw.decode(errors="replace")}
+    return status, parsed if isinstance(parsed, dict) else {"data": parsed}
 
 
 def _parse_limit(raw: str | None) -> int:

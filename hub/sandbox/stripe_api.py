@@ -13,6 +13,9 @@ behaviour closely enough that code passing here is not relying on anything Strip
 * ``DELETE /v1/customers/{id}`` leaves a ``{"deleted": true}`` stub, cancels subscriptions and
   detaches payment methods, while charges, payment intents, invoices and checkout sessions keep
   their copies of the personal data;
+* ``POST /v1/payment_methods/{id}/detach`` (400 when the method is attached to no customer, as
+  Stripe answers) and ``DELETE /v1/subscriptions/{id}`` (cancel now) for erasure; there is no
+  privacy redaction-job API (a public preview): its paths answer 404 like an account without it;
 * Stripe's error envelope ``{"error": {"type", "message", ...}}`` and status codes.
 
 Where the sandbox does not implement a real parameter (``expand``, some filters) it answers 400
@@ -609,6 +612,8 @@ class StripeServer(FakeAPIServer):
         router.add("GET", r"/v1/customers", self._list_customers)
         router.add("GET", rf"/v1/customers/{obj_id}", self._retrieve_customer)
         router.add("DELETE", rf"/v1/customers/{obj_id}", self._delete_customer)
+        router.add("POST", rf"/v1/payment_methods/{obj_id}/detach", self._detach_payment_method)
+        router.add("DELETE", rf"/v1/subscriptions/{obj_id}", self._cancel_subscription)
         router.add(
             "GET", rf"/v1/customers/{obj_id}/payment_methods", self._customer_payment_methods
         )
@@ -730,6 +735,31 @@ class StripeServer(FakeAPIServer):
             raise _missing("customers", customer_id)
         self.state.delete_customer(customer_id, now=int(time.time()))
         return json_response(200, _deleted_stub(customer_id))
+
+    def _detach_payment_method(self, request: Request) -> Response:
+        method = self.state.get("payment_methods", request.params["id"])
+        if method is None:
+            raise _missing("payment_methods", request.params["id"])
+        if not method.get("customer"):
+            raise _fail(400, "The payment method you provided is not attached to a customer so "
+                             "detachment is impossible.")
+        method["customer"] = None
+        return json_response(200, method)
+
+    def _cancel_subscription(self, request: Request) -> Response:
+        sub = self.state.get("subscriptions", request.params["id"])
+        if sub is None:
+            raise _missing("subscriptions", request.params["id"])
+        if sub["status"] in ("canceled", "incomplete_expired"):
+            raise _limitation("cancelling a subscription that has already ended")
+        now = int(time.time())
+        sub.update(status="canceled", canceled_at=now, ended_at=now)
+        sub["cancellation_details"] = {
+            "comment": None,
+            "feedback": None,
+            "reason": "cancellation_requested",
+        }
+        return json_response(200, sub)
 
     # ----------------------------------------------------------------- search
     def _search_customers(self, request: Request) -> Response:

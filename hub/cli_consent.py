@@ -1,0 +1,412 @@
+"""The consent commands: ``dsar consent-sync``, ``dsar consent show|tasks|resolve`` and
+``dsar webhook serve`` (docs/interface.md conventions: results on stdout, ``--json`` prints one
+JSON document, messages and logs on stderr).
+
+Exit codes of ``consent-sync``: 0 done (also: another run holds the lock, see below); 3 partial:
+MailerLite could not be read to the end (the next run resumes), an opt-out could not be pushed
+(retried by the next run) or a new manual step is needed (a task for a system without an API);
+2 bad usage or configuration; 1 unexpected error.
+
+A run that finds another one holding the lock exits **0** at once, saying so on stderr (and
+``"status": "locked"`` with ``--json``): with a timer every minute an overlapping start is the
+normal case, not a failure, and the running one does the work. When the lock has been held
+longer than ``lock_warn_after_minutes`` (default 120) the same run exits **3**, so monitoring
+notices a stuck sync.
+
+Heavy modules are imported inside the commands so ``dsar --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from hub.consent import ConsentSettings, SyncSummary
+    from hub.settings import HubSettings
+
+consent_app = typer.Typer(
+    help="The consent register: a person's consent history and the open opt-out tasks.",
+    no_args_is_help=True,
+)
+webhook_app = typer.Typer(help="Receive MailerLite webhooks (push instead of poll).",
+                          no_args_is_help=True)
+
+
+def _cli() -> Any:
+    from hub import cli
+
+    return cli
+
+
+def _consent_settings(settings: HubSettings, opts: Any) -> ConsentSettings:
+    from hub.consent import load_consent_settings
+    from hub.errors import ConfigurationError
+    from hub.settings import resolve_config_path
+
+    try:
+        return load_consent_settings(settings, resolve_config_path(opts.config))
+    except ConfigurationError as exc:
+        raise _cli()._fail(str(exc), _cli().EXIT_USAGE) from None
+
+
+def _database(settings: HubSettings, opts: Any) -> Engine:
+    """The hub's database; ``--sandbox`` runs use the sandbox's own file (as the ledger does),
+    so invented people never enter the real consent register."""
+    from hub.consent import open_consent_database
+
+    url = (f"sqlite:///{settings.state_dir / 'sandbox-ledger.sqlite3'}" if opts.sandbox
+           else settings.ledger_url)
+    return open_consent_database(url)
+
+
+# ---------------------------------------------------------------------------------------------
+# dsar consent-sync
+# ---------------------------------------------------------------------------------------------
+
+
+def consent_sync_command(
+    ctx: typer.Context,
+    dry_run: Annotated[bool, typer.Option(
+        "--dry-run", help="Read and compare, show what would be recorded; write nothing.")
+    ] = False,
+    every: Annotated[str | None, typer.Option(
+        "--every", metavar="INTERVAL",
+        help="Keep running, one sync per interval (e.g. 5m, 30s, 1h): for containers. "
+             "With --json one JSON document per line.")] = None,
+    full: Annotated[bool, typer.Option(
+        "--full", help="Full reconciliation: read every list whole (also done every "
+                       "reconcile_every_hours).")] = False,
+) -> None:
+    """Pull consent changes from MailerLite, record them, propagate opt-outs.
+
+    Safe to start every minute from cron or a systemd timer: a second run exits at once while
+    one is running, and an interrupted run is resumed by the next one.
+    """
+    import asyncio
+    import signal
+    import threading
+    import time
+
+    from hub.consent import parse_interval, sleep_until_next, sync_once
+    from hub.errors import InvalidInput
+
+    cli = _cli()
+    opts = ctx.obj
+    try:
+        interval = parse_interval(every) if every else None
+    except InvalidInput as exc:
+        raise cli._fail(str(exc), cli.EXIT_USAGE) from None
+    stop = threading.Event()
+    if interval is not None:
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    code = cli.EXIT_OK
+    with cli._environment(opts) as (settings, connectors):
+        consent = _consent_settings(settings, opts)
+        engine = _database(settings, opts)
+        while True:
+            started = time.monotonic()
+            summary = asyncio.run(sync_once(
+                settings, connectors, consent, engine, dry_run=dry_run, full=full,
+                lock_name="consent-sync-sandbox" if opts.sandbox else "consent-sync"))
+            _emit(summary, opts.json)
+            code = summary.exit_code
+            if interval is None or stop.is_set() or not sleep_until_next(started, interval,
+                                                                         stop):
+                break
+            full = False  # --full applies to the first run of a --every loop only
+    raise typer.Exit(code)
+
+
+def _emit(summary: SyncSummary, as_json: bool) -> None:
+    cli = _cli()
+    if as_json:
+        typer.echo(json.dumps(summary.as_dict(), ensure_ascii=False))
+        return
+    err = cli._console(stderr=True)
+    for warning in summary.warnings:
+        err.print(f"[yellow]warning:[/] {cli._redacted(warning)}")
+    if summary.status == "locked":
+        err.print(cli._redacted(summary.line()))
+        return
+    if summary.status == "failed":
+        err.print(f"[bold red]error:[/] {cli._redacted(summary.error or '')}")
+    typer.echo(cli._redacted(summary.line()))
+
+
+# ---------------------------------------------------------------------------------------------
+# dsar consent show / tasks / resolve
+# ---------------------------------------------------------------------------------------------
+
+
+def _time(value: Any) -> str | None:
+    from hub.consent_register import aware
+
+    moment = aware(value)
+    return moment.strftime("%Y-%m-%d %H:%M:%S UTC") if moment else None
+
+
+def _short(stamp: Any) -> str:
+    """``2021-09-08T20:02:35Z`` → ``2021-09-08 20:02`` for tables."""
+    return str(stamp).replace("T", " ")[:16] if stamp else ""
+
+
+def _evidence_text(evidence: dict[str, Any]) -> str:
+    parts = []
+    if evidence.get("opted_in_at") or evidence.get("subscribed_at"):
+        when = _short(evidence.get("opted_in_at") or evidence.get("subscribed_at"))
+        ip = evidence.get("optin_ip") or evidence.get("ip_address")
+        parts.append(f"opt-in {when}" + (f" from {ip}" if ip else ""))
+    if evidence.get("unsubscribed_at"):
+        parts.append(f"unsubscribed {_short(evidence['unsubscribed_at'])}")
+    return "; ".join(parts)
+
+
+def _task_dict(task: Any) -> dict[str, Any]:
+    return {"id": task.id, "destination": task.destination, "system": task.destination_title,
+            "action": task.action, "state": task.state, "attempts": task.attempts,
+            "created_at": _time(task.created_at), "updated_at": _time(task.updated_at),
+            "receipt": task.receipt, "error": task.last_error,
+            "instructions": task.instructions, "subscriber_id": task.subscriber_id,
+            "source": task.system}
+
+
+@consent_app.command("show")
+def consent_show(
+    ctx: typer.Context,
+    email: Annotated[str, typer.Argument(help="The person's e-mail address.",
+                                         show_default=False)],
+) -> None:
+    """A person's consent history across systems: what they agreed to, when they withdrew,
+    and where the withdrawal was pushed ("why did I get this mail?")."""
+    from hub.consent_register import ConsentRegister
+    from hub.errors import InvalidInput
+    from hub.logs import register_secret
+    from hub.subject import Subject
+
+    cli = _cli()
+    opts = ctx.obj
+    try:
+        subject = Subject.from_email(email)
+    except InvalidInput as exc:
+        raise cli._fail(str(exc), cli.EXIT_USAGE) from None
+    register_secret(subject.email, "subject")
+    register_secret(email.strip(), "subject")
+    with cli._environment(opts) as (settings, _connectors):
+        engine = _database(settings, opts)
+        history = ConsentRegister(engine).history(subject.email)
+        suppressed = _is_suppressed(engine, settings, subject.email)
+    current = [{"system": s.system, "subscriber_id": s.subscriber_id, "email": s.email,
+                "status": s.status, "evidence": s.evidence,
+                "recorded_at": _time(s.changed_at)} for s in history["subscribers"]]
+    events = [{"id": e.id, "system": e.system, "subscriber_id": e.subscriber_id,
+               "email": e.email, "kind": e.kind, "status": e.status,
+               "previous_status": e.previous_status, "changed_at": _time(e.changed_at),
+               "evidence": e.evidence, "learned_at": _time(e.learned_at),
+               "learned_via": e.learned_via, "note": e.note} for e in history["events"]]
+    tasks = [_task_dict(t) for t in history["tasks"]]
+    if opts.json:
+        typer.echo(json.dumps({"email": subject.email, "suppressed": suppressed,
+                               "current": current, "events": events, "tasks": tasks},
+                              ensure_ascii=False))
+        return
+    _print_history(subject.email, suppressed, current, events, tasks)
+
+
+def _is_suppressed(engine: Engine, settings: HubSettings, email: str) -> bool | None:
+    from hub.keyed import secret_path
+    from hub.suppression import SuppressionList
+
+    path = secret_path(settings.state_dir)
+    if not path.exists():
+        return False
+    return SuppressionList(engine, path).is_suppressed(email)
+
+
+def _print_history(email: str, suppressed: bool | None, current: list[dict[str, Any]],
+                   events: list[dict[str, Any]], tasks: list[dict[str, Any]]) -> None:
+    from rich.table import Table
+
+    console = _cli()._console()
+    if not events:
+        console.print(f"No consent records for {email}.")
+        if suppressed:
+            console.print("The address is on the suppression list: it is never re-subscribed.")
+        return
+    now = Table(title=f"Consent of {email}")
+    for column in ("system", "status", "evidence", "subscriber id"):
+        now.add_column(column)
+    for row in current:
+        now.add_row(row["system"], row["status"], _evidence_text(row["evidence"]),
+                    row["subscriber_id"])
+    console.print(now)
+    if suppressed:
+        console.print("[yellow]On the suppression list[/]: the hub never re-subscribes "
+                      "this address.")
+    history = Table(title="History (times in UTC)")
+    for column in ("learned", "system", "change", "at the source", "via"):
+        history.add_column(column)
+    for event in events:
+        status = (f"{event['previous_status']} → {event['status']}"
+                  if event["previous_status"] else event["status"])
+        change = f"{event['kind'].replace('_', ' ')}: {status}" + (
+            f" ({event['note']})" if event["note"] else "")
+        history.add_row(_short(event["learned_at"]), event["system"], change,
+                        _short(event["changed_at"]), event["learned_via"])
+    console.print(history)
+    if tasks:
+        _print_tasks(tasks, "Opt-out propagation")
+
+
+def _print_tasks(tasks: list[dict[str, Any]], title: str, with_email: bool = False) -> None:
+    from rich.table import Table
+
+    table = Table(title=title)
+    columns = ["task", "system", "action", "state", "updated", "result"]
+    if with_email:
+        columns.insert(1, "address")
+    for column in columns:
+        table.add_column(column)
+    styles = {"done": "green", "manual-done": "green", "failed": "red", "pending": "yellow",
+              "manual-open": "yellow"}
+    instructions: dict[str, str] = {}
+    for task in tasks:
+        result = task["receipt"] or task["error"] or ""
+        if task["state"] == "manual-open" and task["instructions"]:
+            instructions.setdefault(task["system"], task["instructions"])
+            result = result or "to do by hand (see below)"
+        row = [str(task["id"]), task["system"], task["action"].replace("_", "-"),
+               f"[{styles.get(task['state'], 'white')}]{task['state']}[/]",
+               _short(task["updated_at"]), result]
+        if with_email:
+            row.insert(1, task.get("email", ""))
+        table.add_row(*row)
+    console = _cli()._console()
+    console.print(table)
+    for system, text in instructions.items():
+        console.print(f"[bold]{system}[/]: {text}")
+    if instructions:
+        console.print("When done: dsar consent resolve TASK [--note TEXT]")
+
+
+@consent_app.command("tasks")
+def consent_tasks(
+    ctx: typer.Context,
+    all_tasks: Annotated[bool, typer.Option("--all", help="Also finished tasks.")] = False,
+) -> None:
+    """Opt-out tasks still open: manual ones (systems without an API) and failed pushes."""
+    from hub.consent_register import ConsentRegister
+
+    cli = _cli()
+    opts = ctx.obj
+    with cli._environment(opts) as (settings, _connectors):
+        tasks = ConsentRegister(_database(settings, opts)).open_tasks(include_closed=all_tasks)
+    rows = [_task_dict(t) | {"email": t.email} for t in tasks]
+    if opts.json:
+        typer.echo(json.dumps({"tasks": rows}, ensure_ascii=False))
+        return
+    if not rows:
+        cli._console().print("No open consent tasks.")
+        return
+    _print_tasks(rows, "Consent tasks" if all_tasks else "Open consent tasks", with_email=True)
+
+
+@consent_app.command("resolve")
+def consent_resolve(
+    ctx: typer.Context,
+    task_id: Annotated[int, typer.Argument(help="The task number (dsar consent tasks).")],
+    note: Annotated[str | None, typer.Option("--note", help="What was done.")] = None,
+) -> None:
+    """Mark a manual opt-out task as done (after unsubscribing the person by hand)."""
+    from hub.consent_register import ConsentRegister
+
+    cli = _cli()
+    opts = ctx.obj
+    with cli._environment(opts) as (settings, _connectors):
+        try:
+            task = ConsentRegister(_database(settings, opts)).resolve_task(task_id, note)
+        except KeyError:
+            raise cli._fail(f"no consent task {task_id}", cli.EXIT_USAGE) from None
+    if opts.json:
+        typer.echo(json.dumps(_task_dict(task), ensure_ascii=False))
+        return
+    cli._console().print(f"Task {task.id} ({task.destination_title}): {task.state}")
+
+
+# ---------------------------------------------------------------------------------------------
+# dsar webhook serve
+# ---------------------------------------------------------------------------------------------
+
+
+@webhook_app.command("serve")
+def webhook_serve(
+    ctx: typer.Context,
+    host: Annotated[str | None, typer.Option(
+        "--host", help="Address to bind [default: [consent] webhook_host, 127.0.0.1].")] = None,
+    port: Annotated[int | None, typer.Option(
+        "--port", help="Port [default: [consent] webhook_port, 8787].")] = None,
+) -> None:
+    """Receive MailerLite's subscriber webhooks, verify their Signature, record consent changes
+    and push opt-outs; runs until stopped. Put it behind a TLS reverse proxy."""
+    import signal
+    import threading
+
+    from hub.errors import ConfigurationError
+    from hub.webhook import build
+
+    cli = _cli()
+    opts = ctx.obj
+    with cli._environment(opts) as (settings, connectors):
+        consent = _consent_settings(settings, opts)
+        engine = _database(settings, opts)
+        try:
+            server, worker = build(settings, connectors, consent, engine, host=host, port=port)
+        except ConfigurationError as exc:
+            raise cli._fail(str(exc), cli.EXIT_USAGE) from None
+        try:
+            server.start()
+        except OSError as exc:
+            raise cli._fail(f"cannot listen on {host or consent.webhook_host}:"
+                            f"{port if port is not None else consent.webhook_port}: "
+                            f"{exc.strerror}", cli.EXIT_USAGE) from None
+        worker.start()
+        worker.wake()  # push what earlier deliveries left pending
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        err = cli._console(stderr=True)
+        err.print(f"Listening for MailerLite webhooks on {server.url} (Ctrl+C to stop)")
+        if server.host not in ("127.0.0.1", "::1", "localhost"):
+            err.print("[yellow]warning:[/] serving on a public address: terminate TLS in a "
+                      "reverse proxy in front of it")
+        try:
+            while not stop.wait(0.5):
+                pass
+        except KeyboardInterrupt:
+            pass
+        finally:
+            server.stop()
+            worker.stop()
+        counts = server.app.counts
+        err.print(f"Stopped: {counts['accepted']} deliveries applied, {counts['duplicate']} "
+                  f"duplicates, {counts['rejected']} rejected")
+
+
+# ---------------------------------------------------------------------------------------------
+# Wiring into the main app
+# ---------------------------------------------------------------------------------------------
+
+
+def wire(app: typer.Typer) -> None:
+    """Add ``consent-sync``, ``consent`` and ``webhook`` to ``app`` (idempotent)."""
+    groups = {group.name for group in app.registered_groups}
+    commands = {command.name for command in app.registered_commands}
+    if "consent" not in groups:
+        app.add_typer(consent_app, name="consent")
+    if "webhook" not in groups:
+        app.add_typer(webhook_app, name="webhook")
+    if "consent-sync" not in commands:
+        app.command("consent-sync")(consent_sync_command)

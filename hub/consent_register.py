@@ -1,0 +1,656 @@
+"""The consent register: who consented or withdrew, where, when, on what evidence, and when the
+hub learnt it; plus the work that follows from a withdrawal.
+
+GDPR Art. 7(1) makes the controller able to *demonstrate* consent, and Art. 7(3) / 21(3) make a
+withdrawal or objection stop the marketing everywhere. So the register keeps, per system:
+
+Tables
+    ``consent_events``        append-only history, one row per change we learnt of: subscriber
+                              id and address (the erasure job replaces addresses by keyed hashes
+                              when a request closes), system, status, kind of change, when it
+                              happened at the source (``changed_at``), the source's evidence
+                              (``unsubscribed_at``, ``opted_in_at``, ``optin_ip``,
+                              ``subscribed_at``, ``ip_address``), when and how we learnt it
+                              (``learned_at``, ``learned_via``: sync, reconciliation, webhook).
+    ``consent_subscribers``   the current state per subscriber and system, with a fingerprint of
+                              the consent-relevant fields: a re-read of an unchanged subscriber is
+                              recognised and records nothing, which is what makes re-reading a
+                              page after an interruption (or a replayed webhook) harmless.
+    ``consent_propagation``   one task per withdrawal and destination: ``pending`` (an API will be
+                              called), ``done``, ``failed`` (retried on the next run),
+                              ``manual-open`` (a person must act, e.g. in Paloma), ``manual-done``.
+    ``consent_webhook_deliveries``  digests of applied webhook bodies (replay protection).
+
+Everything one batch changes (events, states, tasks, "seen in this scan" marks, a webhook
+digest) is written in one transaction by :meth:`ConsentRegister.apply`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Engine,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    func,
+    select,
+    update,
+)
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from hub.db import Base
+
+#: statuses that mean "no marketing" and are pushed to every destination (Art. 7(3), 21(3));
+#: ``junk`` is a spam complaint, an objection in all but name.
+OPT_OUT_STATUSES = frozenset({"unsubscribed", "junk"})
+#: statuses under which the source may still send (unconfirmed waits for the double opt-in)
+CONSENTING_STATUSES = frozenset({"active", "unconfirmed"})
+#: what we record when the source no longer has the subscriber (deleted or forgotten)
+DELETED = "deleted"
+EVIDENCE_FIELDS = ("unsubscribed_at", "opted_in_at", "optin_ip", "subscribed_at", "ip_address")
+OPEN_TASK_STATES = ("pending", "failed", "manual-open")
+
+
+class TaskState:
+    PENDING = "pending"
+    DONE = "done"
+    FAILED = "failed"
+    MANUAL_OPEN = "manual-open"
+    MANUAL_DONE = "manual-done"
+
+
+# ---------------------------------------------------------------------------------------------
+# Tables
+# ---------------------------------------------------------------------------------------------
+
+
+class ConsentEvent(Base):
+    __tablename__ = "consent_events"
+    __table_args__ = (Index("ix_consent_events_subscriber", "system", "subscriber_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    system: Mapped[str] = mapped_column(String(80))
+    subscriber_id: Mapped[str] = mapped_column(String(100))
+    email: Mapped[str] = mapped_column(String(320))
+    email_key: Mapped[str] = mapped_column(String(320), index=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    status: Mapped[str] = mapped_column(String(20))
+    previous_status: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    changed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    evidence: Mapped[dict[str, Any]] = mapped_column(JSON)
+    learned_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    learned_via: Mapped[str] = mapped_column(String(20))
+    note: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class ConsentSubscriber(Base):
+    __tablename__ = "consent_subscribers"
+    __table_args__ = (
+        Index("ix_consent_subscribers_status", "system", "status"),
+        Index("ix_consent_subscribers_seen", "system", "seen_scan"),
+    )
+
+    system: Mapped[str] = mapped_column(String(80), primary_key=True)
+    subscriber_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    email: Mapped[str] = mapped_column(String(320))
+    email_key: Mapped[str] = mapped_column(String(320), index=True)
+    status: Mapped[str] = mapped_column(String(20))
+    evidence: Mapped[dict[str, Any]] = mapped_column(JSON)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    source_updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True),
+                                                               nullable=True)
+    last_opt_out_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True),
+                                                             nullable=True)
+    seen_scan: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    first_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_event_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+
+class PropagationTask(Base):
+    __tablename__ = "consent_propagation"
+    __table_args__ = (
+        Index("ix_consent_propagation_open", "destination", "state"),
+        Index("ix_consent_propagation_subscriber", "system", "subscriber_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("consent_events.id"))
+    system: Mapped[str] = mapped_column(String(80))
+    subscriber_id: Mapped[str] = mapped_column(String(100))
+    email: Mapped[str] = mapped_column(String(320))
+    email_key: Mapped[str] = mapped_column(String(320), index=True)
+    destination: Mapped[str] = mapped_column(String(80))
+    destination_title: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(20))  # opt_out | review
+    state: Mapped[str] = mapped_column(String(20))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    receipt: Mapped[str | None] = mapped_column(Text, nullable=True)
+    instructions: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class WebhookDelivery(Base):
+    __tablename__ = "consent_webhook_deliveries"
+
+    body_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    observations: Mapped[int] = mapped_column(Integer)
+
+
+# ---------------------------------------------------------------------------------------------
+# Values
+# ---------------------------------------------------------------------------------------------
+
+
+def aware(value: datetime | None) -> datetime | None:
+    """SQLite returns naive datetimes; every datetime stored here is UTC."""
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=UTC)
+
+
+def parse_source_time(value: Any) -> datetime | None:
+    """A processor timestamp as an aware UTC datetime.
+
+    MailerLite's list answers say ``2024-06-03 18:22:10`` (UTC); webhook bodies and SDK
+    samples use ISO 8601 (``2024-02-05T21:48:53.000000Z``). Both become the same instant, so
+    the same state read two ways has one fingerprint.
+    """
+    if not isinstance(value, str) or not value.strip():
+        return None
+    text = value.strip().replace("Z", "+00:00")
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if moment else None
+
+
+def email_key(email: str) -> str:
+    """The lookup form of an address (case-folded, as processors store it in any case)."""
+    from hub.keyed import normalise_email
+
+    return normalise_email(email)
+
+
+@dataclass(frozen=True)
+class Observation:
+    """One subscriber as a source showed it at one moment (a list page, a GET, a webhook).
+
+    ``evidence`` holds only the evidence fields the source *sent* (normalised to ISO 8601
+    UTC); fields a webhook leaves out are taken from what the register already knows.
+    """
+
+    system: str
+    subscriber_id: str
+    email: str
+    status: str
+    evidence: dict[str, str | None]
+    updated_at: datetime | None = None
+
+    @classmethod
+    def from_mailerlite(cls, subscriber: dict[str, Any], *, system: str = "mailerlite",
+                        status: str | None = None) -> Observation:
+        evidence: dict[str, str | None] = {}
+        for name in EVIDENCE_FIELDS:
+            if name not in subscriber:
+                continue
+            raw = subscriber[name]
+            if name.endswith("_at"):
+                evidence[name] = _iso(parse_source_time(raw))
+            else:
+                evidence[name] = raw if isinstance(raw, str) and raw else None
+        return cls(
+            system=system,
+            subscriber_id=str(subscriber["id"]),
+            email=str(subscriber.get("email") or ""),
+            status=str(status or subscriber.get("status") or ""),
+            evidence=evidence,
+            updated_at=parse_source_time(subscriber.get("updated_at")),
+        )
+
+    @classmethod
+    def deleted(cls, system: str, subscriber_id: str, email: str) -> Observation:
+        return cls(system=system, subscriber_id=subscriber_id, email=email, status=DELETED,
+                   evidence={})
+
+
+def fingerprint(email: str, status: str, evidence: dict[str, Any]) -> str:
+    """What must change for a re-read subscriber to count as a change (not ``updated_at``,
+    which moves with every edit of a name field)."""
+    material = json.dumps([email, status, {k: evidence.get(k) for k in EVIDENCE_FIELDS}],
+                          sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(material.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Destination:
+    """A system an opt-out must reach: through a connector's API, or as a manual task."""
+
+    key: str
+    title: str
+    connector: str | None = None
+    instructions: str | None = None
+
+    @property
+    def manual(self) -> bool:
+        return self.connector is None
+
+
+@dataclass
+class ApplyResult:
+    """What one :meth:`ConsentRegister.apply` call did."""
+
+    kinds: Counter[str] = field(default_factory=Counter)
+    unchanged: int = 0
+    stale: int = 0
+    tasks: Counter[str] = field(default_factory=Counter)  # by initial state
+    review_tasks: int = 0
+    duplicate_delivery: bool = False
+    max_id: int | None = None
+    moves: Counter[str] = field(default_factory=Counter)  # net subscribers per status
+
+    @property
+    def events(self) -> int:
+        return sum(self.kinds.values())
+
+    def merge(self, other: ApplyResult) -> None:
+        self.kinds.update(other.kinds)
+        self.tasks.update(other.tasks)
+        self.unchanged += other.unchanged
+        self.stale += other.stale
+        self.review_tasks += other.review_tasks
+        self.moves.update(other.moves)
+        if other.max_id is not None:
+            self.max_id = max(self.max_id or other.max_id, other.max_id)
+
+
+#: answers "which of these keyed hashes are suppressed?" inside the caller's session
+SuppressionLookup = Callable[[Session, Sequence[str]], set[str]]
+
+
+class ConsentRegister:
+    """Reads and writes the register. Each method is one transaction."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    # -- the one write path --------------------------------------------------------------------
+    def apply(
+        self,
+        observations: Sequence[Observation],
+        *,
+        via: str,
+        destinations: Sequence[Destination] = (),
+        scan_id: str | None = None,
+        suppressed_hashes: dict[str, str] | None = None,
+        suppression_lookup: SuppressionLookup | None = None,
+        delivery_digest: str | None = None,
+        dry_run: bool = False,
+        now: datetime | None = None,
+        source_title: str | None = None,
+    ) -> ApplyResult:
+        """Record what changed in ``observations``, in one transaction.
+
+        ``scan_id`` marks every observed subscriber as seen by that scan (reconciliation finds
+        the ones that were not). ``suppressed_hashes`` maps addresses to their keyed hashes and
+        ``suppression_lookup`` says which hashes are on the suppression list. With
+        ``delivery_digest`` (a webhook body's SHA-256) a body applied before changes nothing.
+        ``dry_run`` does all of it and rolls back. ``source_title`` names the source system
+        in review tasks (a person must look at something there).
+        """
+        now = now or datetime.now(UTC)
+        result = ApplyResult()
+        with Session(self.engine) as session:
+            if delivery_digest is not None:
+                if session.get(WebhookDelivery, delivery_digest) is not None:
+                    result.duplicate_delivery = True
+                    return result
+                session.add(WebhookDelivery(body_sha256=delivery_digest, received_at=now,
+                                            observations=len(observations)))
+            by_key = {(o.system, o.subscriber_id) for o in observations}
+            current = self._current(session, by_key)
+            suppressed = self._suppressed(session, observations, current, suppressed_hashes,
+                                          suppression_lookup)
+            for observation in observations:
+                self._apply_one(session, observation, current, result, via=via,
+                                destinations=destinations, scan_id=scan_id,
+                                suppressed=suppressed, now=now, source_title=source_title)
+            if dry_run:
+                session.rollback()
+                return result
+            try:
+                session.commit()
+            except IntegrityError:
+                session.rollback()
+                if delivery_digest is not None:  # the same body applied concurrently
+                    return ApplyResult(duplicate_delivery=True)
+                raise
+        return result
+
+    @staticmethod
+    def _current(session: Session, keys: set[tuple[str, str]]
+                 ) -> dict[tuple[str, str], ConsentSubscriber]:
+        found: dict[tuple[str, str], ConsentSubscriber] = {}
+        by_system: dict[str, list[str]] = {}
+        for system, subscriber_id in keys:
+            by_system.setdefault(system, []).append(subscriber_id)
+        for system, ids in by_system.items():
+            for start in range(0, len(ids), 500):
+                rows = session.scalars(select(ConsentSubscriber).where(
+                    ConsentSubscriber.system == system,
+                    ConsentSubscriber.subscriber_id.in_(ids[start:start + 500])))
+                found.update({(row.system, row.subscriber_id): row for row in rows})
+        return found
+
+    @staticmethod
+    def _suppressed(session: Session, observations: Sequence[Observation],
+                    current: dict[tuple[str, str], ConsentSubscriber],
+                    hashes: dict[str, str] | None, lookup: SuppressionLookup | None) -> set[str]:
+        """Addresses (as observed) that are suppressed, among those entering a consenting
+        status in this batch."""
+        if not hashes or lookup is None:
+            return set()
+        wanted = {}
+        for o in observations:
+            row = current.get((o.system, o.subscriber_id))
+            if o.status in CONSENTING_STATUSES and (
+                    row is None or row.status not in CONSENTING_STATUSES) and o.email in hashes:
+                wanted[hashes[o.email]] = o.email
+        if not wanted:
+            return set()
+        hit = lookup(session, list(wanted))
+        return {wanted[h] for h in hit}
+
+    def _apply_one(self, session: Session, o: Observation,
+                   current: dict[tuple[str, str], ConsentSubscriber], result: ApplyResult, *,
+                   via: str, destinations: Sequence[Destination], scan_id: str | None,
+                   suppressed: set[str], now: datetime, source_title: str | None) -> None:
+        if o.subscriber_id.isdigit():
+            number = int(o.subscriber_id)
+            result.max_id = number if result.max_id is None else max(result.max_id, number)
+        row = current.get((o.system, o.subscriber_id))
+        if row is not None and scan_id is not None:
+            row.seen_scan = scan_id
+        stored_updated = aware(row.source_updated_at) if row else None
+        if stored_updated and o.updated_at and o.updated_at < stored_updated:
+            result.stale += 1  # an older picture (a late webhook retry): never go back in time
+            return
+        evidence = {**(row.evidence if row else {}), **o.evidence} if o.status != DELETED else \
+            dict(row.evidence if row else {})
+        email = o.email or (row.email if row else "")
+        print_ = fingerprint(email, o.status, evidence)
+        if row is not None and row.fingerprint == print_:
+            result.unchanged += 1
+            if o.updated_at and (stored_updated is None or o.updated_at > stored_updated):
+                row.source_updated_at = o.updated_at
+            return
+
+        previous = row.status if row else None
+        kind = _classify(previous, o.status, evidence, aware(row.last_opt_out_at) if row else None)
+        notes = []
+        review: str | None = None
+        if email in suppressed:
+            notes.append("address is on the suppression list (erased or objected): the hub "
+                         "never re-subscribes it anywhere")
+            review = ("This address is on the suppression list but the subscriber is "
+                      f"{o.status} again in {source_title or o.system}. Check how it came "
+                      "back; unless the person has freshly and knowingly consented, "
+                      "unsubscribe or forget it.")
+        elif kind == "reactivated_without_fresh_optin":
+            notes.append("reactivated after an opt-out without newer opt-in evidence")
+            review = (f"The subscriber was set to {o.status} in {source_title or o.system} "
+                      "after opting out, without newer opt-in evidence. Unless they consented "
+                      "again, set them back to unsubscribed.")
+        event = ConsentEvent(
+            system=o.system, subscriber_id=o.subscriber_id, email=email,
+            email_key=email_key(email), kind=kind, status=o.status, previous_status=previous,
+            changed_at=_changed_at(o, evidence), evidence={**evidence,
+                                                           "updated_at": _iso(o.updated_at)},
+            learned_at=now, learned_via=via, note="; ".join(notes) or None,
+        )
+        session.add(event)
+        session.flush()
+        result.kinds[kind] += 1
+        result.moves[o.status] += 1
+        if previous is not None:
+            result.moves[previous] -= 1
+
+        if row is None:
+            row = ConsentSubscriber(system=o.system, subscriber_id=o.subscriber_id,
+                                    first_seen_at=now, seen_scan=scan_id)
+            session.add(row)
+            current[(o.system, o.subscriber_id)] = row
+        row.email, row.email_key, row.status = email, email_key(email), o.status
+        row.evidence, row.fingerprint, row.changed_at = evidence, print_, now
+        row.last_event_id = event.id
+        if o.updated_at and (stored_updated is None or o.updated_at > stored_updated):
+            row.source_updated_at = o.updated_at
+        opted_out = o.status in OPT_OUT_STATUSES and previous not in OPT_OUT_STATUSES
+        if opted_out:
+            row.last_opt_out_at = event.changed_at or now
+            for destination in destinations:
+                self._task(session, event, destination, "opt_out", result, now)
+        if review is not None:
+            source = Destination(key=o.system, title=source_title or o.system,
+                                 instructions=review)
+            if self._task(session, event, source, "review", result, now):
+                result.review_tasks += 1
+
+    @staticmethod
+    def _task(session: Session, event: ConsentEvent, destination: Destination, action: str,
+              result: ApplyResult, now: datetime) -> bool:
+        """Open a task unless the same one is still open for this subscriber."""
+        already = session.scalar(select(PropagationTask.id).where(
+            PropagationTask.system == event.system,
+            PropagationTask.subscriber_id == event.subscriber_id,
+            PropagationTask.destination == destination.key,
+            PropagationTask.action == action,
+            PropagationTask.state.in_(OPEN_TASK_STATES)).limit(1))
+        if already is not None:
+            return False
+        state = TaskState.MANUAL_OPEN if destination.manual else TaskState.PENDING
+        session.add(PropagationTask(
+            event_id=event.id, system=event.system, subscriber_id=event.subscriber_id,
+            email=event.email, email_key=event.email_key, destination=destination.key,
+            destination_title=destination.title, action=action, state=state, attempts=0,
+            instructions=destination.instructions, created_at=now, updated_at=now))
+        if action == "opt_out":
+            result.tasks[state] += 1
+        return True
+
+    # -- scans ---------------------------------------------------------------------------------
+    def counts_by_status(self, system: str) -> dict[str, int]:
+        with Session(self.engine) as session:
+            rows = session.execute(
+                select(ConsentSubscriber.status, func.count())
+                .where(ConsentSubscriber.system == system)
+                .group_by(ConsentSubscriber.status))
+            return {status: count for status, count in rows}
+
+    def unseen(self, system: str, scan_id: str, statuses: Iterable[str] | None,
+               batch: int = 100, exclude: set[str] | None = None
+               ) -> Iterator[list[tuple[str, str]]]:
+        """(subscriber id, address) of subscribers a finished scan did not see, in batches of
+        at most ``batch``; only those whose stored status is in ``statuses`` (None: all but
+        deleted). ``exclude`` holds ids seen by a dry run (which marks nothing)."""
+        wanted = list(statuses) if statuses is not None else None
+        after = ""
+        while True:
+            with Session(self.engine) as session:
+                query = select(ConsentSubscriber.subscriber_id, ConsentSubscriber.email).where(
+                    ConsentSubscriber.system == system,
+                    ConsentSubscriber.subscriber_id > after)
+                if exclude is None:
+                    query = query.where((ConsentSubscriber.seen_scan != scan_id)
+                                        | ConsentSubscriber.seen_scan.is_(None))
+                if wanted is None:
+                    query = query.where(ConsentSubscriber.status != DELETED)
+                else:
+                    query = query.where(ConsentSubscriber.status.in_(wanted))
+                rows = [(r[0], r[1]) for r in session.execute(
+                    query.order_by(ConsentSubscriber.subscriber_id).limit(batch))]
+            if not rows:
+                return
+            after = rows[-1][0]
+            rows = [row for row in rows if not exclude or row[0] not in exclude]
+            if rows:
+                yield rows
+
+    def mark_seen(self, system: str, subscriber_ids: Sequence[str], scan_id: str) -> None:
+        with Session(self.engine) as session:
+            session.execute(update(ConsentSubscriber).where(
+                ConsentSubscriber.system == system,
+                ConsentSubscriber.subscriber_id.in_(list(subscriber_ids))
+            ).values(seen_scan=scan_id))
+            session.commit()
+
+    def known_email(self, system: str, subscriber_id: str) -> str | None:
+        with Session(self.engine) as session:
+            row = session.get(ConsentSubscriber, (system, subscriber_id))
+            return row.email if row else None
+
+    # -- propagation ---------------------------------------------------------------------------
+    def tasks_to_push(self, destinations: Sequence[str], *, after_id: int = 0,
+                      batch: int = 100) -> list[PropagationTask]:
+        """Pending and failed opt-out tasks for API destinations, oldest first."""
+        if not destinations:
+            return []
+        with Session(self.engine, expire_on_commit=False) as session:
+            return list(session.scalars(select(PropagationTask).where(
+                PropagationTask.destination.in_(list(destinations)),
+                PropagationTask.action == "opt_out",
+                PropagationTask.state.in_((TaskState.PENDING, TaskState.FAILED)),
+                PropagationTask.id > after_id,
+            ).order_by(PropagationTask.id).limit(batch)))
+
+    def event(self, event_id: int) -> ConsentEvent | None:
+        with Session(self.engine, expire_on_commit=False) as session:
+            return session.get(ConsentEvent, event_id)
+
+    def finish_task(self, task_id: int, *, state: str, receipt: str | None = None,
+                    error: str | None = None, count_attempt: bool = True,
+                    now: datetime | None = None) -> None:
+        with Session(self.engine) as session:
+            task = session.get(PropagationTask, task_id)
+            if task is None:
+                raise KeyError(task_id)
+            task.state = state
+            task.attempts += 1 if count_attempt else 0
+            task.receipt = receipt if receipt is not None else task.receipt
+            task.last_error = error
+            task.updated_at = now or datetime.now(UTC)
+            session.commit()
+
+    def task_counts(self) -> dict[str, int]:
+        with Session(self.engine) as session:
+            rows = session.execute(select(PropagationTask.state, func.count())
+                                   .group_by(PropagationTask.state))
+            return {state: count for state, count in rows}
+
+    def open_tasks(self, *, include_closed: bool = False,
+                   limit: int | None = None) -> list[PropagationTask]:
+        with Session(self.engine, expire_on_commit=False) as session:
+            query = select(PropagationTask).order_by(PropagationTask.id)
+            if not include_closed:
+                query = query.where(PropagationTask.state.in_(OPEN_TASK_STATES))
+            if limit:
+                query = query.limit(limit)
+            return list(session.scalars(query))
+
+    def resolve_task(self, task_id: int, note: str | None = None,
+                     now: datetime | None = None) -> PropagationTask:
+        """A person did the task by hand (or made sure it is not needed)."""
+        with Session(self.engine, expire_on_commit=False) as session:
+            task = session.get(PropagationTask, task_id)
+            if task is None:
+                raise KeyError(task_id)
+            if task.state in (TaskState.DONE, TaskState.MANUAL_DONE):
+                return task
+            task.state = TaskState.MANUAL_DONE
+            task.receipt = note or "done by hand"
+            task.updated_at = now or datetime.now(UTC)
+            session.commit()
+            return task
+
+    # -- reading one person's history ----------------------------------------------------------
+    def history(self, email: str) -> dict[str, list[Any]]:
+        key = email_key(email)
+        with Session(self.engine, expire_on_commit=False) as session:
+            return {
+                "subscribers": list(session.scalars(select(ConsentSubscriber).where(
+                    ConsentSubscriber.email_key == key).order_by(ConsentSubscriber.system))),
+                "events": list(session.scalars(select(ConsentEvent).where(
+                    ConsentEvent.email_key == key).order_by(ConsentEvent.id))),
+                "tasks": list(session.scalars(select(PropagationTask).where(
+                    PropagationTask.email_key == key).order_by(PropagationTask.id))),
+            }
+
+    def snapshot(self) -> dict[str, Any]:
+        """The whole register without volatile columns, for tests comparing two runs."""
+        with Session(self.engine) as session:
+            events = [
+                (e.system, e.subscriber_id, e.email, e.kind, e.status, e.previous_status,
+                 _iso(aware(e.changed_at)), json.dumps(e.evidence, sort_keys=True), e.note)
+                for e in session.scalars(select(ConsentEvent).order_by(ConsentEvent.id))]
+            states = [
+                (s.system, s.subscriber_id, s.email, s.status, s.fingerprint)
+                for s in session.scalars(select(ConsentSubscriber).order_by(
+                    ConsentSubscriber.system, ConsentSubscriber.subscriber_id))]
+            tasks = [
+                (t.subscriber_id, t.destination, t.action, t.state)
+                for t in session.scalars(select(PropagationTask).order_by(PropagationTask.id))]
+        return {"events": sorted(events), "states": states, "tasks": sorted(tasks)}
+
+
+def _changed_at(o: Observation, evidence: dict[str, Any]) -> datetime | None:
+    """When the change happened at the source, from its own evidence where it has one."""
+    if o.status == "unsubscribed":
+        return parse_source_time(evidence.get("unsubscribed_at")) or o.updated_at
+    if o.status in CONSENTING_STATUSES:
+        return (parse_source_time(evidence.get("opted_in_at"))
+                or parse_source_time(evidence.get("subscribed_at")) or o.updated_at)
+    return o.updated_at
+
+
+def _classify(previous: str | None, status: str, evidence: dict[str, Any],
+              last_opt_out: datetime | None) -> str:
+    if previous is None:
+        return "first_seen"
+    if status == DELETED:
+        return "deleted"
+    if status in OPT_OUT_STATUSES and previous not in OPT_OUT_STATUSES:
+        return "opt_out"
+    if status in CONSENTING_STATUSES and (previous in OPT_OUT_STATUSES
+                                          or (previous == DELETED and last_opt_out)):
+        opted_in = (parse_source_time(evidence.get("opted_in_at"))
+                    or parse_source_time(evidence.get("subscribed_at")))
+        fresh = opted_in is not None and (last_opt_out is None or opted_in > last_opt_out)
+        return "re_subscribed" if fresh else "reactivated_without_fresh_optin"
+    if previous == "unconfirmed" and status == "active":
+        return "confirmed"
+    if status == "bounced" and previous != "bounced":
+        return "bounced"
+    if status != previous:
+        return "status_changed"
+    return "evidence_changed"

@@ -1,0 +1,316 @@
+"""``dsar webhook serve``: MailerLite pushes subscriber events, the hub applies them at once.
+
+Why: polling (``dsar consent-sync``) finds an opt-out within minutes at best; a webhook carries
+it within about a minute (MailerLite batches deliveries per minute) and costs no API requests.
+The poll stays as the safety net: a delivery MailerLite gave up on (it retries after 10, 100
+and 1000 seconds, and disables a webhook after days of errors) is found by the next sync.
+
+What MailerLite documents (https://developers.mailerlite.com/docs/webhooks)
+    * a POST with a JSON body: one event with the subscriber's fields at the top level beside
+      ``event`` / ``type`` and ``account_id``, the subscriber nested under ``subscriber`` for
+      group and automation events, or ``{"events": [...], "total": N}`` for a ``batchable``
+      webhook (required for ``subscriber.deleted``);
+    * a ``Signature`` header: HMAC-SHA256 of the raw body under the webhook's secret, as hex
+      (PHP ``hash_hmac('sha256', $payload, $secret)``). We recompute it over the exact bytes
+      received and compare in constant time; anything else is answered 401 and changes
+      nothing;
+    * answer 2xx within 3 seconds, else the delivery is retried: so the handler only records
+      (one transaction) and a background thread pushes opt-outs to the destinations.
+
+Replay protection. The signature covers the body but no timestamp or nonce, so a captured
+delivery stays valid forever. Two defences: (1) the SHA-256 of every applied body is stored;
+the same body again (an attacker's replay or MailerLite's own retry) is acknowledged with 200
+but applied no second time; (2) the register ignores a picture of a subscriber older than the
+one it holds (``updated_at``), so re-sent old events cannot roll a newer state back. The
+endpoint should still sit behind a TLS reverse proxy: it binds to 127.0.0.1 by default.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from sqlalchemy import Engine
+
+from hub.consent_register import DELETED, ConsentRegister, Destination, Observation
+
+log = logging.getLogger(__name__)
+
+SIGNATURE_HEADER = "Signature"
+KNOWN_STATUSES = frozenset({"active", "unsubscribed", "unconfirmed", "bounced", "junk"})
+#: the status an event implies when its body does not carry one
+EVENT_STATUS = {
+    "subscriber.unsubscribed": "unsubscribed",
+    "subscriber.bounced": "bounced",
+    "subscriber.spam_reported": "junk",
+    "subscriber.deleted": DELETED,
+}
+
+
+def sign(body: bytes, secret: str) -> str:
+    """The ``Signature`` MailerLite sends for ``body``."""
+    return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def verify_signature(body: bytes, signature: str | None, secret: str) -> bool:
+    """True when ``signature`` is the HMAC-SHA256 of ``body`` under ``secret`` (constant time).
+    An empty secret or signature never verifies."""
+    if not secret or not signature:
+        return False
+    return hmac.compare_digest(sign(body, secret), signature.strip().lower())
+
+
+def observations_from(payload: Any, system: str = "mailerlite") -> list[Observation]:
+    """The subscriber pictures in a webhook body (flat, nested or batched); events that are
+    not about a subscriber's consent (campaigns) yield nothing."""
+    items = payload.get("events") if isinstance(payload, dict) and isinstance(
+        payload.get("events"), list) else [payload]
+    found: list[Observation] = []
+    for item in items:
+        if not isinstance(item, dict):
+            continue
+        event = str(item.get("event") or item.get("type") or "")
+        if event and not event.startswith("subscriber."):
+            continue
+        subscriber = item["subscriber"] if isinstance(item.get("subscriber"), dict) else item
+        if "id" not in subscriber:
+            continue
+        status = EVENT_STATUS.get(event) if event == "subscriber.deleted" else (
+            subscriber.get("status") or EVENT_STATUS.get(event))
+        if status == DELETED:
+            found.append(Observation.deleted(system, str(subscriber["id"]),
+                                             str(subscriber.get("email") or "")))
+        elif status in KNOWN_STATUSES:
+            found.append(Observation.from_mailerlite(subscriber, system=system, status=status))
+    return found
+
+
+class WebhookApp:
+    """The request handling, independent of the HTTP server (tested directly and served)."""
+
+    def __init__(
+        self,
+        register: ConsentRegister,
+        secret: str,
+        destinations: Sequence[Destination],
+        *,
+        path: str = "/webhooks/mailerlite",
+        max_body_bytes: int = 1_000_000,
+        system: str = "mailerlite",
+        system_title: str = "MailerLite",
+        suppression: Any = None,
+        on_recorded: Callable[[], None] | None = None,
+    ) -> None:
+        if not secret:
+            raise ValueError("a webhook secret is required")
+        self.register, self.secret, self.destinations = register, secret, list(destinations)
+        self.path, self.max_body_bytes, self.system = path, max_body_bytes, system
+        self.system_title = system_title
+        self.suppression, self.on_recorded = suppression, on_recorded
+        self.counts = {"accepted": 0, "duplicate": 0, "rejected": 0}
+
+    def handle(self, method: str, path: str, signature: str | None, body: bytes
+               ) -> tuple[int, dict[str, Any]]:
+        if path.split("?", 1)[0] != self.path:
+            return 404, {"error": "not found"}
+        if method != "POST":
+            return 405, {"error": "use POST"}
+        if not verify_signature(body, signature, self.secret):
+            self.counts["rejected"] += 1
+            log.warning("webhook: rejected a delivery with a missing or invalid %s header",
+                        SIGNATURE_HEADER)
+            return 401, {"error": "invalid signature"}
+        try:
+            payload = json.loads(body)
+        except ValueError:
+            return 400, {"error": "the body is not JSON"}
+        observations = observations_from(payload, self.system)
+        digest = hashlib.sha256(body).hexdigest()
+        hashes = self.suppression.hashes(observations) if self.suppression else None
+        result = self.register.apply(
+            observations, via="webhook", destinations=self.destinations,
+            suppressed_hashes=hashes,
+            suppression_lookup=self.suppression.lookup if self.suppression else None,
+            delivery_digest=digest, source_title=self.system_title)
+        if result.duplicate_delivery:
+            self.counts["duplicate"] += 1
+            log.info("webhook: delivery %s already applied; acknowledged, nothing changed",
+                     digest[:12])
+            return 200, {"status": "duplicate", "changes": 0}
+        self.counts["accepted"] += 1
+        log.info("webhook: delivery %s applied: %d subscriber(s), %d change(s), %d stale",
+                 digest[:12], len(observations), result.events, result.stale)
+        if result.tasks.get("pending") and self.on_recorded is not None:
+            self.on_recorded()
+        return 200, {"status": "ok", "subscribers": len(observations),
+                     "changes": result.events, "changes_by_kind": dict(result.kinds)}
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _Server
+    timeout = 10
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """No access log with client data; the app logs what matters."""
+
+    def _answer(self, status: int, body: dict[str, Any]) -> None:
+        payload = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def _dispatch(self) -> None:
+        app = self.server.app
+        length_header = self.headers.get("Content-Length")
+        if self.command == "POST":
+            if length_header is None or not length_header.isdigit():
+                self._answer(411, {"error": "Content-Length required"})
+                return
+            if int(length_header) > app.max_body_bytes:
+                self.close_connection = True
+                self._answer(413, {"error": "body too large"})
+                return
+        body = self.rfile.read(int(length_header)) if length_header and \
+            length_header.isdigit() else b""
+        try:
+            status, answer = app.handle(self.command, self.path,
+                                        self.headers.get(SIGNATURE_HEADER), body)
+        except Exception:  # answer 500 so MailerLite retries; the next sync is the safety net
+            log.exception("webhook: could not apply a delivery")
+            status, answer = 500, {"error": "internal error; retry later"}
+        self._answer(status, answer)
+
+    do_POST = do_GET = do_PUT = do_DELETE = _dispatch
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    app: WebhookApp
+
+
+class PropagationWorker:
+    """Pushes opt-outs recorded by webhooks in the background (MailerLite waits 3 s at most)."""
+
+    def __init__(self, run_once: Callable[[], Any]) -> None:
+        self._run_once = run_once
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="consent-propagation",
+                                        daemon=True)
+
+    def start(self) -> PropagationWorker:
+        self._thread.start()
+        return self
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        self._thread.join(timeout=30)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait()
+            self._wake.clear()
+            if self._stop.is_set():
+                return
+            try:
+                self._run_once()
+            except Exception:  # never kill the worker: failed tasks stay for the next run
+                log.exception("webhook: background propagation failed")
+
+
+class WebhookServer:
+    """The app on a threaded stdlib HTTP server (port 0 picks a free one, for tests)."""
+
+    def __init__(self, app: WebhookApp, host: str = "127.0.0.1", port: int = 8787) -> None:
+        self.app, self.host, self.requested_port = app, host, port
+        self._httpd: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def port(self) -> int:
+        if self._httpd is None:
+            raise RuntimeError("the webhook server is not running")
+        return int(self._httpd.server_address[1])
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}{self.app.path}"
+
+    def start(self) -> WebhookServer:
+        httpd = _Server((self.host, self.requested_port), _Handler)
+        httpd.app = self.app
+        self._httpd = httpd
+        self._thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.1},
+                                        name="webhook", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        httpd, self._httpd = self._httpd, None
+        if httpd is None:
+            return
+        httpd.shutdown()
+        httpd.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def __enter__(self) -> WebhookServer:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+
+def build(settings: Any, connectors: dict[str, Any], consent: Any, engine: Engine, *,
+          host: str | None = None, port: int | None = None
+          ) -> tuple[WebhookServer, PropagationWorker]:
+    """The server and its propagation worker as ``dsar webhook serve`` runs them."""
+    from hub.consent import Propagator, Suppression, SyncLock, resolve_destinations
+    from hub.keyed import secret_path
+    from hub.state import StateStore
+    from hub.suppression import SuppressionList
+
+    if consent.webhook_secret is None or not consent.webhook_secret.get_secret_value():
+        from hub.errors import ConfigurationError
+
+        raise ConfigurationError("set DSAR_CONSENT__WEBHOOK_SECRET (the secret MailerLite "
+                                 "shows for the webhook) before serving webhooks")
+    register = ConsentRegister(engine)
+    destinations, _ = resolve_destinations(settings, connectors, consent)
+    path = secret_path(settings.state_dir)
+
+    def propagate() -> None:
+        lock = SyncLock(engine, settings.state_dir, "consent-sync.propagation")
+        if not lock.acquire():
+            return  # a consent-sync is propagating right now; it takes these tasks too
+        try:
+            asyncio.run(Propagator(register, destinations, settings, connectors,
+                                   state=StateStore(engine)).run())
+        finally:
+            lock.release()
+
+    worker = PropagationWorker(propagate)
+    app = WebhookApp(register, consent.webhook_secret.get_secret_value(), destinations,
+                     path=consent.webhook_path, max_body_bytes=consent.webhook_max_body_bytes,
+                     system=consent.source,
+                     system_title=getattr(connectors.get(consent.source), "title",
+                                          consent.source),
+                     suppression=Suppression(SuppressionList(engine, path), path),
+                     on_recorded=worker.wake)
+    server = WebhookServer(app, host or consent.webhook_host,
+                           consent.webhook_port if port is None else port)
+    return server, worker
