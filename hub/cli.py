@@ -118,6 +118,7 @@ def _environment(opts: Options) -> Iterator[tuple[HubSettings, dict[str, type[Co
 
     from hub.db import open_database
     from hub.errors import ConfigurationError
+    from hub.ledger import SANDBOX_DB_MARK
     from hub.logs import register_secrets
     from hub.registry import discover
     from hub.settings import load_settings, with_processor_overrides
@@ -137,8 +138,11 @@ def _environment(opts: Options) -> Iterator[tuple[HubSettings, dict[str, type[Co
 
     from hub.sandbox import Sandbox
 
-    # A sandbox run keeps its tokens in a throw-away store: the fake processors start afresh.
-    with Sandbox() as sandbox, tempfile.TemporaryDirectory(prefix="dsar-sandbox-") as scratch:
+    # A sandbox run keeps its ledger and tokens in a throw-away database: the fake processors
+    # start afresh each run, and invented people never enter the real request log.
+    with Sandbox() as sandbox, tempfile.TemporaryDirectory(prefix=SANDBOX_DB_MARK) as scratch:
+        database = f"sqlite:///{Path(scratch) / 'sandbox.sqlite3'}"
+        settings = settings.model_copy(update={"database_url": database})
         for name in connectors:
             if name in sandbox.base_urls:
                 values = {"enabled": True, "base_url": sandbox.base_urls[name],
@@ -146,8 +150,7 @@ def _environment(opts: Options) -> Iterator[tuple[HubSettings, dict[str, type[Co
             else:  # never let a sandbox run reach a real processor
                 values = {"enabled": False}
             settings = with_processor_overrides(settings, name, values)
-        store = StateStore(open_database(f"sqlite:///{Path(scratch) / 'state.sqlite3'}"))
-        opts.connector_options = {"state": store}
+        opts.connector_options = {"state": StateStore(open_database(database))}
         yield settings, connectors
 
 

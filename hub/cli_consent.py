@@ -55,13 +55,11 @@ def _consent_settings(settings: HubSettings, opts: Any) -> ConsentSettings:
 
 
 def _database(settings: HubSettings, opts: Any) -> Engine:
-    """The hub's database; ``--sandbox`` runs use the sandbox's own file (as the ledger does),
-    so invented people never enter the real consent register."""
+    """The hub's database (``--sandbox`` runs: the throw-away one the CLI set up), so invented
+    people never enter the real consent register."""
     from hub.consent import open_consent_database
 
-    url = (f"sqlite:///{settings.state_dir / 'sandbox-ledger.sqlite3'}" if opts.sandbox
-           else settings.ledger_url)
-    return open_consent_database(url)
+    return open_consent_database(settings.ledger_url)
 
 
 # ---------------------------------------------------------------------------------------------

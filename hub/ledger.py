@@ -241,11 +241,18 @@ class LedgerRequest:
 
 
 def ledger_url(settings: HubSettings, *, sandbox: bool = False) -> str:
-    """The ledger's database URL; ``--sandbox`` runs get their own SQLite file in the state
-    directory, so invented people never enter the real request log."""
-    if sandbox:
-        return f"sqlite:///{settings.state_dir / 'sandbox-ledger.sqlite3'}"
+    """The ledger's database URL. ``--sandbox`` runs get a throw-away database (set by the
+    CLI as ``database_url``), so invented people never enter the real request log and a
+    re-run against the freshly seeded fake processors starts from a clean slate. Sandbox
+    commands that start no sandbox (``dsar --sandbox requests list``) get an empty in-memory
+    ledger, never the real one."""
+    if sandbox and SANDBOX_DB_MARK not in (settings.database_url or ""):
+        return "sqlite://"
     return settings.ledger_url
+
+
+#: part of the throw-away database path the CLI gives ``--sandbox`` runs
+SANDBOX_DB_MARK = "dsar-sandbox-"
 
 
 def bind_report(report: Report, request: LedgerRequest) -> Report:
