@@ -66,12 +66,36 @@ class ConnectorSettings(BaseModel):
 
     model_config = ConfigDict(extra="allow")
 
-    enabled: bool = True
+    enabled: bool | None = Field(
+        None, description="true: always asked (missing credentials make the request partial); "
+        "false: never; unset: asked once any of its credentials is configured.")
     base_url: str = Field(description="The API address; override for sandboxes and proxies.")
     http: HttpPolicy = Field(default_factory=HttpPolicy)
 
     #: names of the fields that must be set before the connector can run
     required_credentials: ClassVar[tuple[str, ...]] = ()
+
+    def credential_names(self) -> tuple[str, ...]:
+        """The settings whose presence shows the user set this processor up."""
+        return self.required_credentials
+
+    def configured(self) -> bool:
+        """Whether any of the processor's credentials is set (environment, .env or TOML);
+        a processor that needs none is always set up."""
+        names = self.credential_names()
+        if not names:
+            return True
+        for name in names:
+            value = getattr(self, name, None)
+            if isinstance(value, SecretStr):
+                value = value.get_secret_value()
+            if value:
+                return True
+        return False
+
+    def is_enabled(self) -> bool:
+        """Asked in requests: explicitly enabled, or not disabled and set up."""
+        return self.enabled if self.enabled is not None else self.configured()
 
     def missing_credentials(self) -> list[str]:
         missing = []

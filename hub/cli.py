@@ -155,10 +155,15 @@ def _environment(opts: Options) -> Iterator[tuple[HubSettings, dict[str, type[Co
 
 
 def _exit_code(results: list[ProcessorResult]) -> int:
+    """0 when every enabled processor answered, 3 when one did not, 2 when none is set up
+    (nothing was contacted: a configuration problem, not an answer)."""
     from hub.models import ProcessorStatus
 
     answered = {ProcessorStatus.FOUND, ProcessorStatus.NOT_FOUND}
-    return EXIT_OK if all(r.status in answered for r in results) else EXIT_PARTIAL
+    enabled = [r for r in results if r.enabled]
+    if not enabled:
+        return EXIT_USAGE
+    return EXIT_OK if all(r.status in answered for r in enabled) else EXIT_PARTIAL
 
 
 class _LiveProgress:
@@ -206,8 +211,9 @@ def _print_summary(report: Report, folder: Path) -> None:
                       counts, _redacted(notes))
     console = _console()
     console.print(table)
-    if not report.processors:
-        console.print("[yellow]No processor is enabled: check the configuration.[/]")
+    if not any(p.enabled for p in report.processors):
+        console.print("[yellow]No processor is set up: configure credentials (see README) or "
+                      "try --sandbox.[/]")
     console.print(f"Report: {folder / 'report.html'}")
     console.print(f"        {folder / 'report.json'}, {folder / 'export.zip'}")
 
@@ -302,7 +308,7 @@ def lookup(
                 on_progress=progress if single else None, **opts.connector_options))
         reports, folders = _record_and_write(reports, subjects, settings, opts, lang.value)
     codes = [_exit_code(report.processors) for report in reports]
-    code = EXIT_PARTIAL if EXIT_PARTIAL in codes else EXIT_OK
+    code = next((c for c in (EXIT_PARTIAL, EXIT_USAGE) if c in codes), EXIT_OK)
     summaries = [_json_summary(r, f, c) for r, f, c in zip(reports, folders, codes, strict=True)]
     if opts.json:
         typer.echo(json.dumps(summaries[0] if single else {"exit_code": code,

@@ -41,6 +41,6 @@ async def _check(name: str, cls: type[Connector], settings: HubSettings,
 async def check_all(
     settings: HubSettings, connectors: dict[str, type[Connector]], **options: Any
 ) -> list[dict[str, Any]]:
-    names = [name for name in connectors if settings.processor(name).enabled]
+    names = [name for name in connectors if settings.processor(name).is_enabled()]
     return list(await asyncio.gather(
         *(_check(n, connectors[n], settings, options) for n in names)))

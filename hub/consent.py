@@ -237,7 +237,7 @@ def resolve_destinations(settings: HubSettings, connectors: dict[str, type[Conne
         if not name or name not in connectors or not supports_opt_out(connectors[name]):
             return False
         processor = settings.processor(name)
-        return processor.enabled and not processor.missing_credentials()
+        return processor.is_enabled() and not processor.missing_credentials()
 
     for entry in settings.inventory:
         if entry.key == source or entry.connector == source:
@@ -924,7 +924,7 @@ async def _open_source(settings: HubSettings, connectors: dict[str, type[Connect
         raise ConfigurationError(f"{cls.title} cannot be the consent-sync source (it lists no "
                                  "subscribers)")
     processor = settings.processor(name)
-    if not processor.enabled:
+    if not processor.is_enabled():
         raise SourceNotReady(f"{cls.title} is disabled; enable it to sync consent")
     missing = processor.missing_credentials()
     if missing:

@@ -35,7 +35,23 @@ class Outcome:
 def enabled_processors(
     settings: HubSettings, connectors: dict[str, type[Connector]]
 ) -> list[str]:
-    return [name for name in connectors if settings.processor(name).enabled]
+    return [name for name in connectors if settings.processor(name).is_enabled()]
+
+
+def not_configured_results(
+    settings: HubSettings, connectors: dict[str, type[Connector]]
+) -> list[ProcessorResult]:
+    """Processors left to their default (``enabled`` unset) with no credentials at all: listed
+    as skipped, naming what to set, but not counted against the request."""
+    results = []
+    for name in connectors:
+        processor = settings.processor(name)
+        if processor.enabled is None and not processor.configured():
+            names = ", ".join(env_name(name, f) for f in processor.missing_credentials())
+            results.append(ProcessorResult(
+                name=name, status=ProcessorStatus.SKIPPED, enabled=False,
+                error=f"not set up: set {names} to include it (or enabled = false)"))
+    return results
 
 
 def skipped_result(settings: HubSettings, name: str) -> ProcessorResult | None:
@@ -77,7 +93,7 @@ async def open_connectors(
     (e.g. the state store for connectors that persist tokens).
     """
     opened: dict[str, Connector] = {}
-    skipped: list[ProcessorResult] = []
+    skipped: list[ProcessorResult] = not_configured_results(settings, connectors)
     async with AsyncExitStack() as stack:
         for name in enabled_processors(settings, connectors):
             result = skipped_result(settings, name)

@@ -61,6 +61,9 @@ class ProcessorResult(BaseModel):
         default_factory=list,
         description="Identifiers seen in this processor's records (used to widen the lookup).",
     )
+    enabled: bool = Field(
+        True, description="False: the processor is not set up (no credentials configured); it "
+        "is listed so nothing is silently left out, but does not make the request partial.")
     duration_seconds: float | None = None
 
 

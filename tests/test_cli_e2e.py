@@ -104,12 +104,31 @@ def test_unreachable_processor_is_an_error_not_a_crash(sandbox: Sandbox, tmp_pat
 
 
 def test_missing_credentials_are_skipped_with_the_setting_name(tmp_path: Path) -> None:
-    run = run_dsar("--json", "--out", str(tmp_path), "lookup", ANNA)
+    run = run_dsar("--json", "--out", str(tmp_path), "lookup", ANNA,
+                   env={"DSAR_STRIPE__ENABLED": "true", "DSAR_MAILERLITE__ENABLED": "true"})
     assert run.code == 3
     errors = {p["name"]: p["error"] for p in run.json["processors"]}
     assert "DSAR_STRIPE__API_KEY" in errors["stripe"]
     assert "DSAR_MAILERLITE__API_TOKEN" in errors["mailerlite"]
     assert {p["status"] for p in run.json["processors"]} == {"skipped"}
+
+
+def test_processors_not_set_up_are_listed_but_do_not_make_the_request_partial(
+        sandbox: Sandbox, tmp_path: Path) -> None:
+    run = run_dsar("--json", "--out", str(tmp_path), "lookup", ANNA,
+                   env=sandbox_env(sandbox, ("stripe", "mailerlite")))
+    assert run.code == 0, run.stdout
+    statuses = {p["name"]: p["status"] for p in run.json["processors"]}
+    assert statuses["stripe"] == "found" and statuses["mailerlite"] == "found"
+    assert statuses["fortnox"] == statuses["zettle"] == statuses["booking"] == "skipped"
+    errors = {p["name"]: p["error"] for p in run.json["processors"]}
+    assert "DSAR_FORTNOX__CLIENT_ID" in errors["fortnox"]
+
+
+def test_nothing_set_up_is_a_usage_error(tmp_path: Path) -> None:
+    run = run_dsar("--out", str(tmp_path), "lookup", ANNA)
+    assert run.code == 2
+    assert "No processor is set up" in run.stdout
 
 
 def test_config_check_against_sandbox(sandbox: Sandbox) -> None:

@@ -47,6 +47,11 @@ class BookingSettings(ConnectorSettings):
             raise ValueError("mode = 'export' needs a [booking.export] table naming the columns")
         return self
 
+    def credential_names(self) -> tuple[str, ...]:
+        if self.mode == "export":
+            return ("export_path",)
+        return ("api_key", *(self.api.secret_names() if self.api is not None else ()))
+
     def missing_credentials(self) -> list[str]:
         """What must still be set: the declaration and its secrets, or the export file."""
         if self.mode == "export":
