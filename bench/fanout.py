@@ -18,12 +18,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import statistics
+import tempfile
 import time
+from pathlib import Path
 
+from hub.db import open_database
 from hub.lookup import look_up
 from hub.registry import discover
 from hub.sandbox import Sandbox
 from hub.settings import load_settings, with_processor_overrides
+from hub.state import StateStore
 from hub.subject import Subject
 
 
@@ -38,14 +42,19 @@ def sandbox_settings(sandbox: Sandbox, only: set[str]):  # type: ignore[no-untyp
     return settings, connectors
 
 
-def timed_lookup(sandbox: Sandbox, subject: Subject, only: set[str], widen: bool = False
-                 ) -> tuple[float, int]:
+def timed_lookup(sandbox: Sandbox, subject: Subject, only: set[str], widen: bool = False,
+                 store: StateStore | None = None) -> tuple[float, int]:
     settings, connectors = sandbox_settings(sandbox, only)
+    # Fortnox counts 25 requests per 5 s per access token, and the runs share one token (it is
+    # stored): let the previous run's window pass so no run inherits its neighbour's usage.
+    fortnox = sandbox.servers.get("fortnox")
+    time.sleep(getattr(fortnox, "rate_limit_seconds", 0) + 0.5)
     before = sum(s.request_count for s in sandbox.servers.values())
     started = time.perf_counter()
-    report = asyncio.run(look_up(subject, settings, connectors, widen=widen))
+    report = asyncio.run(look_up(subject, settings, connectors, widen=widen, state=store))
     elapsed = time.perf_counter() - started
-    assert all(p.status.value in ("found", "manual") for p in report.processors), report.processors
+    failed = [(p.name, p.error) for p in report.processors if p.status.value == "error"]
+    assert not failed, failed
     return elapsed, sum(s.request_count for s in sandbox.servers.values()) - before
 
 
@@ -57,7 +66,9 @@ def main() -> None:
     args = parser.parse_args()
     subject = Subject.from_email(args.email)
 
-    with Sandbox(latency=args.latency) as sandbox:
+    with Sandbox(latency=args.latency) as sandbox, tempfile.TemporaryDirectory() as scratch:
+        # one token store for all runs: Fortnox rotates its refresh token on every use
+        store = StateStore(open_database(f"sqlite:///{Path(scratch) / 'state.sqlite3'}"))
         names = sorted(sandbox.base_urls)
         alone: dict[str, list[float]] = {name: [] for name in names}
         together: list[float] = []
@@ -65,11 +76,12 @@ def main() -> None:
         calls: dict[str, int] = {}
         for _ in range(args.repeat):
             for name in names:
-                seconds, calls[name] = timed_lookup(sandbox, subject, {name})
+                seconds, calls[name] = timed_lookup(sandbox, subject, {name}, store=store)
                 alone[name].append(seconds)
-            seconds, calls["all"] = timed_lookup(sandbox, subject, set(names))
+            seconds, calls["all"] = timed_lookup(sandbox, subject, set(names), store=store)
             together.append(seconds)
-            seconds, calls["widened"] = timed_lookup(sandbox, subject, set(names), widen=True)
+            seconds, calls["widened"] = timed_lookup(sandbox, subject, set(names), widen=True,
+                                                     store=store)
             widened.append(seconds)
 
     for name in names:
