@@ -210,20 +210,26 @@ async def execute(
     on_change: Callable[[PlannedAction], None] | None = None,
 ) -> list[PlannedAction]:
     """Run every ``delete``/``anonymise`` action that is planned or failed; return the plan
-    with its new states. ``opened`` are the connectors (open) by name."""
+    with its new states. ``opened`` are the connectors (open) by name.
+
+    Deletions run first: deleting a parent often takes its dependents with it (Stripe cancels
+    a deleted customer's subscriptions and detaches its cards; a booking system deletes a
+    customer's bookings), so the later actions find them already gone instead of acting on
+    them one by one."""
     records = found_records(lookup)
     statuses = {r.name: r for r in lookup.processors}
-    result: list[PlannedAction] = []
-    for action in plan:
+    result: list[PlannedAction] = list(plan)
+    order = sorted(range(len(plan)), key=lambda i: plan[i].action != ErasureAction.DELETE.value)
+    for index in order:
+        action = plan[index]
         if action.action not in ERASING or ActionState(action.state) not in (
                 ActionState.PLANNED, ActionState.FAILED):
-            result.append(action)
             continue
         assert action.id is not None
         new = await _execute_one(action, records, statuses, opened, elog)
         if on_change:
             on_change(new)
-        result.append(new)
+        result[index] = new
     return result
 
 

@@ -171,6 +171,14 @@ class BookingConnector(Connector):
                 state=ErasureState.FAILED,
                 detail=f"{system}: the stored {what} has no {missing.field!r} for the "
                        f"placeholder {missing} of its erase call; correct the declaration")
+        resource = self._reader.api.resource(record.type)
+        if not calls and resource is not None and resource.erased_with_parent:
+            # Nothing to send: the parent's erase call removes it. The hub runs deletions
+            # first and its verification lookup confirms the record is really gone.
+            return ErasureOutcome(
+                state=ErasureState.DONE,
+                detail=f"erased by {system} together with its {resource.parent} (the API removes "
+                       "a record's connected information); confirmed by the verification lookup")
         if not calls:
             return ErasureOutcome(
                 state=ErasureState.REFUSED,

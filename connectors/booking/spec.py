@@ -166,10 +166,16 @@ class ResourceSpec(_Strict):
     search: SearchParams = Field(default_factory=SearchParams)
     paginator: PaginatorSpec | None = Field(None, description="Default: the API's paginator.")
     erase: list[EraseCall] = Field(default_factory=list)
+    erased_with_parent: bool = Field(
+        False, description="The API erases these records together with their parent (e.g. "
+        "BokaMera's DeleteCustomer removes all connected information); no call of their own.")
 
     @model_validator(mode="after")
     def _own_rules(self) -> ResourceSpec:
         where = f"resource {self.name!r}"
+        if self.erased_with_parent and (self.parent is None or self.erase):
+            raise ValueError(f"{where}: erased_with_parent needs a parent and no erase calls "
+                             "of its own")
         texts = [("path", self.path), *self.params.items(),
                  *((f"erase[{i}].path", call.path) for i, call in enumerate(self.erase))]
         for key, value in texts:
@@ -289,6 +295,9 @@ class ApiDeclaration(_Strict):
 
     def children_of(self, name: str) -> list[ResourceSpec]:
         return [r for r in self.resources if r.parent == name]
+
+    def resource(self, name: str) -> ResourceSpec | None:
+        return next((r for r in self.resources if r.name == name), None)
 
     def erase_requests(self, record: Record) -> list[ErasureRequest]:
         """How to erase a found record, with the API-wide query parameters (``CompanyId``);

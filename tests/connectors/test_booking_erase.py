@@ -288,3 +288,16 @@ async def test_export_mode_is_a_manual_task_in_the_admin_ui(action: ErasureActio
     assert f"{action.value} the customer 1042" in outcome.detail
     assert len(respx.calls) == 0
 
+
+
+def test_erased_with_parent_needs_a_parent_and_no_calls_of_its_own() -> None:
+    from pydantic import ValidationError
+
+    from connectors.booking.spec import ResourceSpec
+
+    with pytest.raises(ValidationError, match="erased_with_parent needs a parent"):
+        ResourceSpec(name="booking", path="/bookings", personal_fields=["*"],
+                     erased_with_parent=True)
+    spec = ResourceSpec(name="booking", path="/bookings", parent="customer",
+                        personal_fields=["*"], erased_with_parent=True)
+    assert spec.erased_with_parent and not spec.erase

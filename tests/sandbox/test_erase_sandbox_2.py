@@ -188,9 +188,9 @@ async def test_booking_customer_is_deleted_with_the_declared_call(sandbox: Sandb
         assert (await connector.find_subject(Subject.from_email(MARIA))).records == []
     assert first.state is ErasureState.DONE, first.detail
     assert second.state is ErasureState.ALREADY_GONE
-    # the sandbox declaration declares no erase call for bookings: a manual task, nothing sent
-    assert booking_outcome.state is ErasureState.REFUSED
-    assert "manual task in the sandbox booking system's admin UI" in booking_outcome.detail
+    # the sandbox declaration says bookings go with their customer: nothing of their own sent
+    assert booking_outcome.state is ErasureState.DONE
+    assert "together with its customer" in booking_outcome.detail
     assert customer.id not in server.state.customers
     assert not any(b["CustomerId"] == customer.id for b in server.state.bookings.values())
     assert [m for m, _ in mutations(sandbox, "booking")] == ["DELETE", "DELETE"]
