@@ -110,27 +110,30 @@ def _deadline_cell(request: LedgerRequest, today: date) -> str:
     if request.status != "open":
         return f"{request.deadline}"
     if days < 0:
-        return f"[bold red]{request.deadline} ({-days} d overdue)[/]"
+        return f"[bold red]{request.deadline}, {-days} d overdue[/]"
     style = "yellow" if days <= 7 else "green"
-    return f"[{style}]{request.deadline} ({days} d left)[/]"
+    return f"[{style}]{request.deadline}, {days} d left[/]"
 
 
 def _table(requests: list[LedgerRequest], title: str, today: date) -> Any:
+    from rich import box
     from rich.markup import escape
     from rich.table import Table
 
-    table = Table(title=title)
+    # Fits an 80-column terminal: the extension and a closed status ride in the deadline cell;
+    # the receipt date is in `dsar requests show` and the CSV export.
+    table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False)
     table.add_column("id", no_wrap=True)
-    table.add_column("type")
-    table.add_column("subject", overflow="fold")
-    table.add_column("received", no_wrap=True)
-    table.add_column("deadline", no_wrap=True)
-    table.add_column("extended")
-    table.add_column("status")
+    table.add_column("type", min_width=9, overflow="fold")
+    table.add_column("subject", overflow="fold", min_width=14)
+    table.add_column("deadline", min_width=12)
     for r in requests:
-        table.add_row(r.id, r.type, escape(r.subject_email or "(hashed)"),
-                      r.received_on.isoformat(), _deadline_cell(r, today),
-                      "yes" if r.extended_due_at else "", r.status)
+        deadline = _deadline_cell(r, today)
+        if r.extended_due_at:
+            deadline += " ext."
+        if r.status != "open":
+            deadline += f" [dim]{r.status}[/]"
+        table.add_row(r.id, r.type, escape(r.subject_email or "(hashed)"), deadline)
     return table
 
 
