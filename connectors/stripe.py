@@ -321,6 +321,19 @@ class StripeConnector(Connector):
     async def _collect(self, first_page: Awaitable[Any]) -> list[dict[str, Any]]:
         return [obj async for obj in self._iterate(first_page)]
 
+    async def _collect_or_note(self, first_page: Awaitable[Any], what: str, notes: list[str]
+                               ) -> list[dict[str, Any]]:
+        """Like :meth:`_collect`, but a list this server does not offer (404, or 400 for a
+        filter it does not know) becomes a note on the result instead of failing the whole
+        lookup: the customers and the other lists found are still reported."""
+        try:
+            return await self._collect(first_page)
+        except ProtocolError as exc:
+            if exc.status_code not in (400, 404):
+                raise
+            notes.append(f"Stripe could not list {what} here ({exc}); they were not searched.")
+            return []
+
     # -- customers ---------------------------------------------------------------------------
 
     async def _customers(self, subject: Subject, notes: list[str],
@@ -367,10 +380,12 @@ class StripeConnector(Connector):
             "checkout_session": lambda: v1.checkout.sessions.list_async(by_customer),
         }
 
-    async def _linked_records(self, customer: dict[str, Any], strength: MatchStrength
-                              ) -> list[Record]:
+    async def _linked_records(self, customer: dict[str, Any], strength: MatchStrength,
+                              notes: list[str]) -> list[Record]:
         lists = self._linked_lists(customer["id"])
-        results = await asyncio.gather(*(self._collect(make()) for make in lists.values()))
+        results = await asyncio.gather(*(
+            self._collect_or_note(make(), f"a customer's {kind.replace('_', ' ')}s", notes)
+            for kind, make in lists.items()))
         return [
             _record(kind, obj, "email", strength)
             for kind, objects in zip(lists, results, strict=True)
@@ -383,8 +398,9 @@ class StripeConnector(Connector):
         v1 = self.sdk.v1
         records: list[Record] = []
         sessions = await asyncio.gather(*(
-            self._collect(v1.checkout.sessions.list_async(
-                {"customer_details": {"email": address}, "limit": 100}))
+            self._collect_or_note(v1.checkout.sessions.list_async(
+                {"customer_details": {"email": address}, "limit": 100}),
+                "Checkout Sessions by customer e-mail (guest checkouts)", notes)
             for address in subject.email_variants()
         ))
         for session in (s for batch in sessions for s in batch):
@@ -431,12 +447,12 @@ class StripeConnector(Connector):
         strengths = {cid: subject.match_email(c.get("email")) or MatchStrength.EXACT
                      for cid, c in customers.items()}
         linked = await asyncio.gather(*(
-            self._linked_records(c, strengths[cid]) for cid, c in customers.items()))
+            self._linked_records(c, strengths[cid], notes) for cid, c in customers.items()))
         for cid, customer in customers.items():
             records[("customer", cid)] = _record("customer", customer, "email", strengths[cid])
         for record in [r for batch in linked for r in batch] + extra:
             records.setdefault((record.type, record.id), record)
-        return Findings(records=list(records.values()), notes=notes,
+        return Findings(records=list(records.values()), notes=list(dict.fromkeys(notes)),
                         identifiers=_identifiers(records.values()))
 
     async def check_credentials(self) -> str:

@@ -204,3 +204,15 @@ async def test_timeout_is_unavailable(stripe_api: FakeStripe, connector: StripeC
         with pytest.raises(ProcessorUnavailable, match="could not reach Stripe"):
             await connector.check_credentials()
     assert len(stripe_api.requests) == 3
+
+
+async def test_a_list_the_server_lacks_becomes_a_note_not_an_error(
+        stripe_api: FakeStripe, connector: StripeConnector) -> None:
+    stripe_api.on("/v1/customers", by_email({"maria@example.se": [
+        customer("cus_M", "maria@example.se")]}))
+    stripe_api.on("/v1/checkout/sessions", lambda r: httpx.Response(404, json={"error": {
+        "type": "invalid_request_error", "message": "Unrecognized request URL"}}))
+    async with connector:
+        findings = await connector.find_subject(Subject.from_email("maria@example.se"))
+    assert [r.id for r in findings.records if r.type == "customer"] == ["cus_M"]
+    assert sum("Checkout Sessions" in n or "checkout sessions" in n for n in findings.notes) == 2
