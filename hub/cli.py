@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+import textwrap
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -206,7 +207,9 @@ def _print_summary(report: Report, folder: Path) -> None:
               "manual": "yellow"}
     for result in report.processors:
         counts = ", ".join(f"{n} {t}" for t, n in _records_by_type(result).items()) or "-"
-        notes = "; ".join(([result.error] if result.error else []) + result.notes)
+        # the table gives the gist; the report carries every note in full
+        notes = "; ".join(([result.error] if result.error else [])
+                          + [textwrap.shorten(n, 90, placeholder=" …") for n in result.notes])
         table.add_row(result.name, f"[{styles[result.status.value]}]{result.status.value}[/]",
                       counts, _redacted(notes))
     console = _console()
