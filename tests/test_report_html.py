@@ -138,7 +138,7 @@ def settings() -> HubSettings:
         if entry.key == "fortnox" else entry
         for entry in loaded.inventory
     ]
-    controller = loaded.controller.model_copy(update={"contact_email": "lena@sjalvkraft.se"})
+    controller = loaded.controller.model_copy(update={"contact_email": "kontakt@example.se"})
     return loaded.model_copy(update={"inventory": inventory, "controller": controller})
 
 
@@ -240,7 +240,7 @@ def test_every_art15_element_is_present(settings: HubSettings, lang: str) -> Non
     rights = dom.one("section", data_gdpr="15-1-e")
     for right in ("rectification", "erasure", "restriction", "objection"):
         assert rights.one("li", data_right=right).text() == t["rights"][right]
-    assert "lena@sjalvkraft.se" in rights.text()
+    assert "kontakt@example.se" in rights.text()
     complaint = dom.one("section", data_gdpr="15-1-f")
     assert "imy.se" in complaint.one(data_field="authority").text().lower()
     assert dom.one("section", data_gdpr="15-3").text()

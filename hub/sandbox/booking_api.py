@@ -34,7 +34,6 @@ from pathlib import Path
 from typing import Any
 
 from hub.sandbox.fixtures import load_fixture
-from hub.sandbox.mailerlite_api import SlidingWindow
 from hub.sandbox.server import (
     FailMode,
     FakeAPIServer,
@@ -44,6 +43,7 @@ from hub.sandbox.server import (
     Response,
     Router,
     SandboxOptions,
+    SlidingWindow,
     json_response,
 )
 

@@ -45,7 +45,6 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from hub.sandbox.fixtures import load_fixture
-from hub.sandbox.mailerlite_api import SlidingWindow
 from hub.sandbox.server import (
     FailMode,
     FakeAPIServer,
@@ -55,6 +54,7 @@ from hub.sandbox.server import (
     Response,
     Router,
     SandboxOptions,
+    SlidingWindow,
     json_response,
 )
 

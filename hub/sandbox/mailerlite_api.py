@@ -32,11 +32,8 @@ import bisect
 import hashlib
 import hmac
 import json
-import threading
-import time
 import urllib.error
 import urllib.request
-from collections import deque
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -51,6 +48,7 @@ from hub.sandbox.server import (
     Response,
     Router,
     SandboxOptions,
+    SlidingWindow,
     decode_token,
     encode_token,
     json_response,
@@ -269,36 +267,6 @@ class MailerLiteState:
 
 def _id_key(subscriber: Obj) -> int:
     return int(subscriber["id"])
-
-
-class SlidingWindow:
-    """Requests counted over the last minute, like MailerLite's per-account limiter."""
-
-    def __init__(self, limit: int, seconds: float = 60.0) -> None:
-        self.limit = limit
-        self.seconds = seconds
-        self._hits: deque[float] = deque()
-        self._lock = threading.Lock()
-
-    def _expire(self, now: float) -> None:
-        while self._hits and now - self._hits[0] >= self.seconds:
-            self._hits.popleft()
-
-    def usage(self) -> tuple[int, float]:
-        """(requests in the window, seconds until the oldest one leaves it)."""
-        now = time.monotonic()
-        with self._lock:
-            self._expire(now)
-            oldest = self._hits[0] if self._hits else now
-            return len(self._hits), self.seconds - (now - oldest)
-
-    def hit(self) -> int:
-        """Count one request; return how many remain in the window."""
-        now = time.monotonic()
-        with self._lock:
-            self._expire(now)
-            self._hits.append(now)
-            return max(self.limit - len(self._hits), 0)
 
 
 # --------------------------------------------------------------------------- the server

@@ -25,6 +25,7 @@ import json
 import re
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from email.message import Message
@@ -366,3 +367,34 @@ def decode_token(token: str) -> Any:
         return json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
     except (binascii.Error, UnicodeDecodeError) as error:
         raise ValueError(f"unreadable token: {token!r}") from error
+
+
+class SlidingWindow:
+    """Requests counted over a sliding window (MailerLite per account, Fortnox per token,
+    the booking fake per second), shared by the fake servers that enforce a limit."""
+
+    def __init__(self, limit: int, seconds: float = 60.0) -> None:
+        self.limit = limit
+        self.seconds = seconds
+        self._hits: deque[float] = deque()
+        self._lock = threading.Lock()
+
+    def _expire(self, now: float) -> None:
+        while self._hits and now - self._hits[0] >= self.seconds:
+            self._hits.popleft()
+
+    def usage(self) -> tuple[int, float]:
+        """(requests in the window, seconds until the oldest one leaves it)."""
+        now = time.monotonic()
+        with self._lock:
+            self._expire(now)
+            oldest = self._hits[0] if self._hits else now
+            return len(self._hits), self.seconds - (now - oldest)
+
+    def hit(self) -> int:
+        """Count one request; return how many remain in the window."""
+        now = time.monotonic()
+        with self._lock:
+            self._expire(now)
+            self._hits.append(now)
+            return max(self.limit - len(self._hits), 0)
