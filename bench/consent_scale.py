@@ -48,7 +48,7 @@ def _peak():
         out.write(kib)
 atexit.register(_peak)
 from hub import cli
-from hub.cli_consent import wire
+from hub.cli.consent import wire
 wire(cli.app)
 cli.main()
 """

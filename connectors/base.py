@@ -22,8 +22,8 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from hub.http import HttpPolicy, PoliteTransport, RateLimit, build_client
-from hub.models import Record
-from hub.subject import Identifier, Subject
+from hub.core.models import Record
+from hub.core.subject import Identifier, Subject
 
 
 class Capability(StrEnum):

@@ -64,7 +64,7 @@ Documentation relied on:
   not sent.
 
 **Tokens.** :class:`FortnoxAuth` is an ``httpx.Auth`` whose ``async_auth_flow`` owns the refresh:
-the newest refresh token lives in the hub's :class:`~hub.state.StateStore` and is saved and
+the newest refresh token lives in the hub's :class:`~hub.store.state.StateStore` and is saved and
 committed inside the store's lock straight after the token answer, before the new access token is
 used, so a crash can lose a token only in the instant between the answer and the commit (and the
 next run then says to re-authorise). The configured ``DSAR_FORTNOX__REFRESH_TOKEN`` only seeds the
@@ -110,8 +110,8 @@ from connectors.base import (
     api_root,
     personal_fields,
 )
-from hub.db import Base
-from hub.errors import (
+from hub.store.db import Base
+from hub.core.errors import (
     ConnectorError,
     CredentialsRejected,
     ProcessorUnavailable,
@@ -119,11 +119,11 @@ from hub.errors import (
     as_connector_error,
 )
 from hub.http import HttpPolicy, raise_for_response, read_json
-from hub.logs import register_secret
-from hub.models import Record
-from hub.retention import BOKFORINGSLAGEN_BASIS, default_policy
-from hub.state import LockedValue, StateStore
-from hub.subject import Identifier, MatchStrength, Subject
+from hub.core.logs import register_secret
+from hub.core.models import Record
+from hub.core.retention import BOKFORINGSLAGEN_BASIS, default_policy
+from hub.store.state import LockedValue, StateStore
+from hub.core.subject import Identifier, MatchStrength, Subject
 
 T = TypeVar("T")
 

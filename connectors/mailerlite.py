@@ -19,7 +19,7 @@ https://developers.mailerlite.com/docs/#rate-limits, and the recorded responses 
   the answer carries ``meta.next_cursor`` (null on the last page). ``links.next`` repeats only
   the cursor and drops the other parameters, so we always send our own parameters plus the
   cursor. ``limit=0`` answers ``{"total": N}`` (the count the official SDKs use). There is no
-  "updated since" filter: :mod:`hub.consent` explains how the consent sync copes.
+  "updated since" filter: :mod:`hub.consent.sync` explains how the consent sync copes.
 """
 
 from __future__ import annotations
@@ -44,10 +44,10 @@ from connectors.base import (
     api_root,
     personal_fields,
 )
-from hub.errors import ConnectorError, ProtocolError
+from hub.core.errors import ConnectorError, ProtocolError
 from hub.http import REPLAYABLE, HttpPolicy, raise_for_response, read_json
-from hub.models import Record
-from hub.subject import Identifier, Subject
+from hub.core.models import Record
+from hub.core.subject import Identifier, Subject
 
 #: the statuses ``filter[status]`` accepts (developers.mailerlite.com/docs/subscribers)
 SUBSCRIBER_STATUSES = ("active", "unsubscribed", "unconfirmed", "bounced", "junk")

@@ -81,10 +81,10 @@ from connectors.base import (
     Findings,
     personal_fields,
 )
-from hub.errors import ConnectorError, CredentialsRejected, ProcessorUnavailable, ProtocolError
+from hub.core.errors import ConnectorError, CredentialsRejected, ProcessorUnavailable, ProtocolError
 from hub.http import HttpPolicy, RateLimit
-from hub.models import Record
-from hub.subject import Identifier, MatchStrength, Subject
+from hub.core.models import Record
+from hub.core.subject import Identifier, MatchStrength, Subject
 
 if TYPE_CHECKING:
     import stripe

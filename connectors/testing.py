@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pydantic import SecretStr
 
 from connectors.base import Capability, Connector, ConnectorSettings, Findings
-from hub.subject import Subject
+from hub.core.subject import Subject
 
 StaticCheck = Callable[[type[Connector]], None]
 

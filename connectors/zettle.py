@@ -75,11 +75,11 @@ from connectors.base import (
     api_root,
     personal_fields,
 )
-from hub.errors import CredentialsRejected, ProtocolError
+from hub.core.errors import CredentialsRejected, ProtocolError
 from hub.http import REPLAYABLE, HttpPolicy, raise_for_response, read_json
-from hub.logs import register_secret
-from hub.models import Record
-from hub.subject import Identifier, MatchStrength, Subject
+from hub.core.logs import register_secret
+from hub.core.models import Record
+from hub.core.subject import Identifier, MatchStrength, Subject
 
 PURCHASE_HOST = "https://purchase.izettle.com"
 OAUTH_HOST = "https://oauth.zettle.com"

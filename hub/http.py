@@ -41,7 +41,7 @@ from tenacity import (
 )
 
 from hub import __version__
-from hub.errors import CredentialsRejected, ProcessorUnavailable, ProtocolError
+from hub.core.errors import CredentialsRejected, ProcessorUnavailable, ProtocolError
 
 log = logging.getLogger(__name__)
 

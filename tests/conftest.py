@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from hub.http import HttpPolicy
-from hub.logs import ensure_redaction
+from hub.core.logs import ensure_redaction
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -15,7 +15,7 @@ from typing import Any
 
 from jsonschema import Draft202012Validator, FormatChecker
 
-from hub.models import Report
+from hub.core.models import Report
 
 
 @cache

@@ -15,10 +15,10 @@ from sqlalchemy import Engine, delete, select, text, update
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
-from hub.audit import GENESIS_HASH, HEAD_STATE_KEY, AuditChainError, AuditEntry, AuditLog
-from hub.db import open_database
-from hub.keyed import keyed_hash, secret_path
-from hub.state import StateEntry, StateStore
+from hub.store.audit import GENESIS_HASH, HEAD_STATE_KEY, AuditChainError, AuditEntry, AuditLog
+from hub.store.db import open_database
+from hub.store.keyed import keyed_hash, secret_path
+from hub.store.state import StateEntry, StateStore
 
 ANNA = "Anna.Svensson@Example.se"
 
@@ -241,7 +241,7 @@ def test_processes_appending_never_fork_the_chain(url: str, tmp_path: Path) -> N
     secret = secret_path(tmp_path / "state")
     script = (
         "import sys; from pathlib import Path\n"
-        "from hub.audit import AuditLog; from hub.db import open_database\n"
+        "from hub.store.audit import AuditLog; from hub.store.db import open_database\n"
         "log = AuditLog(open_database(sys.argv[1]), Path(sys.argv[2]))\n"
         "for i in range(20): log.append('step', request_id=sys.argv[3], "
         "subject_email='anna@example.se', details={'i': i})\n")
@@ -259,8 +259,8 @@ def test_processes_appending_never_fork_the_chain(url: str, tmp_path: Path) -> N
 
 def _cli() -> typer.Typer:
     """The audit sub-app under a stand-in for hub.cli's main callback."""
-    from hub.cli import Options
-    from hub.cli_audit import audit_app
+    from hub.cli.root import Options
+    from hub.cli.audit import audit_app
 
     app = typer.Typer()
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from connectors.testing import STATIC_CHECKS, check_against_server
-from hub.registry import discover
+from hub.config.registry import discover
 from hub.sandbox import Sandbox
-from hub.settings import load_settings, with_processor_overrides
+from hub.config.settings import load_settings, with_processor_overrides
 
 CONNECTORS = discover()
 

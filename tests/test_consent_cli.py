@@ -10,14 +10,14 @@ import subprocess
 import sys
 from pathlib import Path
 
-from hub.consent import SyncLock, open_consent_database
+from hub.consent.sync import SyncLock, open_consent_database
 from hub.sandbox import Sandbox
 from tests.e2e_helpers import Run, sandbox_env
 
 ANNA = "anna.svensson@example.se"
 # The consent commands wired into the main app exactly as hub/cli.py does (idempotent, so this
 # keeps working once hub/cli.py wires them itself).
-BOOT = ("import sys\nfrom hub import cli\nfrom hub.cli_consent import wire\n"
+BOOT = ("import sys\nfrom hub import cli\nfrom hub.cli.consent import wire\n"
         "wire(cli.app)\ncli.main()\n")
 
 

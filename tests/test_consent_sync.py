@@ -21,7 +21,7 @@ from pydantic import SecretStr
 
 from connectors.base import Capability, Connector, ConnectorSettings, Findings
 from connectors.mailerlite import MailerLiteConnector, MailerLiteSettings
-from hub.consent import (
+from hub.consent.sync import (
     ConsentSettings,
     ConsentSync,
     Propagator,
@@ -31,11 +31,11 @@ from hub.consent import (
     resolve_destinations,
     sync_once,
 )
-from hub.consent_register import ConsentRegister, Destination, Observation
-from hub.errors import ProcessorUnavailable
+from hub.store.consent_register import ConsentRegister, Destination, Observation
+from hub.core.errors import ProcessorUnavailable
 from hub.http import HttpPolicy
-from hub.settings import load_settings, with_processor_overrides
-from hub.state import StateStore
+from hub.config.settings import load_settings, with_processor_overrides
+from hub.store.state import StateStore
 
 BASE = "https://connect.mailerlite.com/api"
 TOKEN = "ml-consent-token-123456"
@@ -361,8 +361,8 @@ def test_stale_and_replayed_pictures_change_nothing(engine) -> None:
 
 
 def test_suppressed_address_is_flagged_and_never_resubscribed(engine, tmp_path) -> None:
-    from hub.consent import Suppression
-    from hub.suppression import SuppressionList
+    from hub.consent.sync import Suppression
+    from hub.store.suppression import SuppressionList
 
     secret = tmp_path / "keyed-hash.secret"
     suppression = SuppressionList(engine, secret)
@@ -436,7 +436,7 @@ async def test_failed_propagation_is_retried_next_run(engine) -> None:
 
 
 def test_only_consent_sync_targets_of_the_inventory_are_destinations() -> None:
-    from hub.registry import discover
+    from hub.config.registry import discover
 
     connectors = discover()
     destinations, _ = resolve_destinations(load_settings(connectors), connectors,
@@ -446,7 +446,7 @@ def test_only_consent_sync_targets_of_the_inventory_are_destinations() -> None:
 
 # ------------------------------------------------------------------------------ lock
 async def test_a_second_run_exits_at_once_while_one_holds_the_lock(tmp_path, engine) -> None:
-    from hub.registry import discover
+    from hub.config.registry import discover
 
     connectors = discover()
     settings = load_settings(connectors).model_copy(update={"state_dir": tmp_path})

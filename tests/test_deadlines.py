@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from hub.deadlines import (
+from hub.core.deadlines import (
     add_months,
     extended_due,
     is_swedish_public_holiday,

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from connectors.base import Capability
-from hub.registry import discover
+from hub.config.registry import discover
 from hub.sandbox import Sandbox
 from tests.e2e_helpers import run_dsar, sandbox_env
 

@@ -19,12 +19,12 @@ from connectors.base import (
     ErasureState,
     Findings,
 )
-from hub.audit import AuditLog
-from hub.erasure import build_plan, erasure_report, execute, notifications, open_work, verify
-from hub.erasure_ledger import ErasureLedger
-from hub.ledger import Ledger
-from hub.models import ProcessorResult, ProcessorStatus, RecordAction
-from hub.retention import default_policy
+from hub.store.audit import AuditLog
+from hub.requests.erasure import build_plan, erasure_report, execute, notifications, open_work, verify
+from hub.store.erasure_actions import ErasureLedger
+from hub.store.ledger import Ledger
+from hub.core.models import ProcessorResult, ProcessorStatus, RecordAction
+from hub.core.retention import default_policy
 from tests.test_erasure_plan import EMAIL, TODAY, found, rec, report
 
 
@@ -185,7 +185,7 @@ def test_due_lists_expired_holds(ledger, tmp_path) -> None:
 
 
 def test_close_pseudonymises_ledger_and_audit(ledger, tmp_path) -> None:
-    from hub.cli_erase import close_request
+    from hub.cli.erase import close_request
 
     lookup = report(found("stripe", rec("customer", "cus_1")))
     request, elog, plan = start(ledger, tmp_path, lookup)

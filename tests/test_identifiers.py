@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from hub.identifiers import luhn_ok, normalise_personnummer, normalise_phone
+from hub.core.identifiers import luhn_ok, normalise_personnummer, normalise_phone
 
 TODAY = date(2026, 11, 25)
 

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from hub.ledger import (
+from hub.store.ledger import (
     EXPORT_COLUMNS,
     ExtensionRefused,
     Ledger,
@@ -22,8 +22,8 @@ from hub.ledger import (
     RequestType,
     UnknownRequest,
 )
-from hub.models import ProcessorResult, ProcessorStatus, Record, Report, RequestInfo, SubjectInfo
-from hub.subject import Identifier
+from hub.core.models import ProcessorResult, ProcessorStatus, Record, Report, RequestInfo, SubjectInfo
+from hub.core.subject import Identifier
 
 ANNA = "anna.svensson@example.se"
 NOW = datetime(2026, 12, 2, 9, 30, tzinfo=UTC)
@@ -197,7 +197,7 @@ def test_export_csv_is_the_auditors_log(ledger: Ledger) -> None:
 
 
 def test_bind_report_gives_the_report_the_ledger_reference_and_deadline(ledger: Ledger) -> None:
-    from hub.ledger import bind_report
+    from hub.store.ledger import bind_report
 
     request = ledger.open_request(ANNA, "access", received=date(2026, 12, 1), now=NOW)
     request = ledger.extend(request.id, "busy", today=date(2026, 12, 2), now=NOW)

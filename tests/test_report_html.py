@@ -22,8 +22,8 @@ from typing import Any
 
 import pytest
 
-from hub.inventory import Controller
-from hub.models import (
+from hub.core.inventory import Controller
+from hub.core.models import (
     ProcessorResult,
     ProcessorStatus,
     Record,
@@ -31,12 +31,12 @@ from hub.models import (
     RequestInfo,
     SubjectInfo,
 )
-from hub.registry import discover
-from hub.report_files import cover_letter, write_report
+from hub.config.registry import discover
+from hub.reports.files import cover_letter, write_report
 from hub.reports.content import build_view, texts
 from hub.reports.render import render_html
-from hub.settings import HubSettings, load_settings
-from hub.subject import Identifier, MatchStrength
+from hub.config.settings import HubSettings, load_settings
+from hub.core.subject import Identifier, MatchStrength
 from tests.report_schema import assert_reports_valid_under, assert_valid_report
 
 ANNA = "anna.svensson@example.se"

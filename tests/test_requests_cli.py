@@ -19,9 +19,9 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-import hub.ledger
-from hub.cli import Options
-from hub.cli_requests import parse_days, requests_app
+import hub.store.ledger
+from hub.cli.root import Options
+from hub.cli.requests import parse_days, requests_app
 
 ANNA = "anna.svensson@example.se"
 
@@ -42,7 +42,7 @@ def make_app() -> typer.Typer:
 @pytest.fixture
 def dsar(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
     monkeypatch.setenv("DSAR_DATABASE_URL", f"sqlite:///{tmp_path / 'ledger.sqlite3'}")
-    monkeypatch.setattr(hub.ledger, "local_today", lambda: date(2026, 12, 10))
+    monkeypatch.setattr(hub.store.ledger, "local_today", lambda: date(2026, 12, 10))
     app, runner = make_app(), CliRunner()
 
     def run(*args: str):  # type: ignore[no-untyped-def]

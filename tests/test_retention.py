@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from hub.retention import (
+from hub.core.retention import (
     DEFAULT_RETENTION_TOML,
     Decision,
     ErasureAction,

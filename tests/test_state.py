@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from hub.db import open_database
-from hub.state import StateStore
+from hub.store.db import open_database
+from hub.store.state import StateStore
 
 
 def test_put_get_and_rollback(tmp_path: Path) -> None:

@@ -11,16 +11,16 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
-from hub.db import open_database
-from hub.errors import ConfigurationError
-from hub.keyed import (
+from hub.store.db import open_database
+from hub.core.errors import ConfigurationError
+from hub.store.keyed import (
     SECRET_BYTES,
     keyed_hash,
     load_or_create_secret,
     normalise_email,
     secret_path,
 )
-from hub.suppression import SuppressionList
+from hub.store.suppression import SuppressionList
 
 
 @pytest.fixture

@@ -13,15 +13,15 @@ from pathlib import Path
 
 import pytest
 
-from hub.consent import open_consent_database
-from hub.consent_register import ConsentRegister, Destination
+from hub.consent.sync import open_consent_database
+from hub.store.consent_register import ConsentRegister, Destination
 from hub.sandbox.mailerlite_api import (
     MailerLiteServer,
     send_webhook,
     sign_webhook,
     webhook_payload,
 )
-from hub.webhook import PropagationWorker, WebhookApp, WebhookServer, observations_from, sign
+from hub.consent.webhook import PropagationWorker, WebhookApp, WebhookServer, observations_from, sign
 
 SECRET = "ybmcD7PQ9R"  # the shape MailerLite shows for a webhook's secret
 PALOMA = Destination("paloma", "Paloma", None, "Unsubscribe the address in Paloma.")
@@ -161,7 +161,7 @@ def test_propagation_worker_runs_when_woken() -> None:
 
 
 def test_cli_serve_refuses_without_secret_and_serves_with_it(tmp_path: Path) -> None:
-    boot = ("import sys\nfrom hub import cli\nfrom hub.cli_consent import wire\n"
+    boot = ("import sys\nfrom hub import cli\nfrom hub.cli.consent import wire\n"
             "wire(cli.app)\ncli.main()\n")
     env = {k: v for k, v in os.environ.items() if not k.startswith("DSAR_")}
     env["DSAR_STATE_DIR"] = str(tmp_path)

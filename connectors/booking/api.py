@@ -14,7 +14,7 @@ import httpx
 
 from connectors.booking.fields import MISSING, MissingField, dig, render_path, render_value
 from connectors.booking.spec import ApiDeclaration, ResourceSpec
-from hub.errors import ProtocolError
+from hub.core.errors import ProtocolError
 from hub.http import raise_for_response, read_json
 
 Raw = dict[str, Any]

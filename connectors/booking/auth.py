@@ -24,7 +24,7 @@ from typing import Any, ClassVar, Literal
 import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
-from hub.errors import CredentialsRejected, ProtocolError
+from hub.core.errors import CredentialsRejected, ProtocolError
 
 SecretName = Literal["api_key", "password"]
 

@@ -50,10 +50,10 @@ from connectors.booking.fields import MissingField, dig
 from connectors.booking.matching import Match, identifiers_in, match, search_terms, to_record
 from connectors.booking.settings import BookingSettings
 from connectors.booking.spec import ApiDeclaration, ErasureRequest, ResourceSpec
-from hub.errors import ConfigurationError, ConnectorError, as_connector_error
+from hub.core.errors import ConfigurationError, ConnectorError, as_connector_error
 from hub.http import IDEMPOTENT_METHODS, REPLAYABLE, raise_for_response
-from hub.models import Record
-from hub.subject import Identifier, Subject
+from hub.core.models import Record
+from hub.core.subject import Identifier, Subject
 
 SECONDS_PER_DAY = 86_400
 

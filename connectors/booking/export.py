@@ -25,7 +25,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from connectors.booking.spec import IdentifierFields
-from hub.errors import ConnectorError, FailureType
+from hub.core.errors import ConnectorError, FailureType
 
 DELIMITERS = ";,\t|"
 FALLBACK_ENCODING = "cp1252"  # Excel's "ANSI" code page for Swedish (and Western) Windows

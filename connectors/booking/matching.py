@@ -15,8 +15,8 @@ from typing import Any
 
 import phonenumbers
 
-from hub.models import Record
-from hub.subject import Identifier, MatchStrength, Subject
+from hub.core.models import Record
+from hub.core.subject import Identifier, MatchStrength, Subject
 
 OTHER_KINDS = ("phone", "personnummer")
 

@@ -22,7 +22,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from connectors.booking.fields import dig
-from hub.errors import ProtocolError
+from hub.core.errors import ProtocolError
 
 Params = dict[str, str | int]
 

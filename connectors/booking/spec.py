@@ -9,7 +9,7 @@ source, ``dlt/sources/rest_api/typing.py`` and ``config_setup.py``)::
 
 Every model refuses unknown keys (``extra="forbid"``), paging styles and auth schemes are looked
 up in their registries, and the cross-resource rules below are checked at start-up, so a typo
-becomes a :class:`~hub.errors.ConfigurationError` naming the key instead of a silent "not found"
+becomes a :class:`~hub.core.errors.ConfigurationError` naming the key instead of a silent "not found"
 in the middle of a request:
 
 * resource names are unique; a child names a parent declared before it;
@@ -33,7 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from connectors.booking.auth import AUTH_SCHEMES, AuthScheme
 from connectors.booking.fields import dig, placeholders_in, render_path, render_value, stray_braces
 from connectors.booking.paginators import PAGINATORS, Paginator
-from hub.models import Record
+from hub.core.models import Record
 
 Scalar = str | int | float | bool
 IdentifierKind = Literal["email", "phone", "personnummer"]

@@ -4,7 +4,7 @@
 * ``render``   – Jinja2 templates (``templates/``), autoescaped; texts in ``i18n/<lang>.toml``
 * ``export``   – export.zip for data portability (Art. 20): report.json + one CSV per type
 
-:func:`hub.report_files.write_report` is the single entry point that writes all files.
+:func:`hub.reports.files.write_report` is the single entry point that writes all files.
 """
 
 from hub.reports.content import DEFAULT_LANGUAGE, LANGUAGES

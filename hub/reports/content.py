@@ -25,10 +25,10 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from hub.deadlines import LOCAL_TIMEZONE
-from hub.inventory import Controller, InventoryEntry
-from hub.models import ManualItem, ProcessorResult, ProcessorStatus, Report
-from hub.subject import MatchStrength
+from hub.core.deadlines import LOCAL_TIMEZONE
+from hub.core.inventory import Controller, InventoryEntry
+from hub.core.models import ManualItem, ProcessorResult, ProcessorStatus, Report
+from hub.core.subject import MatchStrength
 
 LANGUAGES = ("sv", "en")
 DEFAULT_LANGUAGE = "sv"

@@ -30,8 +30,8 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import IO, Any
 
-from hub.inventory import InventoryEntry
-from hub.models import ProcessorResult, Record, Report
+from hub.core.inventory import InventoryEntry
+from hub.core.models import ProcessorResult, Record, Report
 from hub.reports.content import AccessReportView, flatten, inventory_entry_for
 from hub.reports.render import render_export_readme
 

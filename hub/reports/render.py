@@ -15,8 +15,8 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
-from hub.inventory import Controller, InventoryEntry
-from hub.models import Report
+from hub.core.inventory import Controller, InventoryEntry
+from hub.core.models import Report
 from hub.reports.content import (
     DEFAULT_LANGUAGE,
     PENDING_STATUSES,

@@ -22,7 +22,7 @@ from pydantic import SecretStr
 from connectors.base import Capability, ErasureAction, ErasureState
 from connectors.booking import BookingConnector, BookingSettings
 from hub.http import HttpPolicy
-from hub.models import Record
+from hub.core.models import Record
 
 BASE = "https://booking.example.com"
 KEY = "booking-test-key-123456"

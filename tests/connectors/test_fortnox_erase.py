@@ -26,8 +26,8 @@ from connectors.fortnox import (
     default_anonymise_fields,
 )
 from hub.http import HttpPolicy
-from hub.models import Record
-from hub.retention import default_policy
+from hub.core.models import Record
+from hub.core.retention import default_policy
 
 API = "https://api.fortnox.se/3"
 TOKEN_URL = "https://apps.fortnox.se/oauth-v1/token"

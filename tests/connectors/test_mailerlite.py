@@ -8,9 +8,9 @@ import respx
 from pydantic import SecretStr
 
 from connectors.mailerlite import MailerLiteConnector, MailerLiteSettings
-from hub.errors import CredentialsRejected, ProcessorUnavailable, ProtocolError
+from hub.core.errors import CredentialsRejected, ProcessorUnavailable, ProtocolError
 from hub.http import HttpPolicy
-from hub.subject import MatchStrength, Subject
+from hub.core.subject import MatchStrength, Subject
 
 BASE = "https://connect.mailerlite.com/api"
 TOKEN = "ml-test-token-123456"

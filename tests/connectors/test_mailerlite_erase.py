@@ -17,7 +17,7 @@ from pydantic import SecretStr
 from connectors.base import ErasureAction, ErasureState
 from connectors.mailerlite import MailerLiteConnector, MailerLiteSettings
 from hub.http import REPLAYABLE, HttpPolicy
-from hub.models import Record
+from hub.core.models import Record
 
 BASE = "https://connect.mailerlite.com/api"
 TOKEN = "ml-test-token-123456"

@@ -10,9 +10,9 @@ import respx
 from pydantic import SecretStr
 
 from connectors.stripe import StripeConnector, StripeSettings, escape_search_value
-from hub.errors import CredentialsRejected, ProcessorUnavailable, ProtocolError
+from hub.core.errors import CredentialsRejected, ProcessorUnavailable, ProtocolError
 from hub.http import HttpPolicy
-from hub.subject import MatchStrength, Subject
+from hub.core.subject import MatchStrength, Subject
 
 KEY = "sk_test_unit_0123456789"
 

@@ -18,7 +18,7 @@ from pydantic import SecretStr
 from connectors.base import ErasureAction, ErasureState
 from connectors.stripe import REDACTION_API_VERSION, StripeConnector, StripeSettings
 from hub.http import HttpPolicy
-from hub.models import Record
+from hub.core.models import Record
 
 KEY = "sk_test_unit_0123456789"
 IDEM = "dsar-req-7:stripe:customer:cus_A"

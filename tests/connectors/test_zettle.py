@@ -19,9 +19,9 @@ from connectors.zettle import (
     ZettleSettings,
     manual_instructions,
 )
-from hub.errors import CredentialsRejected, ProtocolError
+from hub.core.errors import CredentialsRejected, ProtocolError
 from hub.http import HttpPolicy
-from hub.subject import Identifier, MatchStrength, Subject
+from hub.core.subject import Identifier, MatchStrength, Subject
 
 TOKEN_URL = "https://oauth.zettle.com/token"
 PURCHASES = "https://purchase.izettle.com/purchases/v2"

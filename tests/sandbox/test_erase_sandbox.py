@@ -14,7 +14,7 @@ from connectors.mailerlite import MailerLiteConnector, MailerLiteSettings
 from connectors.stripe import StripeConnector, StripeSettings
 from hub.http import HttpPolicy
 from hub.sandbox import Sandbox
-from hub.subject import Subject
+from hub.core.subject import Subject
 
 ANNA = Subject.from_email("anna.svensson@example.se")
 

@@ -9,18 +9,18 @@ entry (a hash chain from a fixed genesis value) and ``verify`` recomputes the ch
 * an edited entry no longer matches its own hash;
 * a deleted or reordered entry breaks the sequence numbers or the link to its predecessor;
 * a deleted *tail* leaves a shorter but internally valid chain, so the newest head
-  (sequence number and hash) is also written to the state store (:mod:`hub.state`) in the same
+  (sequence number and hash) is also written to the state store (:mod:`hub.store.state`) in the same
   transaction, and ``verify`` compares the log's end with it. Both live in one database, so
   someone who can rewrite both can still hide a truncation: for that, keep the head that
   ``dsar audit verify`` prints somewhere else and pass it back as ``expected_head``.
 
 Concurrency. Appends are serialised by the database's write lock: SQLite's ``BEGIN
-IMMEDIATE`` (:mod:`hub.db`), and on PostgreSQL ``SELECT ... FOR UPDATE`` on the head row. The
+IMMEDIATE`` (:mod:`hub.store.db`), and on PostgreSQL ``SELECT ... FOR UPDATE`` on the head row. The
 sequence number is the primary key, so even a writer that bypassed the lock could not fork the
 chain: two entries with one number cannot both commit.
 
 Personal data (pseudonymisation design). When a request closes, the subject's e-mail must be
-replaced by its keyed hash (:mod:`hub.keyed`) without breaking the chain. The chain therefore
+replaced by its keyed hash (:mod:`hub.store.keyed`) without breaking the chain. The chain therefore
 never covers the address itself: each entry has ``subject_hash`` (the keyed hash, covered by
 the chain from the start) and ``subject_email`` (the readable label while the request is open,
 *excluded* from the hash). :meth:`AuditLog.pseudonymise` clears the label; nothing covered by
@@ -48,17 +48,17 @@ from sqlalchemy import Engine, Integer, String, Text, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from hub.db import Base
-from hub.errors import DsarError
-from hub.keyed import Pseudonymiser, keyed_hash_with
-from hub.state import StateEntry
+from hub.store.db import Base
+from hub.core.errors import DsarError
+from hub.store.keyed import Pseudonymiser, keyed_hash_with
+from hub.store.state import StateEntry
 
 #: What the first entry chains to.
 GENESIS_HASH = hashlib.sha256(b"dsar-hub audit log genesis v1").hexdigest()
 #: State-store key of the anchored head: {"seq": n, "hash": "..."}.
 HEAD_STATE_KEY = "audit.head"
 _APPEND_ATTEMPTS = 3
-#: An e-mail address (also percent-encoded, as in a logged URL). Like hub.logs.EMAIL_PATTERN,
+#: An e-mail address (also percent-encoded, as in a logged URL). Like hub.core.logs.EMAIL_PATTERN,
 #: but without "/" in the local part, so a path before an address is not taken as part of it.
 ADDRESS_PATTERN = re.compile(r"[\w.!#$%&'*+=?^`{|}~-]+(?:@|%40)[\w-]+(?:\.[\w-]+)+", re.UNICODE)
 
@@ -132,7 +132,7 @@ def _default_actor() -> str:
 
 
 class AuditLog:
-    """The audit log in the hub's database (tables created by :func:`hub.db.open_database`)."""
+    """The audit log in the hub's database (tables created by :func:`hub.store.db.open_database`)."""
 
     def __init__(self, engine: Engine, secret_path: Path) -> None:
         self.engine = engine

@@ -40,8 +40,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from hub.db import Base
-from hub.errors import InvalidInput
+from hub.store.db import Base
+from hub.core.errors import InvalidInput
 
 
 class ActionState(StrEnum):
@@ -177,7 +177,7 @@ class ErasureLedger:
         self.subject_email = subject_email  # audit entries carry its keyed hash
         self._audit = None
         if audit_secret is not None:
-            from hub.audit import AuditLog
+            from hub.store.audit import AuditLog
 
             self._audit = AuditLog(engine, audit_secret)
 
@@ -189,7 +189,7 @@ class ErasureLedger:
         existing rows, and their state, are kept. With ``replace_reviews`` an open review of
         a weak match is replaced by the action planned for it now (``--include-weak-matches``).
         Returns the whole plan."""
-        from hub.ledger import RequestEvent
+        from hub.store.ledger import RequestEvent
 
         now = datetime.now(UTC)
         with Session(self.engine) as session, session.begin():
@@ -247,7 +247,7 @@ class ErasureLedger:
                   completes_by: date | None = None, note: str | None = None,
                   event: dict[str, Any] | None = None) -> PlannedAction:
         """Change one action's state; the ledger event and audit entry commit with it."""
-        from hub.ledger import RequestEvent
+        from hub.store.ledger import RequestEvent
 
         state = ActionState(state)
         now = datetime.now(UTC)

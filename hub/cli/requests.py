@@ -1,4 +1,4 @@
-"""``dsar requests``: the request ledger on the command line (see :mod:`hub.ledger`).
+"""``dsar requests``: the request ledger on the command line (see :mod:`hub.store.ledger`).
 
     dsar requests open EMAIL --type access --received 2026-12-01 --verified-by "..."
     dsar requests list [--overdue] [--due-within 7d] [--all]
@@ -32,7 +32,7 @@ import typer
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from hub.ledger import Ledger, LedgerRequest
+    from hub.store.ledger import Ledger, LedgerRequest
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
 REQUEST_TYPES = ("access", "erasure", "objection", "rectification", "restriction",
@@ -55,7 +55,7 @@ def _console(stderr: bool = False) -> Console:
 def _fail(message: str, code: int = EXIT_USAGE) -> typer.Exit:
     from rich.markup import escape
 
-    from hub.logs import redact
+    from hub.core.logs import redact
 
     _console(stderr=True).print(f"[bold red]error:[/] {escape(redact(message))}")
     return typer.Exit(code)
@@ -69,10 +69,10 @@ def _wants_json(ctx: typer.Context) -> bool:
 def _ledger(ctx: typer.Context) -> Iterator[Ledger]:
     """The ledger on the configured database (with ``--sandbox``: the sandbox's own ledger);
     configuration and input errors exit with 2."""
-    from hub.errors import ConfigurationError, InvalidInput
-    from hub.ledger import Ledger, ledger_url
-    from hub.registry import discover
-    from hub.settings import load_settings
+    from hub.core.errors import ConfigurationError, InvalidInput
+    from hub.store.ledger import Ledger, ledger_url
+    from hub.config.registry import discover
+    from hub.config.settings import load_settings
 
     try:
         settings = load_settings(discover(), getattr(ctx.obj, "config", None))
@@ -151,9 +151,9 @@ def open_request(
     ] = None,
 ) -> None:
     """Record a new request and its Art. 12(3) deadline."""
-    from hub.errors import InvalidInput
-    from hub.logs import register_secret
-    from hub.subject import Subject
+    from hub.core.errors import InvalidInput
+    from hub.core.logs import register_secret
+    from hub.core.subject import Subject
 
     try:
         subject = Subject.from_email(email)
@@ -190,7 +190,7 @@ def list_requests(
     include_closed: Annotated[bool, typer.Option("--all", help="Closed requests too.")] = False,
 ) -> None:
     """Requests and their deadlines, soonest first (open ones unless --all)."""
-    from hub.ledger import local_today
+    from hub.store.ledger import local_today
 
     days = parse_days(due_within) if due_within is not None else None
     today = local_today()
@@ -221,7 +221,7 @@ def show_request(
     from rich.markup import escape
     from rich.table import Table
 
-    from hub.ledger import local_today
+    from hub.store.ledger import local_today
 
     with _ledger(ctx) as ledger:
         request = ledger.get(request_id)
@@ -307,7 +307,7 @@ def export_requests(
         "stdout.", dir_okay=False)] = None,
 ) -> None:
     """The request log an auditor asks for (Art. 5(2)): one CSV row per request."""
-    from hub.report_files import write_private
+    from hub.reports.files import write_private
 
     with _ledger(ctx) as ledger:
         text = ledger.export_csv()

@@ -2,11 +2,11 @@
 
 GDPR Art. 5(2) and 12(3) make the controller able to show, per request, when it arrived, when
 the answer was due, whether the deadline was extended and why, and what was done. The ledger
-keeps exactly that, in the hub's database (:mod:`hub.db`: SQLite by default, PostgreSQL by URL).
+keeps exactly that, in the hub's database (:mod:`hub.store.db`: SQLite by default, PostgreSQL by URL).
 
 Tables
     ``requests``            one row per request: type, received, due date (Art. 12(3), see
-                            :mod:`hub.deadlines`), an optional extension with its reason, who
+                            :mod:`hub.core.deadlines`), an optional extension with its reason, who
                             verified the requester's identity, open/closed.
     ``request_identifiers`` the subject's identifiers of that request (the verified address,
                             and later ones found at processors).
@@ -17,16 +17,16 @@ Tables
                             when the subject's address is replaced by a hash.
 
 Every write commits at once (one transaction per call), so a crash never loses a recorded
-request, and SQLite's ``BEGIN IMMEDIATE`` (see :mod:`hub.db`) serialises writers.
+request, and SQLite's ``BEGIN IMMEDIATE`` (see :mod:`hub.store.db`) serialises writers.
 
-Extension points (other issues build on the same ``hub.db.Base``, in their own modules, and
-add their module to the import list in :func:`hub.db.open_database`):
+Extension points (other issues build on the same ``hub.store.db.Base``, in their own modules, and
+add their module to the import list in :func:`hub.store.db.open_database`):
 
 * **Erasure** adds a table of planned actions (``erasure_actions``: ``request_id`` ->
   ``requests.id``, processor, record, action, state ``planned -> done | failed | manual-open |
   manual-done``) and attaches each state change as a ``request_events`` row (``kind`` such as
   ``erasure.done``), so resuming a request reads its plan and the log stays complete.
-* **Consent sync** adds its consent register (and its cursor in :mod:`hub.state`); a consent
+* **Consent sync** adds its consent register (and its cursor in :mod:`hub.store.state`); a consent
   withdrawal that reaches the hub is a ``consent-withdrawal`` request here.
 * **Closing** a request will replace ``subject_email`` (and the identifier values) by a keyed
   hash in ``subject_hash``; the column exists and is nullable so that needs no migration.
@@ -59,13 +59,13 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship, selectinload
 
-from hub.db import Base
-from hub.deadlines import LOCAL_TIMEZONE, MAX_EXTENSION_MONTHS, extended_due, response_due
-from hub.errors import InvalidInput
+from hub.store.db import Base
+from hub.core.deadlines import LOCAL_TIMEZONE, MAX_EXTENSION_MONTHS, extended_due, response_due
+from hub.core.errors import InvalidInput
 
 if TYPE_CHECKING:
-    from hub.models import Report
-    from hub.settings import HubSettings
+    from hub.core.models import Report
+    from hub.config.settings import HubSettings
 
 
 class RequestType(StrEnum):
@@ -271,7 +271,7 @@ def local_today() -> date:
 
 def new_request_id(kind: str, now: datetime) -> str:
     """The same id format as the reports' (``acc-20261201-093000-a1b2c3``)."""
-    from hub.lookup import new_request_id as report_request_id
+    from hub.requests.access import new_request_id as report_request_id
 
     return report_request_id(kind, now)
 
@@ -300,7 +300,7 @@ class Ledger:
     @classmethod
     def open(cls, url: str) -> Ledger:
         """A ledger on the database at ``url`` (tables created if missing)."""
-        from hub.db import open_database
+        from hub.store.db import open_database
 
         return cls(open_database(url))
 
@@ -318,7 +318,7 @@ class Ledger:
     ) -> LedgerRequest:
         """Record a new request; its deadline is one month from receipt (Art. 12(3)).
 
-        ``email`` must already be validated and normalised (:class:`hub.subject.Subject`).
+        ``email`` must already be validated and normalised (:class:`hub.core.subject.Subject`).
         ``received`` is the day (or moment) the request reached the controller; default now.
         """
         kind = _request_type(type)
@@ -447,7 +447,7 @@ class Ledger:
     def pseudonymise(self, request_id: str, hasher: Callable[[str], str], *,
                      now: datetime | None = None) -> int:
         """Replace the subject's address and identifier values of one (closed) request by
-        their keyed hashes (``hasher``: :meth:`hub.keyed.Pseudonymiser.hash`), enough to prove
+        their keyed hashes (``hasher``: :meth:`hub.store.keyed.Pseudonymiser.hash`), enough to prove
         what was done and to recognise the person again. Returns how many values changed.
         (Added for erasure, issue 5.)"""
         now = now or datetime.now(UTC)

@@ -24,10 +24,10 @@ from pydantic_settings import (
 )
 
 from connectors.base import Connector, ConnectorSettings
-from hub.consent import ConsentSettings
-from hub.errors import ConfigurationError
-from hub.inventory import Controller, InventoryEntry
-from hub.retention import RetentionPolicy
+from hub.consent.sync import ConsentSettings
+from hub.core.errors import ConfigurationError
+from hub.core.inventory import Controller, InventoryEntry
+from hub.core.retention import RetentionPolicy
 
 DEFAULT_CONFIG = Path("config/hub.toml")
 
@@ -112,8 +112,9 @@ def resolve_config_path(explicit: Path | None) -> Path | None:
 
 def packaged_default_config() -> Path | None:
     """The default configuration shipped with the package (wheel) or beside it (checkout)."""
-    for candidate in (Path(__file__).parent / "default_config" / "hub.toml",
-                      Path(__file__).resolve().parents[1] / "config" / "hub.toml"):
+    package = Path(__file__).resolve().parents[1]
+    for candidate in (package / "default_config" / "hub.toml",
+                      package.parent / "config" / "hub.toml"):
         if candidate.is_file():
             return candidate
     return None

@@ -39,7 +39,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from hub.consent_register import DELETED, ConsentRegister, Destination, Observation
+from hub.store.consent_register import DELETED, ConsentRegister, Destination, Observation
 
 log = logging.getLogger(__name__)
 
@@ -279,13 +279,13 @@ def build(settings: Any, connectors: dict[str, Any], consent: Any, engine: Engin
           host: str | None = None, port: int | None = None
           ) -> tuple[WebhookServer, PropagationWorker]:
     """The server and its propagation worker as ``dsar webhook serve`` runs them."""
-    from hub.consent import Propagator, Suppression, SyncLock, resolve_destinations
-    from hub.keyed import secret_path
-    from hub.state import StateStore
-    from hub.suppression import SuppressionList
+    from hub.consent.sync import Propagator, Suppression, SyncLock, resolve_destinations
+    from hub.store.keyed import secret_path
+    from hub.store.state import StateStore
+    from hub.store.suppression import SuppressionList
 
     if consent.webhook_secret is None or not consent.webhook_secret.get_secret_value():
-        from hub.errors import ConfigurationError
+        from hub.core.errors import ConfigurationError
 
         raise ConfigurationError("set DSAR_CONSENT__WEBHOOK_SECRET (the secret MailerLite "
                                  "shows for the webhook) before serving webhooks")

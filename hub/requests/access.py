@@ -15,11 +15,11 @@ from datetime import UTC, datetime
 
 from connectors.base import Connector
 from hub import __version__
-from hub.deadlines import response_due
-from hub.fanout import guarded, merge_round, open_connectors, result_from
-from hub.models import ProcessorResult, ProcessorStatus, Report, RequestInfo, SubjectInfo
-from hub.settings import HubSettings
-from hub.subject import Identifier, Subject
+from hub.core.deadlines import response_due
+from hub.requests.fanout import guarded, merge_round, open_connectors, result_from
+from hub.core.models import ProcessorResult, ProcessorStatus, Report, RequestInfo, SubjectInfo
+from hub.config.settings import HubSettings
+from hub.core.subject import Identifier, Subject
 
 
 def new_request_id(kind: str, now: datetime) -> str:

@@ -7,7 +7,7 @@
     dsar requests resume ID
 
 ``dsar erase`` looks the subject up, shows the plan (stdout: a table, or with ``--json`` one
-document), and after confirmation executes it (:mod:`hub.erasure`), verifies by a second
+document), and after confirmation executes it (:mod:`hub.requests.erasure`), verifies by a second
 lookup, puts the address on the suppression list (Art. 21(3)) and writes the erasure report.
 Re-running it (or ``requests resume``) continues the open erasure request of that subject and
 never repeats a completed action.
@@ -36,9 +36,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 if TYPE_CHECKING:
-    from hub.erasure_ledger import ErasureLedger, PlannedAction
-    from hub.ledger import Ledger, LedgerRequest
-    from hub.settings import HubSettings
+    from hub.store.erasure_actions import ErasureLedger, PlannedAction
+    from hub.store.ledger import Ledger, LedgerRequest
+    from hub.config.settings import HubSettings
 
 EXIT_OK, EXIT_USAGE, EXIT_PARTIAL = 0, 2, 3
 
@@ -48,17 +48,17 @@ task_app = typer.Typer(help="Manual tasks of erasure requests.", no_args_is_help
 
 
 def _cli() -> Any:
-    from hub import cli
+    from hub.cli import root as cli
 
     return cli
 
 
 def _ledgers(settings: HubSettings, sandbox: bool, email: str | None = None
              ) -> tuple[Ledger, ErasureLedger, Path]:
-    from hub.db import open_database
-    from hub.erasure_ledger import ErasureLedger
-    from hub.keyed import secret_path
-    from hub.ledger import Ledger, ledger_url
+    from hub.store.db import open_database
+    from hub.store.erasure_actions import ErasureLedger
+    from hub.store.keyed import secret_path
+    from hub.store.ledger import Ledger, ledger_url
 
     engine = open_database(ledger_url(settings, sandbox=sandbox))
     secret = secret_path(settings.state_dir)
@@ -85,8 +85,8 @@ def erase_command(
         "--lang", help="Language of report.html and the cover letter (sv, en).")] = "sv",
 ) -> None:
     """Erasure request (Art. 17): plan, confirm, execute, verify, write the erasure report."""
-    from hub.errors import InvalidInput
-    from hub.subject import Subject
+    from hub.core.errors import InvalidInput
+    from hub.core.subject import Subject
 
     cli = _cli()
     if lang not in ("sv", "en"):
@@ -103,11 +103,11 @@ def erase_command(
 def run_erasure(opts: Any, subject: Any, *, yes: bool, dry_run: bool, include_weak: bool,
                 lang: str, request_id: str | None = None) -> int:
     """The whole erasure job for one subject; returns the exit code."""
-    from hub.erasure import ERASING, build_plan
-    from hub.erasure_ledger import ActionState
-    from hub.ledger import local_today
-    from hub.logs import register_secret
-    from hub.lookup import look_up
+    from hub.requests.erasure import ERASING, build_plan
+    from hub.store.erasure_actions import ActionState
+    from hub.store.ledger import local_today
+    from hub.core.logs import register_secret
+    from hub.requests.access import look_up
 
     cli = _cli()
     register_secret(subject.email, "subject")
@@ -139,7 +139,7 @@ def run_erasure(opts: Any, subject: Any, *, yes: bool, dry_run: bool, include_we
 def _merged(current: Sequence[PlannedAction], proposed: Sequence[PlannedAction],
             include_weak: bool) -> list[PlannedAction]:
     """What the ledger's plan will be after ``save_plan`` (for showing before confirmation)."""
-    from hub.erasure_ledger import ActionState, is_review
+    from hub.store.erasure_actions import ActionState, is_review
 
     keep = []
     keys = set()
@@ -166,12 +166,12 @@ def _execute_and_report(opts: Any, settings: HubSettings, connectors: Any, subje
                         request: LedgerRequest, ledger: Ledger, elog: ErasureLedger,
                         secret: Path, lookup: Any, proposal: Any, include_weak: bool,
                         lang: str, today: date) -> int:
-    from hub.erasure import erasure_report, execute, notifications, open_work, verify
-    from hub.fanout import open_connectors
-    from hub.ledger import bind_report
-    from hub.lookup import look_up
-    from hub.report_files import write_private, write_report
-    from hub.suppression import SuppressionList
+    from hub.requests.erasure import erasure_report, execute, notifications, open_work, verify
+    from hub.requests.fanout import open_connectors
+    from hub.store.ledger import bind_report
+    from hub.requests.access import look_up
+    from hub.reports.files import write_private, write_report
+    from hub.store.suppression import SuppressionList
 
     plan = elog.save_plan(request.id, proposal.actions, replace_reviews=include_weak)
 
@@ -228,8 +228,8 @@ def _has_event(ledger: Ledger, request_id: str, kind: str) -> bool:
 def close_request(ledger: Ledger, request_id: str, secret: Path, *, note: str) -> None:
     """Close an erasure request and replace the subject's address by its keyed hash in the
     ledger and the audit log."""
-    from hub.audit import AuditLog
-    from hub.keyed import Pseudonymiser
+    from hub.store.audit import AuditLog
+    from hub.store.keyed import Pseudonymiser
 
     request = ledger.get(request_id)
     audit = AuditLog(ledger.engine, secret)
@@ -244,8 +244,8 @@ def close_request(ledger: Ledger, request_id: str, secret: Path, *, note: str) -
 def _summary(request_id: str, plan: Sequence[PlannedAction], unreachable: dict[str, str],
              verification: Any, told: Sequence[Any], folder: Path | None, code: int
              ) -> dict[str, Any]:
-    from hub.erasure import open_work
-    from hub.erasure_ledger import summarise
+    from hub.requests.erasure import open_work
+    from hub.store.erasure_actions import summarise
 
     return {
         "request_id": request_id, "type": "erasure", "exit_code": code, "executed": True,
@@ -295,7 +295,7 @@ def _print_plan(plan: Sequence[PlannedAction], unreachable: dict[str, str],
     from rich.markup import escape
     from rich.table import Table
 
-    from hub.erasure import plan_rows
+    from hub.requests.erasure import plan_rows
 
     title = f"Erasure plan{f' (request {request_id})' if request_id else ''}"
     table = Table(title=title)
@@ -354,10 +354,10 @@ def resume_command(
     lang: Annotated[str, typer.Option("--lang", help="Report language (sv, en).")] = "sv",
 ) -> None:
     """Continue an erasure request where it stopped (never repeats a completed action)."""
-    from hub.errors import InvalidInput
-    from hub.registry import discover
-    from hub.settings import load_settings
-    from hub.subject import Subject
+    from hub.core.errors import InvalidInput
+    from hub.config.registry import discover
+    from hub.config.settings import load_settings
+    from hub.core.subject import Subject
 
     cli = _cli()
     opts = ctx.obj
@@ -401,9 +401,9 @@ def task_list(
 
 
 def _plan_of(ctx: typer.Context, request_id: str) -> list[PlannedAction]:
-    from hub.errors import InvalidInput
-    from hub.registry import discover
-    from hub.settings import load_settings
+    from hub.core.errors import InvalidInput
+    from hub.config.registry import discover
+    from hub.config.settings import load_settings
 
     cli = _cli()
     try:
@@ -423,11 +423,11 @@ def task_done(
     note: Annotated[str, typer.Option("--note", help="What was done (no personal data).")],
 ) -> None:
     """Close a manual task; when nothing is left open the request closes (exit 0), else 3."""
-    from hub.erasure import open_work
-    from hub.erasure_ledger import ActionState
-    from hub.errors import InvalidInput
-    from hub.registry import discover
-    from hub.settings import load_settings
+    from hub.requests.erasure import open_work
+    from hub.store.erasure_actions import ActionState
+    from hub.core.errors import InvalidInput
+    from hub.config.registry import discover
+    from hub.config.settings import load_settings
 
     cli = _cli()
     opts = ctx.obj
@@ -473,7 +473,7 @@ def retention_due(
         "--execute", help="Erase them now (the policy's action after the hold).")] = False,
 ) -> None:
     """Retained records whose legal hold has ended (run from cron with --execute)."""
-    from hub.ledger import local_today
+    from hub.store.ledger import local_today
 
     cli = _cli()
     opts = ctx.obj
@@ -513,10 +513,10 @@ async def _erase_due(due: Sequence[PlannedAction], settings: HubSettings, connec
                      elog: ErasureLedger, opts: Any) -> list[PlannedAction]:
     """Erase each due record with the policy's ``after`` action (manual: a task)."""
     from connectors.base import ErasureAction
-    from hub.erasure import _call, _record_outcome
-    from hub.erasure_ledger import ActionState, idempotency_key
-    from hub.fanout import open_connectors
-    from hub.models import Record
+    from hub.requests.erasure import _call, _record_outcome
+    from hub.store.erasure_actions import ActionState, idempotency_key
+    from hub.requests.fanout import open_connectors
+    from hub.core.models import Record
 
     done: list[PlannedAction] = []
     async with open_connectors(settings, connectors, **opts.connector_options) as (opened, _):

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from hub.errors import ConfigurationError
+from hub.core.errors import ConfigurationError
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -184,7 +184,7 @@ class Pseudonymiser:
 
 
 def _check_fingerprint(session: Session, secret: bytes, path: Path) -> None:
-    from hub.state import StateEntry
+    from hub.store.state import StateEntry
 
     fingerprint = json.dumps(secret_fingerprint(secret))
     stored = session.get(StateEntry, FINGERPRINT_STATE_KEY, with_for_update=True)

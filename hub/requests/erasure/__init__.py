@@ -1,14 +1,14 @@
 """The erasure job (GDPR Art. 17): plan, execute, verify.
 
 1. **Plan** (:func:`build_plan`): from a lookup, one action per record, decided by the retention
-   policy (:func:`hub.retention.decide`): ``delete``, ``anonymise``, ``retain`` (legal basis and
+   policy (:func:`hub.core.retention.decide`): ``delete``, ``anonymise``, ``retain`` (legal basis and
    last day kept) or ``manual``. Only records matched on the subject's verified address
    (``exact`` / ``case-insensitive``) are planned; records matched only by a weaker identifier
    (``plus-address``, ``derived``) become review tasks unless ``include_weak`` is set. Systems
    of the processing inventory without a connector, connectors that did not run and entries
    with ``manual_instructions`` become manual tasks.
 2. **Execute** (:func:`execute`): the plan is already in the ledger
-   (:mod:`hub.erasure_ledger`); each ``delete``/``anonymise`` action is committed as attempted
+   (:mod:`hub.store.erasure_actions`); each ``delete``/``anonymise`` action is committed as attempted
    before its external call and with its outcome after, so a crash loses nothing. A re-run
    first reconciles: a record that was attempted and is no longer found (or is found already
    anonymised) is done without a second call; otherwise the call is repeated with the same
@@ -26,7 +26,7 @@ from datetime import date
 from typing import Any
 
 from connectors.base import Connector, ErasureAction, ErasureOutcome, ErasureState
-from hub.erasure_ledger import (
+from hub.store.erasure_actions import (
     REVIEW_PREFIX,
     ActionState,
     ErasureLedger,
@@ -35,9 +35,9 @@ from hub.erasure_ledger import (
     initial_state,
     is_review,
 )
-from hub.errors import as_connector_error
-from hub.inventory import InventoryEntry
-from hub.models import (
+from hub.core.errors import as_connector_error
+from hub.core.inventory import InventoryEntry
+from hub.core.models import (
     ManualItem,
     ProcessorResult,
     ProcessorStatus,
@@ -45,8 +45,8 @@ from hub.models import (
     RecordAction,
     Report,
 )
-from hub.retention import RetentionPolicy, decide
-from hub.subject import MatchStrength
+from hub.core.retention import RetentionPolicy, decide
+from hub.core.subject import MatchStrength
 
 log = logging.getLogger(__name__)
 

@@ -23,12 +23,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
-from hub.models import Report
+from hub.core.models import Report
 
 if TYPE_CHECKING:
-    from hub.inventory import Controller, InventoryEntry
+    from hub.core.inventory import Controller, InventoryEntry
     from hub.reports.content import AccessReportView
-    from hub.settings import HubSettings
+    from hub.config.settings import HubSettings
 
 REPORT_FILES = ("report.json", "report.html", "export.zip", "cover-letter.txt")
 

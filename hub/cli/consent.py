@@ -26,8 +26,8 @@ import typer
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
-    from hub.consent import ConsentSettings, SyncSummary
-    from hub.settings import HubSettings
+    from hub.consent.sync import ConsentSettings, SyncSummary
+    from hub.config.settings import HubSettings
 
 consent_app = typer.Typer(
     help="The consent register: a person's consent history and the open opt-out tasks.",
@@ -38,15 +38,15 @@ webhook_app = typer.Typer(help="Receive MailerLite webhooks (push instead of pol
 
 
 def _cli() -> Any:
-    from hub import cli
+    from hub.cli import root as cli
 
     return cli
 
 
 def _consent_settings(settings: HubSettings, opts: Any) -> ConsentSettings:
-    from hub.consent import load_consent_settings
-    from hub.errors import ConfigurationError
-    from hub.settings import resolve_config_path
+    from hub.consent.sync import load_consent_settings
+    from hub.core.errors import ConfigurationError
+    from hub.config.settings import resolve_config_path
 
     try:
         return load_consent_settings(settings, resolve_config_path(opts.config))
@@ -57,7 +57,7 @@ def _consent_settings(settings: HubSettings, opts: Any) -> ConsentSettings:
 def _database(settings: HubSettings, opts: Any) -> Engine:
     """The hub's database (``--sandbox`` runs: the throw-away one the CLI set up), so invented
     people never enter the real consent register."""
-    from hub.consent import open_consent_database
+    from hub.consent.sync import open_consent_database
 
     return open_consent_database(settings.ledger_url)
 
@@ -90,8 +90,8 @@ def consent_sync_command(
     import threading
     import time
 
-    from hub.consent import parse_interval, sleep_until_next, sync_once
-    from hub.errors import InvalidInput
+    from hub.consent.sync import parse_interval, sleep_until_next, sync_once
+    from hub.core.errors import InvalidInput
 
     cli = _cli()
     opts = ctx.obj
@@ -142,7 +142,7 @@ def _emit(summary: SyncSummary, as_json: bool) -> None:
 
 
 def _time(value: Any) -> str | None:
-    from hub.consent_register import aware
+    from hub.store.consent_register import aware
 
     moment = aware(value)
     return moment.strftime("%Y-%m-%d %H:%M:%S UTC") if moment else None
@@ -181,10 +181,10 @@ def consent_show(
 ) -> None:
     """A person's consent history across systems: what they agreed to, when they withdrew,
     and where the withdrawal was pushed ("why did I get this mail?")."""
-    from hub.consent_register import ConsentRegister
-    from hub.errors import InvalidInput
-    from hub.logs import register_secret
-    from hub.subject import Subject
+    from hub.store.consent_register import ConsentRegister
+    from hub.core.errors import InvalidInput
+    from hub.core.logs import register_secret
+    from hub.core.subject import Subject
 
     cli = _cli()
     opts = ctx.obj
@@ -216,8 +216,8 @@ def consent_show(
 
 
 def _is_suppressed(engine: Engine, settings: HubSettings, email: str) -> bool | None:
-    from hub.keyed import secret_path
-    from hub.suppression import SuppressionList
+    from hub.store.keyed import secret_path
+    from hub.store.suppression import SuppressionList
 
     path = secret_path(settings.state_dir)
     if not path.exists():
@@ -297,7 +297,7 @@ def consent_tasks(
     all_tasks: Annotated[bool, typer.Option("--all", help="Also finished tasks.")] = False,
 ) -> None:
     """Opt-out tasks still open: manual ones (systems without an API) and failed pushes."""
-    from hub.consent_register import ConsentRegister
+    from hub.store.consent_register import ConsentRegister
 
     cli = _cli()
     opts = ctx.obj
@@ -320,7 +320,7 @@ def consent_resolve(
     note: Annotated[str | None, typer.Option("--note", help="What was done.")] = None,
 ) -> None:
     """Mark a manual opt-out task as done (after unsubscribing the person by hand)."""
-    from hub.consent_register import ConsentRegister
+    from hub.store.consent_register import ConsentRegister
 
     cli = _cli()
     opts = ctx.obj
@@ -353,8 +353,8 @@ def webhook_serve(
     import signal
     import threading
 
-    from hub.errors import ConfigurationError
-    from hub.webhook import build
+    from hub.core.errors import ConfigurationError
+    from hub.consent.webhook import build
 
     cli = _cli()
     opts = ctx.obj

@@ -48,7 +48,7 @@ Incremental strategy
 Durability and resumption
     Each page is applied in one transaction (events, fingerprints, propagation tasks, "seen by
     this scan" marks) and committed *before* the page's ``next_cursor`` is stored in the state
-    store (:mod:`hub.state`). An interrupted run leaves its plan and cursors behind; the next
+    store (:mod:`hub.store.state`). An interrupted run leaves its plan and cursors behind; the next
     run resumes it. A page applied but whose cursor was not yet stored is read again, and its
     unchanged fingerprints record nothing, so no change is lost or applied twice. A webhook and
     a poll seeing the same change record it once for the same reason; an older picture than
@@ -64,7 +64,7 @@ Propagation
     authentication we could rely on) gets a ``manual-open`` task with its instructions,
     listed by ``dsar consent tasks`` and ``dsar consent show EMAIL``.
     Opt-ins are never propagated (consent is given per system), addresses on the suppression
-    list (:mod:`hub.suppression`) are never re-subscribed by the hub, and a subscriber who
+    list (:mod:`hub.store.suppression`) are never re-subscribed by the hub, and a subscriber who
     comes back is recorded as ``re_subscribed`` only with newer opt-in evidence; otherwise a
     review task is opened.
 
@@ -102,22 +102,22 @@ from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session
 
 from connectors.base import Capability, Connector
-from hub.consent_register import (
+from hub.store.consent_register import (
     OPT_OUT_STATUSES,
     ConsentRegister,
     Destination,
     Observation,
     TaskState,
 )
-from hub.errors import ConfigurationError, ConnectorError, InvalidInput, as_connector_error
-from hub.logs import redact
-from hub.state import StateStore
-from hub.subject import Subject
+from hub.core.errors import ConfigurationError, ConnectorError, InvalidInput, as_connector_error
+from hub.core.logs import redact
+from hub.store.state import StateStore
+from hub.core.subject import Subject
 
 if TYPE_CHECKING:
     from connectors.mailerlite import SubscriberPage
-    from hub.settings import HubSettings
-    from hub.suppression import SuppressionList
+    from hub.config.settings import HubSettings
+    from hub.store.suppression import SuppressionList
 
 log = logging.getLogger(__name__)
 
@@ -487,14 +487,14 @@ class Suppression:
     def hashes(self, observations: Sequence[Observation]) -> dict[str, str] | None:
         if self.list is None or self.secret_file is None or not self.secret_file.exists():
             return None  # no secret yet: nobody has ever been suppressed
-        from hub.consent_register import CONSENTING_STATUSES
+        from hub.store.consent_register import CONSENTING_STATUSES
 
         return {o.email: self.list.hash(o.email) for o in observations
                 if o.email and o.status in CONSENTING_STATUSES}
 
     @staticmethod
     def lookup(session: Session, hashes: Sequence[str]) -> set[str]:
-        from hub.suppression import SuppressedAddress
+        from hub.store.suppression import SuppressedAddress
 
         return set(session.scalars(select(SuppressedAddress.email_hash).where(
             SuppressedAddress.email_hash.in_(list(hashes)))))
@@ -502,8 +502,9 @@ class Suppression:
 
 def open_consent_database(url: str) -> Engine:
     """The hub's database with the consent and suppression tables."""
-    from hub import consent_register, suppression  # noqa: F401 - register the tables
-    from hub.db import open_database
+    from hub.store import consent_register
+    from hub.store import suppression  # noqa: F401 - register the tables
+    from hub.store.db import open_database
 
     return open_database(url)
 
@@ -886,8 +887,8 @@ async def sync_once(
             summary.finished_at = datetime.now(UTC)
             return summary
         async with source:
-            from hub.keyed import secret_path
-            from hub.suppression import SuppressionList
+            from hub.store.keyed import secret_path
+            from hub.store.suppression import SuppressionList
 
             path = secret_path(settings.state_dir)
             job = ConsentSync(
@@ -914,7 +915,7 @@ async def sync_once(
 
 async def _open_source(settings: HubSettings, connectors: dict[str, type[Connector]],
                        consent: ConsentSettings, engine: Engine) -> Any:
-    from hub.settings import env_name
+    from hub.config.settings import env_name
 
     name = consent.source
     if name not in connectors:

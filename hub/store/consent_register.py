@@ -51,7 +51,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from hub.db import Base
+from hub.store.db import Base
 
 #: statuses that mean "no marketing" and are pushed to every destination (Art. 7(3), 21(3));
 #: ``junk`` is a spam complaint, an objection in all but name.
@@ -188,7 +188,7 @@ def _iso(moment: datetime | None) -> str | None:
 
 def email_key(email: str) -> str:
     """The lookup form of an address (case-folded, as processors store it in any case)."""
-    from hub.keyed import normalise_email
+    from hub.store.keyed import normalise_email
 
     return normalise_email(email)
 

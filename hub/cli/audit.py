@@ -1,4 +1,4 @@
-"""``dsar audit``: check and read the hash-chained audit log (see :mod:`hub.audit`).
+"""``dsar audit``: check and read the hash-chained audit log (see :mod:`hub.store.audit`).
 
     dsar audit verify [--expect-head SEQ:HASH]   exit 0 intact, 3 tampering found
     dsar audit show [--request ID] [--limit N]
@@ -23,7 +23,7 @@ import typer
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from hub.audit import AuditLog
+    from hub.store.audit import AuditLog
 
 EXIT_OK, EXIT_USAGE, EXIT_TAMPERED = 0, 2, 3
 
@@ -40,7 +40,7 @@ def _console(stderr: bool = False) -> Console:
 def _fail(message: str, code: int = EXIT_USAGE) -> typer.Exit:
     from rich.markup import escape
 
-    from hub.logs import redact
+    from hub.core.logs import redact
 
     _console(stderr=True).print(f"[bold red]error:[/] {escape(redact(message))}")
     return typer.Exit(code)
@@ -49,12 +49,12 @@ def _fail(message: str, code: int = EXIT_USAGE) -> typer.Exit:
 @contextmanager
 def _audit_log(ctx: typer.Context) -> Iterator[AuditLog]:
     """The audit log on the configured database; configuration errors exit with 2."""
-    from hub.audit import AuditLog
-    from hub.db import open_database
-    from hub.errors import ConfigurationError
-    from hub.keyed import secret_path
-    from hub.registry import discover
-    from hub.settings import load_settings
+    from hub.store.audit import AuditLog
+    from hub.store.db import open_database
+    from hub.core.errors import ConfigurationError
+    from hub.store.keyed import secret_path
+    from hub.config.registry import discover
+    from hub.config.settings import load_settings
 
     try:
         settings = load_settings(discover(), getattr(ctx.obj, "config", None))

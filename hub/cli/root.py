@@ -24,16 +24,16 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from hub.cli_audit import audit_app
-from hub.cli_consent import consent_app, consent_sync_command, webhook_app
-from hub.cli_requests import requests_app
+from hub.cli.audit import audit_app
+from hub.cli.consent import consent_app, consent_sync_command, webhook_app
+from hub.cli.requests import requests_app
 
 if TYPE_CHECKING:
     from rich.console import Console
 
     from connectors.base import Connector
-    from hub.models import ProcessorResult, Report
-    from hub.settings import HubSettings
+    from hub.core.models import ProcessorResult, Report
+    from hub.config.settings import HubSettings
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
 
@@ -82,7 +82,7 @@ def _fail(message: str, code: int) -> typer.Exit:
 
 
 def _redacted(text: str) -> str:
-    from hub.logs import redact
+    from hub.core.logs import redact
 
     return redact(text)
 
@@ -106,7 +106,7 @@ def main_options(
         "--verbose", "-v", count=True, help="More log output on stderr (-v info, -vv debug).")
     ] = 0,
 ) -> None:
-    from hub.logs import configure_logging
+    from hub.core.logs import configure_logging
 
     configure_logging(["WARNING", "INFO", "DEBUG"][min(verbose, 2)])
     ctx.obj = Options(config=config, sandbox=sandbox, json=json_output, out=out, verbose=verbose)
@@ -117,13 +117,13 @@ def _environment(opts: Options) -> Iterator[tuple[HubSettings, dict[str, type[Co
     """Settings and connectors for one command; with ``--sandbox`` the fake processors run."""
     import tempfile
 
-    from hub.db import open_database
-    from hub.errors import ConfigurationError
-    from hub.ledger import SANDBOX_DB_MARK
-    from hub.logs import register_secrets
-    from hub.registry import discover
-    from hub.settings import load_settings, with_processor_overrides
-    from hub.state import StateStore
+    from hub.store.db import open_database
+    from hub.core.errors import ConfigurationError
+    from hub.store.ledger import SANDBOX_DB_MARK
+    from hub.core.logs import register_secrets
+    from hub.config.registry import discover
+    from hub.config.settings import load_settings, with_processor_overrides
+    from hub.store.state import StateStore
 
     connectors = discover()
     try:
@@ -158,7 +158,7 @@ def _environment(opts: Options) -> Iterator[tuple[HubSettings, dict[str, type[Co
 def _exit_code(results: list[ProcessorResult]) -> int:
     """0 when every enabled processor answered, 3 when one did not, 2 when none is set up
     (nothing was contacted: a configuration problem, not an answer)."""
-    from hub.models import ProcessorStatus
+    from hub.core.models import ProcessorStatus
 
     answered = {ProcessorStatus.FOUND, ProcessorStatus.NOT_FOUND}
     enabled = [r for r in results if r.enabled]
@@ -243,8 +243,8 @@ def _json_summary(report: Report, folder: Path, code: int) -> dict[str, Any]:
 def _read_batch(path: Path) -> list[str]:
     """One address a line; blank lines and ``#`` comments are ignored. All are validated
     before anything is contacted (exit 2 names the bad lines, not their content)."""
-    from hub.errors import InvalidInput
-    from hub.subject import Subject
+    from hub.core.errors import InvalidInput
+    from hub.core.subject import Subject
 
     try:
         lines = path.read_text(encoding="utf-8-sig").splitlines()
@@ -283,11 +283,11 @@ def lookup(
         "--lang", help="Language of report.html and the cover letter.")] = Language.sv,
 ) -> None:
     """Access request: find what every enabled processor holds and write the access report."""
-    from hub.errors import InvalidInput
-    from hub.logs import register_secret
-    from hub.lookup import look_up_many
-    from hub.report_files import cover_letter
-    from hub.subject import Subject
+    from hub.core.errors import InvalidInput
+    from hub.core.logs import register_secret
+    from hub.requests.access import look_up_many
+    from hub.reports.files import cover_letter
+    from hub.core.subject import Subject
 
     opts: Options = ctx.obj
     if (email is None) == (batch is None):
@@ -331,9 +331,9 @@ def _record_and_write(reports: list[Report], subjects: list[Any], settings: HubS
                       opts: Options, lang: str) -> tuple[list[Report], list[Path]]:
     """Attach each lookup to its open access request in the ledger (opening one if needed),
     add the manual items from the inventory, and write the report folders."""
-    from hub.db import open_database
-    from hub.ledger import Ledger, bind_report, ledger_url
-    from hub.report_files import write_report
+    from hub.store.db import open_database
+    from hub.store.ledger import Ledger, bind_report, ledger_url
+    from hub.reports.files import write_report
     from hub.reports.content import with_manual_items
 
     ledger = Ledger(open_database(ledger_url(settings, sandbox=opts.sandbox)))
@@ -364,7 +364,7 @@ def _print_batch_summary(summaries: list[dict[str, Any]]) -> None:
 @app.command("connectors")
 def list_connectors(ctx: typer.Context) -> None:
     """List installed connectors and their capabilities."""
-    from hub.registry import discover
+    from hub.config.registry import discover
 
     opts: Options = ctx.obj
     found = discover()
@@ -391,7 +391,7 @@ def list_connectors(ctx: typer.Context) -> None:
 @config_app.command("check")
 def config_check(ctx: typer.Context) -> None:
     """Validate settings and test each enabled processor's credentials with one cheap read."""
-    from hub.config_check import check_all
+    from hub.config.check import check_all
 
     opts: Options = ctx.obj
     with _environment(opts) as (settings, connectors):
@@ -415,13 +415,13 @@ def config_check(ctx: typer.Context) -> None:
 @schema_app.command("report")
 def schema_report() -> None:
     """Print the JSON Schema of report.json."""
-    from hub.models import Report
+    from hub.core.models import Report
 
     typer.echo(json.dumps(Report.model_json_schema(), indent=2))
 
 
 # --- erasure (issue 5): dsar erase, dsar retention due, dsar requests resume / task --------
-from hub.cli_erase import erase_command, resume_command, retention_app, task_app  # noqa: E402
+from hub.cli.erase import erase_command, resume_command, retention_app, task_app  # noqa: E402
 
 app.command("erase")(erase_command)
 app.add_typer(retention_app, name="retention")
@@ -438,7 +438,7 @@ def main() -> None:
         _console(stderr=True).print("interrupted; nothing that completed was lost")
         sys.exit(130)
     except Exception as exc:
-        from hub.errors import ConfigurationError
+        from hub.core.errors import ConfigurationError
 
         if isinstance(exc, ConfigurationError):
             _console(stderr=True).print(f"[bold red]error:[/] {_redacted(str(exc))}")

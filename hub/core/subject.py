@@ -14,7 +14,7 @@ from enum import StrEnum
 from email_validator import EmailNotValidError, validate_email
 from pydantic import BaseModel, ConfigDict
 
-from hub.errors import InvalidInput
+from hub.core.errors import InvalidInput
 
 
 class MatchStrength(StrEnum):
@@ -44,7 +44,7 @@ class Identifier(BaseModel):
     @classmethod
     def found(cls, kind: str, raw: str | None, source: str) -> Identifier | None:
         """A normalised identifier found in a processor's record, or None if it is not valid."""
-        from hub.identifiers import normalise_personnummer, normalise_phone
+        from hub.core.identifiers import normalise_personnummer, normalise_phone
 
         if not raw or not isinstance(raw, str):
             return None

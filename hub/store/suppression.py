@@ -3,7 +3,7 @@
 After an erasure or an objection to direct marketing, "the personal data shall no longer be
 processed for such purposes" (GDPR Art. 21(3)), and an erased person must not reappear through
 the next consent sync or list import (Art. 17). Remembering *who* that is would itself keep
-personal data, so the list holds only keyed hashes (:mod:`hub.keyed`): enough to recognise the
+personal data, so the list holds only keyed hashes (:mod:`hub.store.keyed`): enough to recognise the
 address when it comes back, useless to anyone without the local secret (Art. 4(5)).
 
 Interface relied on by the consent sync: ``SuppressionList(engine, secret_path)`` with
@@ -20,8 +20,8 @@ from sqlalchemy import DateTime, Engine, String, Text, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from hub.db import Base
-from hub.keyed import Pseudonymiser
+from hub.store.db import Base
+from hub.store.keyed import Pseudonymiser
 
 
 class SuppressedAddress(Base):
@@ -49,7 +49,7 @@ def _utc(moment: datetime) -> datetime:
 class SuppressionList:
     """Keyed hashes of suppressed addresses in the hub's database.
 
-    The tables are created by :func:`hub.db.open_database`; the secret is created in the state
+    The tables are created by :func:`hub.store.db.open_database`; the secret is created in the state
     directory on first use. Matching is case-insensitive (the hash is of the case-folded,
     NFC-normalised address).
     """

@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import DateTime, Engine, String, Text, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from hub.db import Base
+from hub.store.db import Base
 
 
 class StateEntry(Base):

@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from hub.subject import Identifier, MatchStrength
+from hub.core.subject import Identifier, MatchStrength
 
 
 class ProcessorStatus(StrEnum):
