@@ -22,13 +22,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from hub.store.db import open_database
-from hub.requests.access import look_up
 from hub.config.registry import discover
-from hub.sandbox import Sandbox
 from hub.config.settings import load_settings, with_processor_overrides
-from hub.store.state import StateStore
 from hub.core.subject import Subject
+from hub.requests.access import look_up
+from hub.sandbox import Sandbox
+from hub.store.db import open_database
+from hub.store.state import StateStore
 
 
 def sandbox_settings(sandbox: Sandbox, only: set[str]):  # type: ignore[no-untyped-def]

@@ -19,13 +19,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from hub.store.db import open_database
-from hub.requests.access import look_up_many
 from hub.config.registry import discover
-from hub.sandbox import Sandbox
 from hub.config.settings import load_settings, with_processor_overrides
-from hub.store.state import StateStore
 from hub.core.subject import Subject
+from hub.requests.access import look_up_many
+from hub.sandbox import Sandbox
+from hub.store.db import open_database
+from hub.store.state import StateStore
 
 SEEDED = ["anna.svensson@example.se", "maria.berg@example.se", "lars.lindqvist@example.com",
           "asa.oberg@example.se", "per.andersson@example.com", "karin.oneill@example.com"]

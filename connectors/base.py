@@ -21,9 +21,9 @@ from typing import Any, ClassVar, Self
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
-from hub.http import HttpPolicy, PoliteTransport, RateLimit, build_client
 from hub.core.models import Record
 from hub.core.subject import Identifier, Subject
+from hub.http import HttpPolicy, PoliteTransport, RateLimit, build_client
 
 
 class Capability(StrEnum):

@@ -110,7 +110,6 @@ from connectors.base import (
     api_root,
     personal_fields,
 )
-from hub.store.db import Base
 from hub.core.errors import (
     ConnectorError,
     CredentialsRejected,
@@ -118,12 +117,13 @@ from hub.core.errors import (
     ProtocolError,
     as_connector_error,
 )
-from hub.http import HttpPolicy, raise_for_response, read_json
 from hub.core.logs import register_secret
 from hub.core.models import Record
 from hub.core.retention import BOKFORINGSLAGEN_BASIS, default_policy
-from hub.store.state import LockedValue, StateStore
 from hub.core.subject import Identifier, MatchStrength, Subject
+from hub.http import HttpPolicy, raise_for_response, read_json
+from hub.store.db import Base
+from hub.store.state import LockedValue, StateStore
 
 T = TypeVar("T")
 

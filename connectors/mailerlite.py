@@ -45,9 +45,9 @@ from connectors.base import (
     personal_fields,
 )
 from hub.core.errors import ConnectorError, ProtocolError
-from hub.http import REPLAYABLE, HttpPolicy, raise_for_response, read_json
 from hub.core.models import Record
 from hub.core.subject import Identifier, Subject
+from hub.http import REPLAYABLE, HttpPolicy, raise_for_response, read_json
 
 #: the statuses ``filter[status]`` accepts (developers.mailerlite.com/docs/subscribers)
 SUBSCRIBER_STATUSES = ("active", "unsubscribed", "unconfirmed", "bounced", "junk")

@@ -82,9 +82,9 @@ from connectors.base import (
     personal_fields,
 )
 from hub.core.errors import ConnectorError, CredentialsRejected, ProcessorUnavailable, ProtocolError
-from hub.http import HttpPolicy, RateLimit
 from hub.core.models import Record
 from hub.core.subject import Identifier, MatchStrength, Subject
+from hub.http import HttpPolicy, RateLimit
 
 if TYPE_CHECKING:
     import stripe

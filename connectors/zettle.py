@@ -76,10 +76,10 @@ from connectors.base import (
     personal_fields,
 )
 from hub.core.errors import CredentialsRejected, ProtocolError
-from hub.http import REPLAYABLE, HttpPolicy, raise_for_response, read_json
 from hub.core.logs import register_secret
 from hub.core.models import Record
 from hub.core.subject import Identifier, MatchStrength, Subject
+from hub.http import REPLAYABLE, HttpPolicy, raise_for_response, read_json
 
 PURCHASE_HOST = "https://purchase.izettle.com"
 OAUTH_HOST = "https://oauth.zettle.com"

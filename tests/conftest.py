@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from hub.http import HttpPolicy
 from hub.core.logs import ensure_redaction
+from hub.http import HttpPolicy
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -6,8 +6,8 @@ import pytest
 
 from connectors.testing import STATIC_CHECKS, check_against_server
 from hub.config.registry import discover
-from hub.sandbox import Sandbox
 from hub.config.settings import load_settings, with_processor_overrides
+from hub.sandbox import Sandbox
 
 CONNECTORS = discover()
 

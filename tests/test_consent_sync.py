@@ -21,6 +21,7 @@ from pydantic import SecretStr
 
 from connectors.base import Capability, Connector, ConnectorSettings, Findings
 from connectors.mailerlite import MailerLiteConnector, MailerLiteSettings
+from hub.config.settings import load_settings, with_processor_overrides
 from hub.consent.sync import (
     ConsentSettings,
     ConsentSync,
@@ -31,10 +32,9 @@ from hub.consent.sync import (
     resolve_destinations,
     sync_once,
 )
-from hub.store.consent_register import ConsentRegister, Destination, Observation
 from hub.core.errors import ProcessorUnavailable
 from hub.http import HttpPolicy
-from hub.config.settings import load_settings, with_processor_overrides
+from hub.store.consent_register import ConsentRegister, Destination, Observation
 from hub.store.state import StateStore
 
 BASE = "https://connect.mailerlite.com/api"

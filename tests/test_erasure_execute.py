@@ -19,12 +19,19 @@ from connectors.base import (
     ErasureState,
     Findings,
 )
-from hub.store.audit import AuditLog
-from hub.requests.erasure import build_plan, erasure_report, execute, notifications, open_work, verify
-from hub.store.erasure_actions import ErasureLedger
-from hub.store.ledger import Ledger
 from hub.core.models import ProcessorResult, ProcessorStatus, RecordAction
 from hub.core.retention import default_policy
+from hub.requests.erasure import (
+    build_plan,
+    erasure_report,
+    execute,
+    notifications,
+    open_work,
+    verify,
+)
+from hub.store.audit import AuditLog
+from hub.store.erasure_actions import ErasureLedger
+from hub.store.ledger import Ledger
 from tests.test_erasure_plan import EMAIL, TODAY, found, rec, report
 
 

@@ -5,13 +5,20 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-from hub.requests.erasure import build_plan, plan_rows
-from hub.store.erasure_actions import ErasureLedger, PlannedAction, is_review
 from hub.core.inventory import InventoryEntry
-from hub.store.ledger import Ledger
-from hub.core.models import ProcessorResult, ProcessorStatus, Record, Report, RequestInfo, SubjectInfo
+from hub.core.models import (
+    ProcessorResult,
+    ProcessorStatus,
+    Record,
+    Report,
+    RequestInfo,
+    SubjectInfo,
+)
 from hub.core.retention import default_policy
 from hub.core.subject import MatchStrength
+from hub.requests.erasure import build_plan, plan_rows
+from hub.store.erasure_actions import ErasureLedger, PlannedAction, is_review
+from hub.store.ledger import Ledger
 
 TODAY = date(2026, 6, 1)
 EMAIL = "anna@example.se"

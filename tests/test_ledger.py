@@ -13,6 +13,15 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from hub.core.models import (
+    ProcessorResult,
+    ProcessorStatus,
+    Record,
+    Report,
+    RequestInfo,
+    SubjectInfo,
+)
+from hub.core.subject import Identifier
 from hub.store.ledger import (
     EXPORT_COLUMNS,
     ExtensionRefused,
@@ -22,8 +31,6 @@ from hub.store.ledger import (
     RequestType,
     UnknownRequest,
 )
-from hub.core.models import ProcessorResult, ProcessorStatus, Record, Report, RequestInfo, SubjectInfo
-from hub.core.subject import Identifier
 
 ANNA = "anna.svensson@example.se"
 NOW = datetime(2026, 12, 2, 9, 30, tzinfo=UTC)

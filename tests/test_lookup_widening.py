@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from hub.requests.access import look_up
 from hub.config.registry import discover
-from hub.sandbox import Sandbox
 from hub.config.settings import load_settings, with_processor_overrides
 from hub.core.subject import Identifier, Subject
+from hub.requests.access import look_up
+from hub.sandbox import Sandbox
 
 
 def sandbox_settings(sandbox: Sandbox):  # type: ignore[no-untyped-def]

@@ -22,6 +22,8 @@ from typing import Any
 
 import pytest
 
+from hub.config.registry import discover
+from hub.config.settings import HubSettings, load_settings
 from hub.core.inventory import Controller
 from hub.core.models import (
     ProcessorResult,
@@ -31,12 +33,10 @@ from hub.core.models import (
     RequestInfo,
     SubjectInfo,
 )
-from hub.config.registry import discover
-from hub.reports.files import cover_letter, write_report
-from hub.reports.content import build_view, texts
-from hub.reports.render import render_html
-from hub.config.settings import HubSettings, load_settings
 from hub.core.subject import Identifier, MatchStrength
+from hub.reports.content import build_view, texts
+from hub.reports.files import cover_letter, write_report
+from hub.reports.render import render_html
 from tests.report_schema import assert_reports_valid_under, assert_valid_report
 
 ANNA = "anna.svensson@example.se"

@@ -20,8 +20,8 @@ import typer
 from typer.testing import CliRunner
 
 import hub.store.ledger
-from hub.cli.root import Options
 from hub.cli.requests import parse_days, requests_app
+from hub.cli.root import Options
 
 ANNA = "anna.svensson@example.se"
 

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from hub.core.errors import ConfigurationError
 from hub.config.registry import discover
 from hub.config.settings import load_settings, with_processor_overrides
+from hub.core.errors import ConfigurationError
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
-from hub.store.db import open_database
 from hub.core.errors import ConfigurationError
+from hub.store.db import open_database
 from hub.store.keyed import (
     SECRET_BYTES,
     keyed_hash,

@@ -14,14 +14,20 @@ from pathlib import Path
 import pytest
 
 from hub.consent.sync import open_consent_database
-from hub.store.consent_register import ConsentRegister, Destination
+from hub.consent.webhook import (
+    PropagationWorker,
+    WebhookApp,
+    WebhookServer,
+    observations_from,
+    sign,
+)
 from hub.sandbox.mailerlite_api import (
     MailerLiteServer,
     send_webhook,
     sign_webhook,
     webhook_payload,
 )
-from hub.consent.webhook import PropagationWorker, WebhookApp, WebhookServer, observations_from, sign
+from hub.store.consent_register import ConsentRegister, Destination
 
 SECRET = "ybmcD7PQ9R"  # the shape MailerLite shows for a webhook's secret
 PALOMA = Destination("paloma", "Paloma", None, "Unsubscribe the address in Paloma.")

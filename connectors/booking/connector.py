@@ -51,9 +51,9 @@ from connectors.booking.matching import Match, identifiers_in, match, search_ter
 from connectors.booking.settings import BookingSettings
 from connectors.booking.spec import ApiDeclaration, ErasureRequest, ResourceSpec
 from hub.core.errors import ConfigurationError, ConnectorError, as_connector_error
-from hub.http import IDEMPOTENT_METHODS, REPLAYABLE, raise_for_response
 from hub.core.models import Record
 from hub.core.subject import Identifier, Subject
+from hub.http import IDEMPOTENT_METHODS, REPLAYABLE, raise_for_response
 
 SECONDS_PER_DAY = 86_400
 

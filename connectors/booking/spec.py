@@ -9,7 +9,7 @@ source, ``dlt/sources/rest_api/typing.py`` and ``config_setup.py``)::
 
 Every model refuses unknown keys (``extra="forbid"``), paging styles and auth schemes are looked
 up in their registries, and the cross-resource rules below are checked at start-up, so a typo
-becomes a :class:`~hub.core.errors.ConfigurationError` naming the key instead of a silent "not found"
+becomes a :class:`ConfigurationError` naming the key instead of a silent "not found"
 in the middle of a request:
 
 * resource names are unique; a child names a parent declared before it;

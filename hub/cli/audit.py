@@ -49,12 +49,12 @@ def _fail(message: str, code: int = EXIT_USAGE) -> typer.Exit:
 @contextmanager
 def _audit_log(ctx: typer.Context) -> Iterator[AuditLog]:
     """The audit log on the configured database; configuration errors exit with 2."""
-    from hub.store.audit import AuditLog
-    from hub.store.db import open_database
-    from hub.core.errors import ConfigurationError
-    from hub.store.keyed import secret_path
     from hub.config.registry import discover
     from hub.config.settings import load_settings
+    from hub.core.errors import ConfigurationError
+    from hub.store.audit import AuditLog
+    from hub.store.db import open_database
+    from hub.store.keyed import secret_path
 
     try:
         settings = load_settings(discover(), getattr(ctx.obj, "config", None))

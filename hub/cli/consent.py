@@ -26,8 +26,8 @@ import typer
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
-    from hub.consent.sync import ConsentSettings, SyncSummary
     from hub.config.settings import HubSettings
+    from hub.consent.sync import ConsentSettings, SyncSummary
 
 consent_app = typer.Typer(
     help="The consent register: a person's consent history and the open opt-out tasks.",
@@ -44,9 +44,9 @@ def _cli() -> Any:
 
 
 def _consent_settings(settings: HubSettings, opts: Any) -> ConsentSettings:
+    from hub.config.settings import resolve_config_path
     from hub.consent.sync import load_consent_settings
     from hub.core.errors import ConfigurationError
-    from hub.config.settings import resolve_config_path
 
     try:
         return load_consent_settings(settings, resolve_config_path(opts.config))
@@ -181,10 +181,10 @@ def consent_show(
 ) -> None:
     """A person's consent history across systems: what they agreed to, when they withdrew,
     and where the withdrawal was pushed ("why did I get this mail?")."""
-    from hub.store.consent_register import ConsentRegister
     from hub.core.errors import InvalidInput
     from hub.core.logs import register_secret
     from hub.core.subject import Subject
+    from hub.store.consent_register import ConsentRegister
 
     cli = _cli()
     opts = ctx.obj
@@ -353,8 +353,8 @@ def webhook_serve(
     import signal
     import threading
 
-    from hub.core.errors import ConfigurationError
     from hub.consent.webhook import build
+    from hub.core.errors import ConfigurationError
 
     cli = _cli()
     opts = ctx.obj

@@ -36,9 +36,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 if TYPE_CHECKING:
+    from hub.config.settings import HubSettings
     from hub.store.erasure_actions import ErasureLedger, PlannedAction
     from hub.store.ledger import Ledger, LedgerRequest
-    from hub.config.settings import HubSettings
 
 EXIT_OK, EXIT_USAGE, EXIT_PARTIAL = 0, 2, 3
 
@@ -103,11 +103,11 @@ def erase_command(
 def run_erasure(opts: Any, subject: Any, *, yes: bool, dry_run: bool, include_weak: bool,
                 lang: str, request_id: str | None = None) -> int:
     """The whole erasure job for one subject; returns the exit code."""
+    from hub.core.logs import register_secret
+    from hub.requests.access import look_up
     from hub.requests.erasure import ERASING, build_plan
     from hub.store.erasure_actions import ActionState
     from hub.store.ledger import local_today
-    from hub.core.logs import register_secret
-    from hub.requests.access import look_up
 
     cli = _cli()
     register_secret(subject.email, "subject")
@@ -166,11 +166,11 @@ def _execute_and_report(opts: Any, settings: HubSettings, connectors: Any, subje
                         request: LedgerRequest, ledger: Ledger, elog: ErasureLedger,
                         secret: Path, lookup: Any, proposal: Any, include_weak: bool,
                         lang: str, today: date) -> int:
+    from hub.reports.files import write_private, write_report
+    from hub.requests.access import look_up
     from hub.requests.erasure import erasure_report, execute, notifications, open_work, verify
     from hub.requests.fanout import open_connectors
     from hub.store.ledger import bind_report
-    from hub.requests.access import look_up
-    from hub.reports.files import write_private, write_report
     from hub.store.suppression import SuppressionList
 
     plan = elog.save_plan(request.id, proposal.actions, replace_reviews=include_weak)
@@ -354,9 +354,9 @@ def resume_command(
     lang: Annotated[str, typer.Option("--lang", help="Report language (sv, en).")] = "sv",
 ) -> None:
     """Continue an erasure request where it stopped (never repeats a completed action)."""
-    from hub.core.errors import InvalidInput
     from hub.config.registry import discover
     from hub.config.settings import load_settings
+    from hub.core.errors import InvalidInput
     from hub.core.subject import Subject
 
     cli = _cli()
@@ -401,9 +401,9 @@ def task_list(
 
 
 def _plan_of(ctx: typer.Context, request_id: str) -> list[PlannedAction]:
-    from hub.core.errors import InvalidInput
     from hub.config.registry import discover
     from hub.config.settings import load_settings
+    from hub.core.errors import InvalidInput
 
     cli = _cli()
     try:
@@ -423,11 +423,11 @@ def task_done(
     note: Annotated[str, typer.Option("--note", help="What was done (no personal data).")],
 ) -> None:
     """Close a manual task; when nothing is left open the request closes (exit 0), else 3."""
-    from hub.requests.erasure import open_work
-    from hub.store.erasure_actions import ActionState
-    from hub.core.errors import InvalidInput
     from hub.config.registry import discover
     from hub.config.settings import load_settings
+    from hub.core.errors import InvalidInput
+    from hub.requests.erasure import open_work
+    from hub.store.erasure_actions import ActionState
 
     cli = _cli()
     opts = ctx.obj
@@ -513,10 +513,10 @@ async def _erase_due(due: Sequence[PlannedAction], settings: HubSettings, connec
                      elog: ErasureLedger, opts: Any) -> list[PlannedAction]:
     """Erase each due record with the policy's ``after`` action (manual: a task)."""
     from connectors.base import ErasureAction
-    from hub.requests.erasure import _call, _record_outcome
-    from hub.store.erasure_actions import ActionState, idempotency_key
-    from hub.requests.fanout import open_connectors
     from hub.core.models import Record
+    from hub.requests.erasure import _call, _record_outcome
+    from hub.requests.fanout import open_connectors
+    from hub.store.erasure_actions import ActionState, idempotency_key
 
     done: list[PlannedAction] = []
     async with open_connectors(settings, connectors, **opts.connector_options) as (opened, _):

@@ -69,10 +69,10 @@ def _wants_json(ctx: typer.Context) -> bool:
 def _ledger(ctx: typer.Context) -> Iterator[Ledger]:
     """The ledger on the configured database (with ``--sandbox``: the sandbox's own ledger);
     configuration and input errors exit with 2."""
-    from hub.core.errors import ConfigurationError, InvalidInput
-    from hub.store.ledger import Ledger, ledger_url
     from hub.config.registry import discover
     from hub.config.settings import load_settings
+    from hub.core.errors import ConfigurationError, InvalidInput
+    from hub.store.ledger import Ledger, ledger_url
 
     try:
         settings = load_settings(discover(), getattr(ctx.obj, "config", None))

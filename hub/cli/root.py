@@ -32,8 +32,8 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from connectors.base import Connector
-    from hub.core.models import ProcessorResult, Report
     from hub.config.settings import HubSettings
+    from hub.core.models import ProcessorResult, Report
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
 
@@ -117,12 +117,12 @@ def _environment(opts: Options) -> Iterator[tuple[HubSettings, dict[str, type[Co
     """Settings and connectors for one command; with ``--sandbox`` the fake processors run."""
     import tempfile
 
-    from hub.store.db import open_database
-    from hub.core.errors import ConfigurationError
-    from hub.store.ledger import SANDBOX_DB_MARK
-    from hub.core.logs import register_secrets
     from hub.config.registry import discover
     from hub.config.settings import load_settings, with_processor_overrides
+    from hub.core.errors import ConfigurationError
+    from hub.core.logs import register_secrets
+    from hub.store.db import open_database
+    from hub.store.ledger import SANDBOX_DB_MARK
     from hub.store.state import StateStore
 
     connectors = discover()
@@ -285,9 +285,9 @@ def lookup(
     """Access request: find what every enabled processor holds and write the access report."""
     from hub.core.errors import InvalidInput
     from hub.core.logs import register_secret
-    from hub.requests.access import look_up_many
-    from hub.reports.files import cover_letter
     from hub.core.subject import Subject
+    from hub.reports.files import cover_letter
+    from hub.requests.access import look_up_many
 
     opts: Options = ctx.obj
     if (email is None) == (batch is None):
@@ -331,10 +331,10 @@ def _record_and_write(reports: list[Report], subjects: list[Any], settings: HubS
                       opts: Options, lang: str) -> tuple[list[Report], list[Path]]:
     """Attach each lookup to its open access request in the ledger (opening one if needed),
     add the manual items from the inventory, and write the report folders."""
+    from hub.reports.content import with_manual_items
+    from hub.reports.files import write_report
     from hub.store.db import open_database
     from hub.store.ledger import Ledger, bind_report, ledger_url
-    from hub.reports.files import write_report
-    from hub.reports.content import with_manual_items
 
     ledger = Ledger(open_database(ledger_url(settings, sandbox=opts.sandbox)))
     requests = [ledger.find_or_open(subject.email, "access")[0] for subject in subjects]

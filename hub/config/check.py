@@ -11,8 +11,8 @@ import asyncio
 from typing import Any
 
 from connectors.base import Connector
-from hub.core.errors import as_connector_error
 from hub.config.settings import HubSettings, env_name
+from hub.core.errors import as_connector_error
 
 
 async def _check(name: str, cls: type[Connector], settings: HubSettings,

@@ -102,6 +102,9 @@ from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session
 
 from connectors.base import Capability, Connector
+from hub.core.errors import ConfigurationError, ConnectorError, InvalidInput, as_connector_error
+from hub.core.logs import redact
+from hub.core.subject import Subject
 from hub.store.consent_register import (
     OPT_OUT_STATUSES,
     ConsentRegister,
@@ -109,10 +112,7 @@ from hub.store.consent_register import (
     Observation,
     TaskState,
 )
-from hub.core.errors import ConfigurationError, ConnectorError, InvalidInput, as_connector_error
-from hub.core.logs import redact
 from hub.store.state import StateStore
-from hub.core.subject import Subject
 
 if TYPE_CHECKING:
     from connectors.mailerlite import SubscriberPage
@@ -502,7 +502,6 @@ class Suppression:
 
 def open_consent_database(url: str) -> Engine:
     """The hub's database with the consent and suppression tables."""
-    from hub.store import consent_register
     from hub.store import suppression  # noqa: F401 - register the tables
     from hub.store.db import open_database
 

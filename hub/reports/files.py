@@ -26,9 +26,9 @@ from typing import IO, TYPE_CHECKING
 from hub.core.models import Report
 
 if TYPE_CHECKING:
+    from hub.config.settings import HubSettings
     from hub.core.inventory import Controller, InventoryEntry
     from hub.reports.content import AccessReportView
-    from hub.config.settings import HubSettings
 
 REPORT_FILES = ("report.json", "report.html", "export.zip", "cover-letter.txt")
 

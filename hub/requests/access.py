@@ -15,11 +15,11 @@ from datetime import UTC, datetime
 
 from connectors.base import Connector
 from hub import __version__
-from hub.core.deadlines import response_due
-from hub.requests.fanout import guarded, merge_round, open_connectors, result_from
-from hub.core.models import ProcessorResult, ProcessorStatus, Report, RequestInfo, SubjectInfo
 from hub.config.settings import HubSettings
+from hub.core.deadlines import response_due
+from hub.core.models import ProcessorResult, ProcessorStatus, Report, RequestInfo, SubjectInfo
 from hub.core.subject import Identifier, Subject
+from hub.requests.fanout import guarded, merge_round, open_connectors, result_from
 
 
 def new_request_id(kind: str, now: datetime) -> str:

@@ -16,9 +16,9 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 
 from connectors.base import Connector, Findings
+from hub.config.settings import HubSettings, env_name
 from hub.core.errors import as_connector_error
 from hub.core.models import ProcessorResult, ProcessorStatus
-from hub.config.settings import HubSettings, env_name
 
 log = logging.getLogger(__name__)
 

@@ -48,8 +48,8 @@ from sqlalchemy import Engine, Integer, String, Text, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from hub.store.db import Base
 from hub.core.errors import DsarError
+from hub.store.db import Base
 from hub.store.keyed import Pseudonymiser, keyed_hash_with
 from hub.store.state import StateEntry
 
@@ -132,7 +132,7 @@ def _default_actor() -> str:
 
 
 class AuditLog:
-    """The audit log in the hub's database (tables created by :func:`hub.store.db.open_database`)."""
+    """The audit log in the hub's database (tables created by ``open_database``)."""
 
     def __init__(self, engine: Engine, secret_path: Path) -> None:
         self.engine = engine

@@ -49,11 +49,6 @@ def make_engine(url: str) -> Engine:
 def open_database(url: str) -> Engine:
     """Engine with every table created (idempotent)."""
     # Import the modules that define tables so their metadata is registered.
-    from hub.store import audit
-    from hub.store import consent_register
-    from hub.store import erasure_actions as erasure_ledger
-    from hub.store import ledger
-    from hub.store import state
     from hub.store import suppression  # noqa: F401
 
     engine = make_engine(url)

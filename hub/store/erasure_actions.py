@@ -40,8 +40,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from hub.store.db import Base
 from hub.core.errors import InvalidInput
+from hub.store.db import Base
 
 
 class ActionState(StrEnum):

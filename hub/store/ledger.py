@@ -2,7 +2,7 @@
 
 GDPR Art. 5(2) and 12(3) make the controller able to show, per request, when it arrived, when
 the answer was due, whether the deadline was extended and why, and what was done. The ledger
-keeps exactly that, in the hub's database (:mod:`hub.store.db`: SQLite by default, PostgreSQL by URL).
+keeps exactly that, in the hub's database (``store.db``: SQLite by default, PostgreSQL by URL).
 
 Tables
     ``requests``            one row per request: type, received, due date (Art. 12(3), see
@@ -59,13 +59,13 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship, selectinload
 
-from hub.store.db import Base
 from hub.core.deadlines import LOCAL_TIMEZONE, MAX_EXTENSION_MONTHS, extended_due, response_due
 from hub.core.errors import InvalidInput
+from hub.store.db import Base
 
 if TYPE_CHECKING:
-    from hub.core.models import Report
     from hub.config.settings import HubSettings
+    from hub.core.models import Report
 
 
 class RequestType(StrEnum):

@@ -22,11 +22,11 @@ from pydantic import SecretStr
 from connectors.base import Findings
 from connectors.booking import BookingConnector, BookingSettings
 from connectors.booking.export import ExportFileError, sniff_delimiter
-from hub.core.errors import ConfigurationError, CredentialsRejected, ProtocolError
-from hub.http import HttpPolicy
-from hub.core.models import Record
 from hub.config.settings import load_settings, with_processor_overrides
+from hub.core.errors import ConfigurationError, CredentialsRejected, ProtocolError
+from hub.core.models import Record
 from hub.core.subject import Identifier, MatchStrength, Subject
+from hub.http import HttpPolicy
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = REPO / "tests" / "fixtures"

@@ -21,8 +21,8 @@ from pydantic import SecretStr
 
 from connectors.base import Capability, ErasureAction, ErasureState
 from connectors.booking import BookingConnector, BookingSettings
-from hub.http import HttpPolicy
 from hub.core.models import Record
+from hub.http import HttpPolicy
 
 BASE = "https://booking.example.com"
 KEY = "booking-test-key-123456"

@@ -29,11 +29,11 @@ from connectors.fortnox import (
     FortnoxSettings,
     fingerprint,
 )
-from hub.store.db import open_database
 from hub.core.errors import CredentialsRejected, ProcessorUnavailable, ProtocolError
-from hub.http import HttpPolicy
-from hub.store.state import LockedValue, StateStore
 from hub.core.subject import Identifier, MatchStrength, Subject
+from hub.http import HttpPolicy
+from hub.store.db import open_database
+from hub.store.state import LockedValue, StateStore
 
 API = "https://api.fortnox.se/3"
 TOKEN_URL = "https://apps.fortnox.se/oauth-v1/token"

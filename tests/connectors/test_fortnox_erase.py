@@ -25,9 +25,9 @@ from connectors.fortnox import (
     FortnoxSettings,
     default_anonymise_fields,
 )
-from hub.http import HttpPolicy
 from hub.core.models import Record
 from hub.core.retention import default_policy
+from hub.http import HttpPolicy
 
 API = "https://api.fortnox.se/3"
 TOKEN_URL = "https://apps.fortnox.se/oauth-v1/token"

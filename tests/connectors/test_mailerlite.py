@@ -9,8 +9,8 @@ from pydantic import SecretStr
 
 from connectors.mailerlite import MailerLiteConnector, MailerLiteSettings
 from hub.core.errors import CredentialsRejected, ProcessorUnavailable, ProtocolError
-from hub.http import HttpPolicy
 from hub.core.subject import MatchStrength, Subject
+from hub.http import HttpPolicy
 
 BASE = "https://connect.mailerlite.com/api"
 TOKEN = "ml-test-token-123456"

@@ -16,8 +16,8 @@ from pydantic import SecretStr
 
 from connectors.base import ErasureAction, ErasureState
 from connectors.mailerlite import MailerLiteConnector, MailerLiteSettings
-from hub.http import REPLAYABLE, HttpPolicy
 from hub.core.models import Record
+from hub.http import REPLAYABLE, HttpPolicy
 
 BASE = "https://connect.mailerlite.com/api"
 TOKEN = "ml-test-token-123456"

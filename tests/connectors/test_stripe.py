@@ -11,8 +11,8 @@ from pydantic import SecretStr
 
 from connectors.stripe import StripeConnector, StripeSettings, escape_search_value
 from hub.core.errors import CredentialsRejected, ProcessorUnavailable, ProtocolError
-from hub.http import HttpPolicy
 from hub.core.subject import MatchStrength, Subject
+from hub.http import HttpPolicy
 
 KEY = "sk_test_unit_0123456789"
 

@@ -17,8 +17,8 @@ from pydantic import SecretStr
 
 from connectors.base import ErasureAction, ErasureState
 from connectors.stripe import REDACTION_API_VERSION, StripeConnector, StripeSettings
-from hub.http import HttpPolicy
 from hub.core.models import Record
+from hub.http import HttpPolicy
 
 KEY = "sk_test_unit_0123456789"
 IDEM = "dsar-req-7:stripe:customer:cus_A"

@@ -20,8 +20,8 @@ from connectors.zettle import (
     manual_instructions,
 )
 from hub.core.errors import CredentialsRejected, ProtocolError
-from hub.http import HttpPolicy
 from hub.core.subject import Identifier, MatchStrength, Subject
+from hub.http import HttpPolicy
 
 TOKEN_URL = "https://oauth.zettle.com/token"
 PURCHASES = "https://purchase.izettle.com/purchases/v2"

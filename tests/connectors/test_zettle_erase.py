@@ -14,9 +14,9 @@ from pydantic import SecretStr
 
 from connectors.base import Capability, Connector, ErasureAction, ErasureState
 from connectors.zettle import Mention, ZettleConnector, ZettleSettings, purchase_record
-from hub.http import HttpPolicy
 from hub.core.models import Record
 from hub.core.subject import MatchStrength
+from hub.http import HttpPolicy
 
 CLIENT_ID = "6adde977-c34d-4de1-99b2-f6ed3e65431a"
 API_KEY = "eyJraWQiOiIwIiwidHlwIjoiSldUIiwiYWxnIjoiUlMyNTYifQ.eyJjbGllbnRfaWQiOiI2YWRkZSJ9.c2ln"

@@ -12,13 +12,13 @@ import pytest
 
 from connectors.booking import BookingConnector, BookingSettings
 from connectors.testing import check_against_server
+from hub.config.settings import load_settings, with_processor_overrides
 from hub.core.errors import CredentialsRejected
+from hub.core.subject import Identifier, MatchStrength, Subject
 from hub.http import HttpPolicy
 from hub.sandbox.booking_api import API_KEY, SPEC, BookingServer
 from hub.sandbox.fixtures import load_fixture
 from hub.sandbox.server import SandboxOptions
-from hub.config.settings import load_settings, with_processor_overrides
-from hub.core.subject import Identifier, MatchStrength, Subject
 
 DECLARATION = Path(__file__).resolve().parents[2] / "hub" / "sandbox" / "booking-declaration.toml"
 ANNA = "anna.svensson@example.se"

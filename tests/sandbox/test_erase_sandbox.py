@@ -12,9 +12,9 @@ import pytest
 from connectors.base import ErasureAction, ErasureState
 from connectors.mailerlite import MailerLiteConnector, MailerLiteSettings
 from connectors.stripe import StripeConnector, StripeSettings
+from hub.core.subject import Subject
 from hub.http import HttpPolicy
 from hub.sandbox import Sandbox
-from hub.core.subject import Subject
 
 ANNA = Subject.from_email("anna.svensson@example.se")
 

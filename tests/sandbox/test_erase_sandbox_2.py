@@ -21,14 +21,14 @@ from connectors.base import ErasureAction, ErasureState
 from connectors.booking import BookingConnector, BookingSettings
 from connectors.fortnox import FortnoxConnector, FortnoxSettings, default_anonymise_fields
 from connectors.zettle import ZettleConnector, ZettleSettings
-from hub.store.db import open_database
-from hub.http import HttpPolicy
 from hub.core.models import Record
+from hub.core.subject import Subject
+from hub.http import HttpPolicy
 from hub.sandbox import Sandbox
 from hub.sandbox.booking_api import BookingServer
 from hub.sandbox.fortnox_api import FortnoxServer
+from hub.store.db import open_database
 from hub.store.state import StateStore
-from hub.core.subject import Subject
 
 ANNA = "anna.svensson@example.se"
 MARIA = "maria.berg@example.se"

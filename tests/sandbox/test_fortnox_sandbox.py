@@ -12,8 +12,8 @@ import pytest
 
 from connectors.fortnox import FortnoxConnector, FortnoxSettings
 from connectors.testing import check_against_server
-from hub.store.db import open_database
 from hub.core.errors import CredentialsRejected
+from hub.core.subject import Identifier, MatchStrength, Subject
 from hub.http import HttpPolicy
 from hub.sandbox.fortnox_api import (
     CLIENT_ID,
@@ -23,8 +23,8 @@ from hub.sandbox.fortnox_api import (
     FortnoxServer,
 )
 from hub.sandbox.server import SandboxOptions
+from hub.store.db import open_database
 from hub.store.state import StateStore
-from hub.core.subject import Identifier, MatchStrength, Subject
 
 ANNA = "anna.svensson@example.se"
 

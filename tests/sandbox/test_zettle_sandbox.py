@@ -13,6 +13,7 @@ import pytest
 from connectors.testing import check_against_server, run_static_checks
 from connectors.zettle import ZettleConnector, ZettleSettings
 from hub.core.errors import CredentialsRejected
+from hub.core.subject import Identifier, MatchStrength, Subject
 from hub.http import HttpPolicy
 from hub.sandbox.server import SandboxOptions
 from hub.sandbox.zettle_api import (
@@ -23,7 +24,6 @@ from hub.sandbox.zettle_api import (
     ZettleServer,
     parse_zettle_time,
 )
-from hub.core.subject import Identifier, MatchStrength, Subject
 
 ANNA = "anna.svensson@example.se"
 GRANT = {"grant_type": JWT_BEARER_GRANT, "client_id": CLIENT_ID, "assertion": API_KEY}

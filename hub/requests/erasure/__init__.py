@@ -1,14 +1,14 @@
 """The erasure job (GDPR Art. 17): plan, execute, verify.
 
 1. **Plan** (:func:`build_plan`): from a lookup, one action per record, decided by the retention
-   policy (:func:`hub.core.retention.decide`): ``delete``, ``anonymise``, ``retain`` (legal basis and
+   policy (``retention.decide``): ``delete``, ``anonymise``, ``retain`` (legal basis and
    last day kept) or ``manual``. Only records matched on the subject's verified address
    (``exact`` / ``case-insensitive``) are planned; records matched only by a weaker identifier
    (``plus-address``, ``derived``) become review tasks unless ``include_weak`` is set. Systems
    of the processing inventory without a connector, connectors that did not run and entries
    with ``manual_instructions`` become manual tasks.
 2. **Execute** (:func:`execute`): the plan is already in the ledger
-   (:mod:`hub.store.erasure_actions`); each ``delete``/``anonymise`` action is committed as attempted
+   (``store.erasure_actions``); each ``delete``/``anonymise`` action is committed as attempted
    before its external call and with its outcome after, so a crash loses nothing. A re-run
    first reconciles: a record that was attempted and is no longer found (or is found already
    anonymised) is done without a second call; otherwise the call is repeated with the same
@@ -26,15 +26,6 @@ from datetime import date
 from typing import Any
 
 from connectors.base import Connector, ErasureAction, ErasureOutcome, ErasureState
-from hub.store.erasure_actions import (
-    REVIEW_PREFIX,
-    ActionState,
-    ErasureLedger,
-    PlannedAction,
-    idempotency_key,
-    initial_state,
-    is_review,
-)
 from hub.core.errors import as_connector_error
 from hub.core.inventory import InventoryEntry
 from hub.core.models import (
@@ -47,6 +38,15 @@ from hub.core.models import (
 )
 from hub.core.retention import RetentionPolicy, decide
 from hub.core.subject import MatchStrength
+from hub.store.erasure_actions import (
+    REVIEW_PREFIX,
+    ActionState,
+    ErasureLedger,
+    PlannedAction,
+    idempotency_key,
+    initial_state,
+    is_review,
+)
 
 log = logging.getLogger(__name__)
 
