@@ -99,7 +99,7 @@ from pydantic import Field, SecretStr
 from sqlalchemy import create_engine
 from sqlalchemy.pool import StaticPool
 
-from connectors.base import (
+from connectors.sdk.base import (
     Capability,
     Connector,
     ConnectorSettings,

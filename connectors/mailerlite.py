@@ -33,7 +33,7 @@ from urllib.parse import quote
 import httpx
 from pydantic import Field, SecretStr
 
-from connectors.base import (
+from connectors.sdk.base import (
     Capability,
     Connector,
     ConnectorSettings,

@@ -71,7 +71,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 from pydantic import Field, SecretStr
 
-from connectors.base import (
+from connectors.sdk.base import (
     Capability,
     Connector,
     ConnectorSettings,

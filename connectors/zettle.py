@@ -64,7 +64,7 @@ import httpx
 import phonenumbers
 from pydantic import Field, SecretStr, model_validator
 
-from connectors.base import (
+from connectors.sdk.base import (
     Capability,
     Connector,
     ConnectorSettings,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from connectors.testing import STATIC_CHECKS, check_against_server
+from connectors.sdk.testing import STATIC_CHECKS, check_against_server
 from hub.config.registry import discover
 from hub.config.settings import load_settings, with_processor_overrides
 from hub.sandbox import Sandbox

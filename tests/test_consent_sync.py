@@ -19,7 +19,7 @@ import pytest
 import respx
 from pydantic import SecretStr
 
-from connectors.base import Capability, Connector, ConnectorSettings, Findings
+from connectors.sdk.base import Capability, Connector, ConnectorSettings, Findings
 from connectors.mailerlite import MailerLiteConnector, MailerLiteSettings
 from hub.config.settings import load_settings, with_processor_overrides
 from hub.consent.sync import (

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from connectors.base import Capability
+from connectors.sdk.base import Capability
 from hub.config.registry import discover
 from hub.sandbox import Sandbox
 from tests.e2e_helpers import run_dsar, sandbox_env

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from connectors.base import (
+from connectors.sdk.base import (
     Capability,
     Connector,
     ConnectorSettings,

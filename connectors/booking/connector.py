@@ -35,7 +35,7 @@ from typing import Any
 
 import httpx
 
-from connectors.base import (
+from connectors.sdk.base import (
     Capability,
     Connector,
     ErasureAction,

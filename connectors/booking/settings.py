@@ -16,7 +16,7 @@ from typing import Literal
 
 from pydantic import Field, SecretStr, model_validator
 
-from connectors.base import ConnectorSettings
+from connectors.sdk.base import ConnectorSettings
 from connectors.booking.export import ExportMapping
 from connectors.booking.spec import ApiDeclaration
 from hub.http import HttpPolicy

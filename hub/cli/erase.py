@@ -512,7 +512,7 @@ def retention_due(
 async def _erase_due(due: Sequence[PlannedAction], settings: HubSettings, connectors: Any,
                      elog: ErasureLedger, opts: Any) -> list[PlannedAction]:
     """Erase each due record with the policy's ``after`` action (manual: a task)."""
-    from connectors.base import ErasureAction
+    from connectors.sdk.base import ErasureAction
     from hub.core.models import Record
     from hub.requests.erasure import _call, _record_outcome
     from hub.requests.fanout import open_connectors

@@ -31,7 +31,7 @@ from hub.cli.requests import requests_app
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from connectors.base import Connector
+    from connectors.sdk.base import Connector
     from hub.config.settings import HubSettings
     from hub.core.models import ProcessorResult, Report
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from connectors.base import Connector
+from connectors.sdk.base import Connector
 from hub.config.settings import HubSettings, env_name
 from hub.core.errors import as_connector_error
 

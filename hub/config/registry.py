@@ -11,7 +11,7 @@ import logging
 from functools import cache
 from importlib.metadata import entry_points
 
-from connectors.base import Connector
+from connectors.sdk.base import Connector
 
 log = logging.getLogger(__name__)
 GROUP = "dsar.connectors"

@@ -23,7 +23,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from connectors.base import Connector, ConnectorSettings
+from connectors.sdk.base import Connector, ConnectorSettings
 from hub.consent.sync import ConsentSettings
 from hub.core.errors import ConfigurationError
 from hub.core.inventory import Controller, InventoryEntry

@@ -101,7 +101,7 @@ from pydantic_settings import (
 from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session
 
-from connectors.base import Capability, Connector
+from connectors.sdk.base import Capability, Connector
 from hub.core.errors import ConfigurationError, ConnectorError, InvalidInput, as_connector_error
 from hub.core.logs import redact
 from hub.core.subject import Subject

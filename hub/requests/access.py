@@ -10,21 +10,16 @@ marked as derived matches.
 from __future__ import annotations
 
 import asyncio
-import secrets
 from datetime import UTC, datetime
 
-from connectors.base import Connector
+from connectors.sdk.base import Connector
 from hub import __version__
 from hub.config.settings import HubSettings
 from hub.core.deadlines import response_due
+from hub.core.ids import new_request_id
 from hub.core.models import ProcessorResult, ProcessorStatus, Report, RequestInfo, SubjectInfo
 from hub.core.subject import Identifier, Subject
 from hub.requests.fanout import guarded, merge_round, open_connectors, result_from
-
-
-def new_request_id(kind: str, now: datetime) -> str:
-    """Sortable, unique and free of personal data (it names report folders and log lines)."""
-    return f"{kind[:3]}-{now:%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
 
 
 def _widening_targets(

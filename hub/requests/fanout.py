@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Awaitable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 
-from connectors.base import Connector, Findings
+from connectors.sdk.base import Connector, Findings
 from hub.config.settings import HubSettings, env_name
 from hub.core.errors import as_connector_error
 from hub.core.models import ProcessorResult, ProcessorStatus

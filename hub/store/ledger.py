@@ -61,6 +61,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column, relationship, selecti
 
 from hub.core.deadlines import LOCAL_TIMEZONE, MAX_EXTENSION_MONTHS, extended_due, response_due
 from hub.core.errors import InvalidInput
+from hub.core.ids import new_request_id
 from hub.store.db import Base
 
 if TYPE_CHECKING:
@@ -267,13 +268,6 @@ def bind_report(report: Report, request: LedgerRequest) -> Report:
 def local_today() -> date:
     """Today in Swedish local time (deadlines are Swedish calendar days)."""
     return datetime.now(LOCAL_TIMEZONE).date()
-
-
-def new_request_id(kind: str, now: datetime) -> str:
-    """The same id format as the reports' (``acc-20261201-093000-a1b2c3``)."""
-    from hub.requests.access import new_request_id as report_request_id
-
-    return report_request_id(kind, now)
 
 
 def _json_safe(details: dict[str, Any] | None) -> dict[str, Any]:

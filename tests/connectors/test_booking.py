@@ -19,7 +19,7 @@ import pytest
 import respx
 from pydantic import SecretStr
 
-from connectors.base import Findings
+from connectors.sdk.base import Findings
 from connectors.booking import BookingConnector, BookingSettings
 from connectors.booking.export import ExportFileError, sniff_delimiter
 from hub.config.settings import load_settings, with_processor_overrides

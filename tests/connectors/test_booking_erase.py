@@ -19,7 +19,7 @@ import pytest
 import respx
 from pydantic import SecretStr
 
-from connectors.base import Capability, ErasureAction, ErasureState
+from connectors.sdk.base import Capability, ErasureAction, ErasureState
 from connectors.booking import BookingConnector, BookingSettings
 from hub.core.models import Record
 from hub.http import HttpPolicy

@@ -18,7 +18,7 @@ import pytest
 import respx
 from pydantic import SecretStr
 
-from connectors.base import Capability, ErasureAction, ErasureState
+from connectors.sdk.base import Capability, ErasureAction, ErasureState
 from connectors.fortnox import (
     ANONYMISABLE_FIELDS,
     FortnoxConnector,

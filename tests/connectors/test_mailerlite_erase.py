@@ -14,7 +14,7 @@ import pytest
 import respx
 from pydantic import SecretStr
 
-from connectors.base import ErasureAction, ErasureState
+from connectors.sdk.base import ErasureAction, ErasureState
 from connectors.mailerlite import MailerLiteConnector, MailerLiteSettings
 from hub.core.models import Record
 from hub.http import REPLAYABLE, HttpPolicy

@@ -15,7 +15,7 @@ import pytest
 import respx
 from pydantic import SecretStr
 
-from connectors.base import ErasureAction, ErasureState
+from connectors.sdk.base import ErasureAction, ErasureState
 from connectors.stripe import REDACTION_API_VERSION, StripeConnector, StripeSettings
 from hub.core.models import Record
 from hub.http import HttpPolicy

@@ -12,7 +12,7 @@ import pytest
 import respx
 from pydantic import SecretStr
 
-from connectors.base import Capability, Connector, ErasureAction, ErasureState
+from connectors.sdk.base import Capability, Connector, ErasureAction, ErasureState
 from connectors.zettle import Mention, ZettleConnector, ZettleSettings, purchase_record
 from hub.core.models import Record
 from hub.core.subject import MatchStrength

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from connectors.booking import BookingConnector, BookingSettings
-from connectors.testing import check_against_server
+from connectors.sdk.testing import check_against_server
 from hub.config.settings import load_settings, with_processor_overrides
 from hub.core.errors import CredentialsRejected
 from hub.core.subject import Identifier, MatchStrength, Subject

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from connectors.base import ErasureAction, ErasureState
+from connectors.sdk.base import ErasureAction, ErasureState
 from connectors.mailerlite import MailerLiteConnector, MailerLiteSettings
 from connectors.stripe import StripeConnector, StripeSettings
 from hub.core.subject import Subject

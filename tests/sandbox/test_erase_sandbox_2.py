@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from connectors.base import ErasureAction, ErasureState
+from connectors.sdk.base import ErasureAction, ErasureState
 from connectors.booking import BookingConnector, BookingSettings
 from connectors.fortnox import FortnoxConnector, FortnoxSettings, default_anonymise_fields
 from connectors.zettle import ZettleConnector, ZettleSettings

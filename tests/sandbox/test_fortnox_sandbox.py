@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from connectors.fortnox import FortnoxConnector, FortnoxSettings
-from connectors.testing import check_against_server
+from connectors.sdk.testing import check_against_server
 from hub.core.errors import CredentialsRejected
 from hub.core.subject import Identifier, MatchStrength, Subject
 from hub.http import HttpPolicy

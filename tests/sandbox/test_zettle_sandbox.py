@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from connectors.testing import check_against_server, run_static_checks
+from connectors.sdk.testing import check_against_server, run_static_checks
 from connectors.zettle import ZettleConnector, ZettleSettings
 from hub.core.errors import CredentialsRejected
 from hub.core.subject import Identifier, MatchStrength, Subject

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from connectors.base import Connector, ErasureAction, ErasureOutcome, ErasureState
+from connectors.sdk.base import Connector, ErasureAction, ErasureOutcome, ErasureState
 from hub.core.errors import as_connector_error
 from hub.core.inventory import InventoryEntry
 from hub.core.models import (

@@ -2,7 +2,7 @@
 ``singer_sdk/testing``): the built-in test suite runs them for every installed connector, and a
 third-party package can run the same suite against its own connector::
 
-    from connectors.testing import run_static_checks
+    from connectors.sdk.testing import run_static_checks
     def test_contract(): run_static_checks(MyConnector)
 
 Checks that need a server take one: the sandbox for built-ins, the plugin's own fake otherwise.
@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 from pydantic import SecretStr
 
-from connectors.base import Capability, Connector, ConnectorSettings, Findings
+from connectors.sdk.base import Capability, Connector, ConnectorSettings, Findings
 from hub.core.subject import Subject
 
 StaticCheck = Callable[[type[Connector]], None]
