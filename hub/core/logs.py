@@ -14,6 +14,7 @@ import re
 import sys
 import threading
 from collections.abc import Iterable
+from typing import TextIO
 from urllib.parse import quote, quote_plus
 
 EMAIL_PATTERN = re.compile(r"[\w.!#$%&'*+/=?^`{|}~-]+(?:@|%40)[\w-]+(?:\.[\w-]+)+", re.UNICODE)
@@ -68,20 +69,23 @@ def _install_factory() -> None:
     logging.setLogRecordFactory(factory)
 
 
+class _HubHandler(logging.StreamHandler[TextIO]):
+    """The handler :func:`configure_logging` installs; found again by its type, so repeated
+    configuration (tests, several commands in one process) never stacks handlers."""
+
+
 def configure_logging(level: str = "WARNING") -> None:
     """Log to stderr (stdout is reserved for results and ``--json``)."""
     _install_factory()
     root = logging.getLogger()
     root.setLevel(level.upper())
-    if not any(getattr(h, "_dsar", False) for h in root.handlers):
-        handler = logging.StreamHandler(sys.stderr)
+    ours = [h for h in root.handlers if isinstance(h, _HubHandler)]
+    if not ours:
+        handler = _HubHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-        handler._dsar = True  # type: ignore[attr-defined]
         root.addHandler(handler)
-    else:
-        for handler in root.handlers:
-            if getattr(handler, "_dsar", False):
-                handler.setStream(sys.stderr)
+    for existing in ours:
+        existing.setStream(sys.stderr)
 
 
 def ensure_redaction() -> None:

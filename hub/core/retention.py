@@ -363,7 +363,7 @@ def decide_with(
                         note=f"accounting date {record_date.isoformat()}; erasable from "
                              f"{erasable_from(last_day).isoformat()}")
     return Decision(action=entry.after, legal_basis=after_basis,
-                    note=f"retention under {entry.rule.value} ended {last_day.isoformat()} "
+                    note=f"retention under {entry.rule} ended {last_day.isoformat()} "
                          f"(accounting date {record_date.isoformat()})",
                     anonymise_fields=entry.anonymise_fields, instructions=entry.instructions)
 

@@ -272,7 +272,8 @@ def _describe(view: SystemView, entry: InventoryEntry | None, controller: Contro
     view.purposes = list(localised(entry, "purposes", lang) or [])
     view.categories = list(localised(entry, "personal_data", lang) or [])
     view.legal_basis = list(localised(entry, "legal_basis", lang) or [])
-    own = [] if _is_controller_itself(entry.processor, controller) else [entry.processor]
+    own = ([] if not entry.processor or _is_controller_itself(entry.processor, controller)
+           else [entry.processor])
     view.recipients = _unique([*own, *(localised(entry, "recipients", lang) or [])])
     view.transfers = localised(entry, "transfers_outside_eea", lang)
     view.retention = localised(entry, "retention", lang)

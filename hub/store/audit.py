@@ -44,14 +44,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
-from sqlalchemy import Engine, Integer, String, Text, select, update
+from sqlalchemy import CursorResult, Engine, Update, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.orm import Session
 
 from hub.core.errors import DsarError
-from hub.store.db import Base
 from hub.store.keyed import Pseudonymiser, keyed_hash_with
-from hub.store.state import StateEntry
+from hub.store.tables import AuditEntry, StateEntry
 
 #: What the first entry chains to.
 GENESIS_HASH = hashlib.sha256(b"dsar-hub audit log genesis v1").hexdigest()
@@ -66,35 +65,6 @@ ADDRESS_PATTERN = re.compile(r"[\w.!#$%&'*+=?^`{|}~-]+(?:@|%40)[\w-]+(?:\.[\w-]+
 class AuditChainError(DsarError):
     """The log's end does not match its anchored head: it was tampered with, so nothing is
     appended to it until ``dsar audit verify`` has been run and the cause cleared up."""
-
-
-class AuditEntry(Base):
-    __tablename__ = "audit_log"
-
-    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
-    at: Mapped[str] = mapped_column(String(32), doc="UTC, ISO 8601 with microseconds and Z.")
-    request_id: Mapped[str | None] = mapped_column(String(100), index=True)
-    actor: Mapped[str] = mapped_column(String(200))
-    action: Mapped[str] = mapped_column(String(100))
-    subject_hash: Mapped[str | None] = mapped_column(String(64), index=True)
-    subject_email: Mapped[str | None] = mapped_column(
-        String(320), doc="Readable label, not covered by the chain; cleared by pseudonymise.")
-    details: Mapped[str] = mapped_column(Text, doc="Canonical JSON, no personal data.")
-    prev_hash: Mapped[str] = mapped_column(String(64))
-    entry_hash: Mapped[str] = mapped_column(String(64), unique=True)
-
-    @property
-    def details_data(self) -> dict[str, Any]:
-        return json.loads(self.details)
-
-    def chained_fields(self) -> dict[str, Any]:
-        """Everything the hash covers (all but ``subject_email`` and ``entry_hash``)."""
-        return {"seq": self.seq, "at": self.at, "request_id": self.request_id,
-                "actor": self.actor, "action": self.action, "subject_hash": self.subject_hash,
-                "details": json.loads(self.details), "prev_hash": self.prev_hash}
-
-    def computed_hash(self) -> str:
-        return entry_hash(self.chained_fields())
 
 
 def canonical(value: Any) -> bytes:
@@ -222,9 +192,9 @@ class AuditLog:
                             AuditEntry.subject_email.is_not(None))
                      .values(subject_email=None))
         if session is not None:
-            return session.execute(statement).rowcount  # type: ignore[attr-defined]
+            return _changed(session, statement)
         with Session(self.engine) as own:
-            count = own.execute(statement).rowcount  # type: ignore[attr-defined]
+            count = _changed(own, statement)
             own.commit()
             return count
 
@@ -281,6 +251,13 @@ class AuditLog:
         return VerifyResult(True, checked=checked, head_seq=last_seq, head_hash=previous)
 
 
+def _changed(session: Session, statement: Update) -> int:
+    """Rows an UPDATE changed (an UPDATE always yields a cursor result, which counts them)."""
+    result = session.execute(statement)
+    assert isinstance(result, CursorResult)
+    return result.rowcount
+
+
 def _scrub(value: Any, pseudonym: Callable[[str], str]) -> Any:
     """``value`` with every e-mail address (also percent-encoded) replaced by ``keyed:<hash>``."""
     if isinstance(value, str):
@@ -298,7 +275,7 @@ def _check_row(row: AuditEntry, expected_seq: int, previous: str,
         return expected_seq, (f"entry {expected_seq} is missing (deleted): the next entry is "
                               f"{row.seq}")
     try:
-        computed = row.computed_hash()
+        computed = entry_hash(row.chained_fields())
     except (ValueError, TypeError):
         return row.seq, f"entry {row.seq} has unreadable details (edited)"
     if computed != row.entry_hash:

@@ -36,22 +36,16 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
-    JSON,
-    DateTime,
     Engine,
-    ForeignKey,
-    Index,
-    Integer,
-    String,
-    Text,
     func,
     select,
     update,
 )
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.orm import Session
 
-from hub.store.db import Base
+from hub.store.keyed import normalise_email
+from hub.store.tables import ConsentEvent, ConsentSubscriber, PropagationTask, WebhookDelivery
 
 #: statuses that mean "no marketing" and are pushed to every destination (Art. 7(3), 21(3));
 #: ``junk`` is a spam complaint, an objection in all but name.
@@ -75,82 +69,6 @@ class TaskState:
 # ---------------------------------------------------------------------------------------------
 # Tables
 # ---------------------------------------------------------------------------------------------
-
-
-class ConsentEvent(Base):
-    __tablename__ = "consent_events"
-    __table_args__ = (Index("ix_consent_events_subscriber", "system", "subscriber_id"),)
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    system: Mapped[str] = mapped_column(String(80))
-    subscriber_id: Mapped[str] = mapped_column(String(100))
-    email: Mapped[str] = mapped_column(String(320))
-    email_key: Mapped[str] = mapped_column(String(320), index=True)
-    kind: Mapped[str] = mapped_column(String(40))
-    status: Mapped[str] = mapped_column(String(20))
-    previous_status: Mapped[str | None] = mapped_column(String(20), nullable=True)
-    changed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
-    evidence: Mapped[dict[str, Any]] = mapped_column(JSON)
-    learned_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    learned_via: Mapped[str] = mapped_column(String(20))
-    note: Mapped[str | None] = mapped_column(Text, nullable=True)
-
-
-class ConsentSubscriber(Base):
-    __tablename__ = "consent_subscribers"
-    __table_args__ = (
-        Index("ix_consent_subscribers_status", "system", "status"),
-        Index("ix_consent_subscribers_seen", "system", "seen_scan"),
-    )
-
-    system: Mapped[str] = mapped_column(String(80), primary_key=True)
-    subscriber_id: Mapped[str] = mapped_column(String(100), primary_key=True)
-    email: Mapped[str] = mapped_column(String(320))
-    email_key: Mapped[str] = mapped_column(String(320), index=True)
-    status: Mapped[str] = mapped_column(String(20))
-    evidence: Mapped[dict[str, Any]] = mapped_column(JSON)
-    fingerprint: Mapped[str] = mapped_column(String(64))
-    source_updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True),
-                                                               nullable=True)
-    last_opt_out_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True),
-                                                             nullable=True)
-    seen_scan: Mapped[str | None] = mapped_column(String(40), nullable=True)
-    first_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    last_event_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
-
-
-class PropagationTask(Base):
-    __tablename__ = "consent_propagation"
-    __table_args__ = (
-        Index("ix_consent_propagation_open", "destination", "state"),
-        Index("ix_consent_propagation_subscriber", "system", "subscriber_id"),
-    )
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    event_id: Mapped[int] = mapped_column(ForeignKey("consent_events.id"))
-    system: Mapped[str] = mapped_column(String(80))
-    subscriber_id: Mapped[str] = mapped_column(String(100))
-    email: Mapped[str] = mapped_column(String(320))
-    email_key: Mapped[str] = mapped_column(String(320), index=True)
-    destination: Mapped[str] = mapped_column(String(80))
-    destination_title: Mapped[str] = mapped_column(String(200))
-    action: Mapped[str] = mapped_column(String(20))  # opt_out | review
-    state: Mapped[str] = mapped_column(String(20))
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
-    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
-    receipt: Mapped[str | None] = mapped_column(Text, nullable=True)
-    instructions: Mapped[str | None] = mapped_column(Text, nullable=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-
-
-class WebhookDelivery(Base):
-    __tablename__ = "consent_webhook_deliveries"
-
-    body_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
-    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    observations: Mapped[int] = mapped_column(Integer)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -188,8 +106,6 @@ def _iso(moment: datetime | None) -> str | None:
 
 def email_key(email: str) -> str:
     """The lookup form of an address (case-folded, as processors store it in any case)."""
-    from hub.store.keyed import normalise_email
-
     return normalise_email(email)
 
 

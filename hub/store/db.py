@@ -9,13 +9,11 @@ URL in ``DSAR_DATABASE_URL`` (PostgreSQL in production). State that must survive
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy import Connection, Engine, create_engine, event
 
-
-class Base(DeclarativeBase):
-    """Declarative base of every table the hub owns."""
+from hub.store.tables import Base
 
 
 def make_engine(url: str) -> Engine:
@@ -28,7 +26,7 @@ def make_engine(url: str) -> Engine:
     engine = create_engine(url, connect_args={"timeout": 30})
 
     @event.listens_for(engine, "connect")
-    def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+    def _sqlite_pragmas(dbapi_connection: Any, _record: object) -> None:
         # Let SQLAlchemy, not the driver, decide when transactions begin (BEGIN IMMEDIATE below).
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
@@ -38,7 +36,7 @@ def make_engine(url: str) -> Engine:
         cursor.close()
 
     @event.listens_for(engine, "begin")
-    def _sqlite_begin(connection) -> None:  # type: ignore[no-untyped-def]
+    def _sqlite_begin(connection: Connection) -> None:
         # Take the write lock at the start of every transaction, so read-modify-write sequences
         # (token rotation, ledger state changes) are serialised across processes.
         connection.exec_driver_sql("BEGIN IMMEDIATE")
@@ -47,10 +45,7 @@ def make_engine(url: str) -> Engine:
 
 
 def open_database(url: str) -> Engine:
-    """Engine with every table created (idempotent)."""
-    # Import the modules that define tables so their metadata is registered.
-    from hub.store import suppression  # noqa: F401
-
+    """Engine with every table of :mod:`hub.store.tables` created (idempotent)."""
     engine = make_engine(url)
     Base.metadata.create_all(engine)
     return engine

@@ -27,21 +27,14 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
-    JSON,
-    Date,
-    DateTime,
     Engine,
-    ForeignKey,
-    Integer,
-    String,
-    Text,
-    UniqueConstraint,
     select,
 )
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.orm import Session
 
 from hub.core.errors import InvalidInput
-from hub.store.db import Base
+from hub.store.audit import AuditLog
+from hub.store.tables import ErasureActionRow, RequestEvent
 
 
 class ActionState(StrEnum):
@@ -57,30 +50,6 @@ class ActionState(StrEnum):
 FINISHED = frozenset({ActionState.DONE, ActionState.MANUAL_DONE, ActionState.RETAINED})
 #: States the executor acts on.
 RUNNABLE = frozenset({ActionState.PLANNED, ActionState.FAILED})
-
-
-class ErasureActionRow(Base):
-    __tablename__ = "erasure_actions"
-    __table_args__ = (UniqueConstraint("request_id", "processor", "record_type", "record_id"),)
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    request_id: Mapped[str] = mapped_column(ForeignKey("requests.id"), index=True)
-    processor: Mapped[str] = mapped_column(String(64))
-    record_type: Mapped[str] = mapped_column(String(64))
-    record_id: Mapped[str] = mapped_column(String(200))
-    matched_on: Mapped[str] = mapped_column(String(64), default="email")
-    action: Mapped[str] = mapped_column(String(16))  # delete | anonymise | retain | manual
-    legal_basis: Mapped[str] = mapped_column(Text)
-    retained_until: Mapped[date | None] = mapped_column(Date, index=True)
-    fields: Mapped[list[str]] = mapped_column(JSON, default=list)
-    instructions: Mapped[str | None] = mapped_column(Text)
-    idempotency_key: Mapped[str] = mapped_column(String(400), unique=True)
-    state: Mapped[str] = mapped_column(String(16), index=True)
-    detail: Mapped[str | None] = mapped_column(Text)
-    completes_by: Mapped[date | None] = mapped_column(Date)
-    attempted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 @dataclass(frozen=True)
@@ -177,8 +146,6 @@ class ErasureLedger:
         self.subject_email = subject_email  # audit entries carry its keyed hash
         self._audit = None
         if audit_secret is not None:
-            from hub.store.audit import AuditLog
-
             self._audit = AuditLog(engine, audit_secret)
 
     # -- writes ----------------------------------------------------------------------------
@@ -189,8 +156,6 @@ class ErasureLedger:
         existing rows, and their state, are kept. With ``replace_reviews`` an open review of
         a weak match is replaced by the action planned for it now (``--include-weak-matches``).
         Returns the whole plan."""
-        from hub.store.ledger import RequestEvent
-
         now = datetime.now(UTC)
         with Session(self.engine) as session, session.begin():
             rows = {(r.processor, r.record_type, r.record_id): r for r in session.scalars(
@@ -247,8 +212,6 @@ class ErasureLedger:
                   completes_by: date | None = None, note: str | None = None,
                   event: dict[str, Any] | None = None) -> PlannedAction:
         """Change one action's state; the ledger event and audit entry commit with it."""
-        from hub.store.ledger import RequestEvent
-
         state = ActionState(state)
         now = datetime.now(UTC)
         with Session(self.engine) as session, session.begin():

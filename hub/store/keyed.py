@@ -33,6 +33,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from hub.core.errors import ConfigurationError
+from hub.store.tables import StateEntry
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -184,8 +185,6 @@ class Pseudonymiser:
 
 
 def _check_fingerprint(session: Session, secret: bytes, path: Path) -> None:
-    from hub.store.state import StateEntry
-
     fingerprint = json.dumps(secret_fingerprint(secret))
     stored = session.get(StateEntry, FINGERPRINT_STATE_KEY, with_for_update=True)
     if stored is None:

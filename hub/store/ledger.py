@@ -45,24 +45,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
-    JSON,
-    Date,
-    DateTime,
     Engine,
-    ForeignKey,
-    Integer,
-    String,
-    Text,
-    UniqueConstraint,
     event,
     select,
 )
-from sqlalchemy.orm import Mapped, Session, mapped_column, relationship, selectinload
+from sqlalchemy.orm import Session, selectinload
 
 from hub.core.deadlines import LOCAL_TIMEZONE, MAX_EXTENSION_MONTHS, extended_due, response_due
 from hub.core.errors import InvalidInput
 from hub.core.ids import new_request_id
-from hub.store.db import Base
+from hub.store.db import open_database
+from hub.store.tables import DataSubjectRequest, RequestEvent, RequestIdentifier
 
 if TYPE_CHECKING:
     from hub.config.settings import HubSettings
@@ -102,60 +95,9 @@ class ExtensionRefused(LedgerError):
 # ---------------------------------------------------------------------------------------------
 
 
-class DataSubjectRequest(Base):
-    __tablename__ = "requests"
-
-    id: Mapped[str] = mapped_column(String(40), primary_key=True)
-    type: Mapped[str] = mapped_column(String(32), index=True)
-    status: Mapped[str] = mapped_column(String(16), default=RequestStatus.OPEN.value, index=True)
-    subject_email: Mapped[str | None] = mapped_column(String(320))
-    subject_hash: Mapped[str | None] = mapped_column(String(128), index=True)
-    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    received_on: Mapped[date] = mapped_column(
-        Date, doc="The day of receipt in Swedish local time; the deadline counts from it.")
-    due_at: Mapped[date] = mapped_column(Date, index=True)
-    extended_due_at: Mapped[date | None] = mapped_column(Date)
-    extension_reason: Mapped[str | None] = mapped_column(Text)
-    extended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    verified_by: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-
-    identifiers: Mapped[list[RequestIdentifier]] = relationship(
-        back_populates="request", order_by="RequestIdentifier.id")
-    #: in the order they were appended (``at`` may come from an injected clock)
-    events: Mapped[list[RequestEvent]] = relationship(
-        back_populates="request", order_by="RequestEvent.id")
-
-
-class RequestIdentifier(Base):
-    __tablename__ = "request_identifiers"
-    __table_args__ = (UniqueConstraint("request_id", "kind", "value"),)
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    request_id: Mapped[str] = mapped_column(ForeignKey("requests.id"), index=True)
-    kind: Mapped[str] = mapped_column(String(32))
-    value: Mapped[str] = mapped_column(String(320))
-    source: Mapped[str] = mapped_column(String(64), default="request")
-
-    request: Mapped[DataSubjectRequest] = relationship(back_populates="identifiers")
-
-
-class RequestEvent(Base):
-    __tablename__ = "request_events"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    request_id: Mapped[str] = mapped_column(ForeignKey("requests.id"), index=True)
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    kind: Mapped[str] = mapped_column(String(64))
-    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-
-    request: Mapped[DataSubjectRequest] = relationship(back_populates="events")
-
-
 @event.listens_for(RequestEvent, "before_update")
 @event.listens_for(RequestEvent, "before_delete")
-def _append_only(_mapper, _connection, target: RequestEvent) -> None:  # type: ignore[no-untyped-def]
+def _append_only(_mapper: object, _connection: object, target: RequestEvent) -> None:
     raise LedgerError(f"request events are append-only (event {target.id} of {target.request_id})")
 
 
@@ -294,8 +236,6 @@ class Ledger:
     @classmethod
     def open(cls, url: str) -> Ledger:
         """A ledger on the database at ``url`` (tables created if missing)."""
-        from hub.store.db import open_database
-
         return cls(open_database(url))
 
     # -- writes ----------------------------------------------------------------------------

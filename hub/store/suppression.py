@@ -16,20 +16,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import DateTime, Engine, String, Text, select
+from sqlalchemy import Engine, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.orm import Session
 
-from hub.store.db import Base
 from hub.store.keyed import Pseudonymiser
-
-
-class SuppressedAddress(Base):
-    __tablename__ = "suppression"
-
-    email_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
-    reason: Mapped[str] = mapped_column(Text)
-    added_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+from hub.store.tables import SuppressedAddress
 
 
 @dataclass(frozen=True)

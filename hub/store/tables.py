@@ -1,0 +1,244 @@
+"""Every table the hub owns, in one place.
+
+One module so that the schema can be read (and, later, migrated) as a whole, and so that the
+modules that use the tables import them from here instead of from each other: the store's
+behaviour lives in ``ledger``, ``erasure_actions``, ``audit``, ``state``, ``suppression`` and
+``consent_register``; their rows live here. Importing this module registers every table on
+:data:`Base.metadata`.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+class Base(DeclarativeBase):
+    """Declarative base of every table the hub owns."""
+
+
+# ---------------------------------------------------------------------------------------------
+# The request ledger (GDPR Art. 5(2), 12(3))
+# ---------------------------------------------------------------------------------------------
+
+
+class DataSubjectRequest(Base):
+    __tablename__ = "requests"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    type: Mapped[str] = mapped_column(String(32), index=True)
+    status: Mapped[str] = mapped_column(String(16), default="open", index=True)
+    subject_email: Mapped[str | None] = mapped_column(String(320))
+    subject_hash: Mapped[str | None] = mapped_column(String(128), index=True)
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    received_on: Mapped[date] = mapped_column(
+        Date, doc="The day of receipt in Swedish local time; the deadline counts from it.")
+    due_at: Mapped[date] = mapped_column(Date, index=True)
+    extended_due_at: Mapped[date | None] = mapped_column(Date)
+    extension_reason: Mapped[str | None] = mapped_column(Text)
+    extended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    verified_by: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    identifiers: Mapped[list[RequestIdentifier]] = relationship(
+        back_populates="request", order_by="RequestIdentifier.id")
+    #: in the order they were appended (``at`` may come from an injected clock)
+    events: Mapped[list[RequestEvent]] = relationship(
+        back_populates="request", order_by="RequestEvent.id")
+class RequestIdentifier(Base):
+    __tablename__ = "request_identifiers"
+    __table_args__ = (UniqueConstraint("request_id", "kind", "value"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    request_id: Mapped[str] = mapped_column(ForeignKey("requests.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    value: Mapped[str] = mapped_column(String(320))
+    source: Mapped[str] = mapped_column(String(64), default="request")
+
+    request: Mapped[DataSubjectRequest] = relationship(back_populates="identifiers")
+class RequestEvent(Base):
+    __tablename__ = "request_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    request_id: Mapped[str] = mapped_column(ForeignKey("requests.id"), index=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    kind: Mapped[str] = mapped_column(String(64))
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+    request: Mapped[DataSubjectRequest] = relationship(back_populates="events")
+
+
+# ---------------------------------------------------------------------------------------------
+# Erasure actions: one row per record and action, claimed before it is sent
+# ---------------------------------------------------------------------------------------------
+
+
+class ErasureActionRow(Base):
+    __tablename__ = "erasure_actions"
+    __table_args__ = (UniqueConstraint("request_id", "processor", "record_type", "record_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    request_id: Mapped[str] = mapped_column(ForeignKey("requests.id"), index=True)
+    processor: Mapped[str] = mapped_column(String(64))
+    record_type: Mapped[str] = mapped_column(String(64))
+    record_id: Mapped[str] = mapped_column(String(200))
+    matched_on: Mapped[str] = mapped_column(String(64), default="email")
+    action: Mapped[str] = mapped_column(String(16))  # delete | anonymise | retain | manual
+    legal_basis: Mapped[str] = mapped_column(Text)
+    retained_until: Mapped[date | None] = mapped_column(Date, index=True)
+    fields: Mapped[list[str]] = mapped_column(JSON, default=list)
+    instructions: Mapped[str | None] = mapped_column(Text)
+    idempotency_key: Mapped[str] = mapped_column(String(400), unique=True)
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    detail: Mapped[str | None] = mapped_column(Text)
+    completes_by: Mapped[date | None] = mapped_column(Date)
+    attempted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+# ---------------------------------------------------------------------------------------------
+# The hash-chained audit log
+# ---------------------------------------------------------------------------------------------
+
+
+class AuditEntry(Base):
+    __tablename__ = "audit_log"
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    at: Mapped[str] = mapped_column(String(32), doc="UTC, ISO 8601 with microseconds and Z.")
+    request_id: Mapped[str | None] = mapped_column(String(100), index=True)
+    actor: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(100))
+    subject_hash: Mapped[str | None] = mapped_column(String(64), index=True)
+    subject_email: Mapped[str | None] = mapped_column(
+        String(320), doc="Readable label, not covered by the chain; cleared by pseudonymise.")
+    details: Mapped[str] = mapped_column(Text, doc="Canonical JSON, no personal data.")
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    entry_hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+    @property
+    def details_data(self) -> dict[str, Any]:
+        return json.loads(self.details)
+
+    def chained_fields(self) -> dict[str, Any]:
+        """Everything the hash covers (all but ``subject_email`` and ``entry_hash``)."""
+        return {"seq": self.seq, "at": self.at, "request_id": self.request_id,
+                "actor": self.actor, "action": self.action, "subject_hash": self.subject_hash,
+                "details": json.loads(self.details), "prev_hash": self.prev_hash}
+
+
+# ---------------------------------------------------------------------------------------------
+# Key-value state (tokens, cursors, fingerprints)
+# ---------------------------------------------------------------------------------------------
+
+
+class StateEntry(Base):
+    __tablename__ = "state"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+# ---------------------------------------------------------------------------------------------
+# The suppression list of erased addresses (keyed hashes only)
+# ---------------------------------------------------------------------------------------------
+
+
+class SuppressedAddress(Base):
+    __tablename__ = "suppression"
+
+    email_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    reason: Mapped[str] = mapped_column(Text)
+    added_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+# ---------------------------------------------------------------------------------------------
+# The consent register
+# ---------------------------------------------------------------------------------------------
+
+
+class ConsentEvent(Base):
+    __tablename__ = "consent_events"
+    __table_args__ = (Index("ix_consent_events_subscriber", "system", "subscriber_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    system: Mapped[str] = mapped_column(String(80))
+    subscriber_id: Mapped[str] = mapped_column(String(100))
+    email: Mapped[str] = mapped_column(String(320))
+    email_key: Mapped[str] = mapped_column(String(320), index=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    status: Mapped[str] = mapped_column(String(20))
+    previous_status: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    changed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    evidence: Mapped[dict[str, Any]] = mapped_column(JSON)
+    learned_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    learned_via: Mapped[str] = mapped_column(String(20))
+    note: Mapped[str | None] = mapped_column(Text, nullable=True)
+class ConsentSubscriber(Base):
+    __tablename__ = "consent_subscribers"
+    __table_args__ = (
+        Index("ix_consent_subscribers_status", "system", "status"),
+        Index("ix_consent_subscribers_seen", "system", "seen_scan"),
+    )
+
+    system: Mapped[str] = mapped_column(String(80), primary_key=True)
+    subscriber_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    email: Mapped[str] = mapped_column(String(320))
+    email_key: Mapped[str] = mapped_column(String(320), index=True)
+    status: Mapped[str] = mapped_column(String(20))
+    evidence: Mapped[dict[str, Any]] = mapped_column(JSON)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    source_updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True),
+                                                               nullable=True)
+    last_opt_out_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True),
+                                                             nullable=True)
+    seen_scan: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    first_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_event_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+class PropagationTask(Base):
+    __tablename__ = "consent_propagation"
+    __table_args__ = (
+        Index("ix_consent_propagation_open", "destination", "state"),
+        Index("ix_consent_propagation_subscriber", "system", "subscriber_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("consent_events.id"))
+    system: Mapped[str] = mapped_column(String(80))
+    subscriber_id: Mapped[str] = mapped_column(String(100))
+    email: Mapped[str] = mapped_column(String(320))
+    email_key: Mapped[str] = mapped_column(String(320), index=True)
+    destination: Mapped[str] = mapped_column(String(80))
+    destination_title: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(20))  # opt_out | review
+    state: Mapped[str] = mapped_column(String(20))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    receipt: Mapped[str | None] = mapped_column(Text, nullable=True)
+    instructions: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+class WebhookDelivery(Base):
+    __tablename__ = "consent_webhook_deliveries"
+
+    body_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    observations: Mapped[int] = mapped_column(Integer)
