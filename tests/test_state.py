@@ -43,3 +43,32 @@ def test_concurrent_increments_are_serialised(tmp_path: Path) -> None:
     for t in threads:
         t.join()
     assert StateStore(open_database(url)).get("n") == 80
+
+
+def test_the_database_file_is_private_even_in_an_open_folder(tmp_path: Path) -> None:
+    """A state folder that others may read (0755, umask 022) still gets a 0600 database."""
+    import os
+    import stat
+
+    folder = tmp_path / "state"
+    folder.mkdir(mode=0o755)
+    old = os.umask(0o022)
+    try:
+        engine = open_database(f"sqlite:///{folder / 'ledger.sqlite3'}")
+        StateStore(engine).put("probe", {"x": 1})
+    finally:
+        os.umask(old)
+    for name in ("ledger.sqlite3", "ledger.sqlite3-wal", "ledger.sqlite3-shm"):
+        path = folder / name
+        if path.exists():
+            assert stat.S_IMODE(path.stat().st_mode) == 0o600, name
+
+
+def test_an_existing_readable_database_is_made_private(tmp_path: Path) -> None:
+    import stat
+
+    path = tmp_path / "ledger.sqlite3"
+    path.touch(mode=0o644)
+    path.chmod(0o644)
+    open_database(f"sqlite:///{path}")
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600

@@ -8,6 +8,8 @@ URL in ``DSAR_DATABASE_URL`` (PostgreSQL in production). State that must survive
 
 from __future__ import annotations
 
+import contextlib
+import os
 from pathlib import Path
 from typing import Any
 
@@ -16,10 +18,22 @@ from sqlalchemy import Connection, Engine, create_engine, event
 from hub.store.tables import Base
 
 
+def _private_sqlite_file(path: Path) -> None:
+    """Create the database file owner-only (0600) before SQLite does, whatever the umask or
+    the folder's mode: it holds subject addresses and processor tokens. SQLite gives its
+    ``-wal`` and ``-shm`` files the database file's mode, so they follow."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+    for companion in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        with contextlib.suppress(FileNotFoundError):
+            if companion.stat().st_mode & 0o077:
+                companion.chmod(0o600)
+
+
 def make_engine(url: str) -> Engine:
     """An engine for ``url``; for SQLite the folder is created (0700) and WAL switched on."""
     if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
-        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        _private_sqlite_file(Path(url.removeprefix("sqlite:///")))
     if not url.startswith("sqlite"):
         return create_engine(url, pool_pre_ping=True)
 
