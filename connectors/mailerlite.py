@@ -19,7 +19,8 @@ https://developers.mailerlite.com/docs/#rate-limits, and the recorded responses 
   the answer carries ``meta.next_cursor`` (null on the last page). ``links.next`` repeats only
   the cursor and drops the other parameters, so we always send our own parameters plus the
   cursor. ``limit=0`` answers ``{"total": N}`` (the count the official SDKs use). There is no
-  "updated since" filter: :mod:`hub.consent.sync` explains how the consent sync copes.
+  "updated since" filter: :mod:`connectors.mailerlite_consent` explains how the consent sync
+  copes.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from urllib.parse import quote
 import httpx
 from pydantic import Field, SecretStr
 
+from connectors.mailerlite_consent import MAILERLITE_WEBHOOK, MailerLiteConsentSource
 from connectors.sdk.base import (
     Capability,
     Connector,
@@ -44,6 +46,7 @@ from connectors.sdk.base import (
     api_root,
     personal_fields,
 )
+from connectors.sdk.paginators import CursorOptions, CursorPaginator, Page, PageRequest, walk
 from hub.core.errors import ConnectorError, ProtocolError
 from hub.core.models import Record
 from hub.core.subject import Identifier, Subject
@@ -92,6 +95,7 @@ class MailerLiteConnector(Connector):
     docs_url = "https://developers.mailerlite.com/docs/subscribers"
     capabilities = frozenset({Capability.ACCESS, Capability.CONSENT, Capability.ERASURE})
     settings_model = MailerLiteSettings
+    consent_webhook = MAILERLITE_WEBHOOK
 
     def __init__(
         self, settings: MailerLiteSettings, *, transport: httpx.AsyncBaseTransport | None = None
@@ -157,33 +161,40 @@ class MailerLiteConnector(Connector):
         if status not in SUBSCRIBER_STATUSES:
             raise ValueError(f"unknown subscriber status {status!r}")
         assert isinstance(self.settings, MailerLiteSettings)
+        # every parameter on every page: links.next would drop all but the cursor
         size = limit or self.settings.page_size
-        seen: set[str] = set()
-        while True:
-            params: dict[str, Any] = {"filter[status]": status, "limit": size}
-            if cursor:
-                params["cursor"] = cursor
-            response = await self._client.get("subscribers", params=params)
+        params: dict[str, Any] = {"filter[status]": status, "limit": size}
+        paginator = CursorPaginator(
+            CursorOptions(cursor_path="meta.next_cursor", stop_on_empty=True, max_pages=None),
+            self.title, loop_message=f"{self.title} handed out the same page cursor twice while "
+            f"listing {status} subscribers; stopped instead of looping")
+
+        async def fetch(request: PageRequest) -> Page[dict[str, Any]]:
+            response = await self._client.get("subscribers", params={**params, **request.params})
             raise_for_response(response, self.title, _message)
             body = read_json(response, self.title)
             data = body.get("data") if isinstance(body, dict) else None
-            meta = body.get("meta") if isinstance(body, dict) else None
             if not isinstance(data, list) or not all(
                 isinstance(item, dict) and "id" in item for item in data
             ):
                 raise ProtocolError(f"{self.title} listed subscribers without a data list")
-            next_cursor = meta.get("next_cursor") if isinstance(meta, dict) else None
-            if next_cursor is not None and not isinstance(next_cursor, str):
-                raise ProtocolError(f"{self.title} answered with a cursor that is not a string")
-            yield SubscriberPage(subscribers=data, cursor=cursor, next_cursor=next_cursor or None)
-            if not next_cursor or not data:
-                return
-            if next_cursor == cursor or next_cursor in seen:
-                raise ProtocolError(
-                    f"{self.title} handed out the same page cursor twice while listing "
-                    f"{status} subscribers; stopped instead of looping")
-            seen.add(next_cursor)
-            cursor = next_cursor
+            self._next_cursor(body)  # a malformed cursor fails before the page is used
+            return Page(request, response, body, data)
+
+        start = paginator.start_at(cursor) if cursor else None
+        async for page in walk(paginator, fetch, start=start):
+            asked = page.request.params.get("cursor")
+            yield SubscriberPage(subscribers=page.items,
+                                 cursor=str(asked) if asked is not None else cursor,
+                                 next_cursor=self._next_cursor(page.body))
+
+    def _next_cursor(self, body: Any) -> str | None:
+        """``meta.next_cursor``: a string, or None on the last page."""
+        meta = body.get("meta") if isinstance(body, dict) else None
+        next_cursor = meta.get("next_cursor") if isinstance(meta, dict) else None
+        if next_cursor is not None and not isinstance(next_cursor, str):
+            raise ProtocolError(f"{self.title} answered with a cursor that is not a string")
+        return next_cursor or None
 
     async def subscribers(self, status: str) -> AsyncIterator[dict[str, Any]]:
         """Every subscriber with ``status``, one at a time (see :meth:`subscriber_pages`)."""
@@ -207,6 +218,10 @@ class MailerLiteConnector(Connector):
     async def get_subscriber(self, subscriber_id: str) -> dict[str, Any] | None:
         """One subscriber by id (None when MailerLite no longer has it: deleted or forgotten)."""
         return await self._get_subscriber(subscriber_id)
+
+    def consent_source(self) -> MailerLiteConsentSource:
+        """This account as the consent sync's source (:mod:`connectors.mailerlite_consent`)."""
+        return MailerLiteConsentSource(self)
 
     async def check_credentials(self) -> str:
         response = await self._client.get("subscribers", params={"limit": 1})

@@ -369,15 +369,18 @@ class StripeConnector(Connector):
 
     def _linked_lists(self, customer_id: str) -> dict[str, Callable[[], Awaitable[Any]]]:
         v1 = self.sdk.v1
-        by_customer = {"customer": customer_id, "limit": 100}
+        # literal parameters: each list has its own typed parameter set in the SDK
         return {
             "payment_method": lambda: v1.customers.payment_methods.list_async(
                 customer_id, {"limit": 100}),
-            "charge": lambda: v1.charges.list_async(by_customer),
-            "payment_intent": lambda: v1.payment_intents.list_async(by_customer),
-            "invoice": lambda: v1.invoices.list_async(by_customer),
-            "subscription": lambda: v1.subscriptions.list_async({**by_customer, "status": "all"}),
-            "checkout_session": lambda: v1.checkout.sessions.list_async(by_customer),
+            "charge": lambda: v1.charges.list_async({"customer": customer_id, "limit": 100}),
+            "payment_intent": lambda: v1.payment_intents.list_async(
+                {"customer": customer_id, "limit": 100}),
+            "invoice": lambda: v1.invoices.list_async({"customer": customer_id, "limit": 100}),
+            "subscription": lambda: v1.subscriptions.list_async(
+                {"customer": customer_id, "limit": 100, "status": "all"}),
+            "checkout_session": lambda: v1.checkout.sessions.list_async(
+                {"customer": customer_id, "limit": 100}),
         }
 
     async def _linked_records(self, customer: dict[str, Any], strength: MatchStrength,

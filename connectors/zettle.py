@@ -54,7 +54,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import AsyncGenerator, Callable, Generator, Iterator, Sequence
+from collections.abc import AsyncGenerator, Callable, Generator, Hashable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -75,6 +75,7 @@ from connectors.sdk.base import (
     api_root,
     personal_fields,
 )
+from connectors.sdk.paginators import CursorOptions, CursorPaginator, Page, PageRequest, walk
 from hub.core.errors import CredentialsRejected, ProtocolError
 from hub.core.logs import register_secret
 from hub.core.models import Record
@@ -224,7 +225,7 @@ class AssertionGrantAuth(httpx.Auth):
 
     async def async_auth_flow(
         self, request: httpx.Request
-    ) -> AsyncGenerator[httpx.Request, httpx.Response, None]:
+    ) -> AsyncGenerator[httpx.Request, httpx.Response]:
         token = await self.access_token()
         request.headers["Authorization"] = f"Bearer {token}"
         response = yield request
@@ -264,26 +265,26 @@ class AssertionGrantAuth(httpx.Auth):
 
 
 # ------------------------------------------------------------------------------ paging
-class PurchaseHashPaginator:
-    """Finds the next page of ``/purchases/v2`` and refuses to loop (after singer-sdk)."""
+class PurchaseHashPaginator(CursorPaginator):
+    """The next page of ``/purchases/v2`` repeats the parameters plus the previous answer's
+    ``lastPurchaseHash``, "until the response is empty" (see the module docstring): so an empty
+    page ends the listing, and a page with purchases but no hash is an error, not an end."""
 
     def __init__(self) -> None:
-        self.current: str | None = None
-        self._seen: set[str] = set()
+        options = CursorOptions(cursor_path="lastPurchaseHash", cursor_param="lastPurchaseHash",
+                                stop_on_empty=True, max_pages=None)  # the window's length
+        super().__init__(options, "Zettle", loop_message=(
+            "Zettle answered the same lastPurchaseHash twice; stopped rather than reading the "
+            "same purchases forever"))
 
-    @property
-    def params(self) -> dict[str, str]:
-        return {"lastPurchaseHash": self.current} if self.current else {}
-
-    def advance(self, last_hash: Any) -> None:
+    def next_token(self, response: httpx.Response, body: Any, count: int) -> Hashable | None:
+        if count == 0:
+            return None
+        last_hash = body.get("lastPurchaseHash") if isinstance(body, dict) else None
         if not isinstance(last_hash, str) or not last_hash:
             raise ProtocolError("Zettle answered a page of purchases without lastPurchaseHash; "
                                 "the rest of the window cannot be read")
-        if last_hash in self._seen:
-            raise ProtocolError("Zettle answered the same lastPurchaseHash twice; stopped rather "
-                                "than reading the same purchases forever")
-        self._seen.add(last_hash)
-        self.current = last_hash
+        return last_hash
 
 
 def _purchases_of(body: Any) -> list[Purchase]:
@@ -475,7 +476,10 @@ class ZettleConnector(Connector):
         return first, today + timedelta(days=1)
 
     async def _get(self, params: dict[str, str]) -> Any:
-        response = await self._client.get(self.settings.purchases_endpoint, params=params)
+        return self._body(await self._client.get(self.settings.purchases_endpoint,
+                                                 params=params))
+
+    def _body(self, response: httpx.Response) -> Any:
         if response.status_code in (401, 403):
             said = response.headers.get("www-authenticate") or ""
             raise CredentialsRejected(
@@ -491,16 +495,16 @@ class ZettleConnector(Connector):
                 self._window = start, end = self.window()
                 params = {"startDate": start.isoformat(), "endDate": end.isoformat(),
                           "limit": str(self.settings.limit), "descending": "true"}
-                pages = PurchaseHashPaginator()
-                receipts = []
-                while True:
-                    body = await self._get({**params, **pages.params})
-                    purchases = _purchases_of(body)
-                    if not purchases:
-                        break
-                    receipts += [(p, free_texts(p)) for p in purchases]
-                    pages.advance(body.get("lastPurchaseHash"))
-                self._receipts = receipts
+
+                async def fetch(request: PageRequest) -> Page[Purchase]:
+                    response = await self._client.get(self.settings.purchases_endpoint,
+                                                      params={**params, **request.params})
+                    body = self._body(response)
+                    return Page(request, response, body, _purchases_of(body))
+
+                self._receipts = [(p, free_texts(p))
+                                  async for page in walk(PurchaseHashPaginator(), fetch)
+                                  for p in page.items]
             return self._receipts
 
     # -- matching ------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ a lazy import that only dodges a cycle is still a cycle.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import ClassVar
 
 import grimp
 import pytest
@@ -49,7 +50,8 @@ def _cycles(graph: grimp.ImportGraph) -> list[list[str]]:
                     counter += 1
                     stack.append(child)
                     on_stack.add(child)
-                    work.append((child, iter(sorted(graph.find_modules_directly_imported_by(child)))))
+                    imported = graph.find_modules_directly_imported_by(child)
+                    work.append((child, iter(sorted(imported))))
                     advanced = True
                     break
                 if child in on_stack:
@@ -80,7 +82,7 @@ def test_the_cycle_finder_sees_a_cycle() -> None:
     """The check above can fail: a two-module cycle is reported."""
 
     class Fake:
-        modules = {"a", "b", "c"}
+        modules: ClassVar[set[str]] = {"a", "b", "c"}
 
         @staticmethod
         def find_modules_directly_imported_by(name: str) -> set[str]:

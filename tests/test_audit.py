@@ -260,7 +260,7 @@ def test_processes_appending_never_fork_the_chain(url: str, tmp_path: Path) -> N
 def _cli() -> typer.Typer:
     """The audit sub-app under a stand-in for hub.cli's main callback."""
     from hub.cli.audit import audit_app
-    from hub.cli.root import Options
+    from hub.cli.shared import Options
 
     app = typer.Typer()
 

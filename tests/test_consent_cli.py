@@ -10,7 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from hub.consent.sync import SyncLock, open_consent_database
+from hub.consent.database import open_consent_database
+from hub.consent.lock import SyncLock
 from hub.sandbox import Sandbox
 from tests.e2e_helpers import Run, sandbox_env
 

@@ -19,19 +19,16 @@ import pytest
 import respx
 from pydantic import SecretStr
 
-from connectors.sdk.base import Capability, Connector, ConnectorSettings, Findings
 from connectors.mailerlite import MailerLiteConnector, MailerLiteSettings
+from connectors.sdk.base import Capability, Connector, ConnectorSettings, Findings
+from hub.config.consent import ConsentSettings
 from hub.config.settings import load_settings, with_processor_overrides
-from hub.consent.sync import (
-    ConsentSettings,
-    ConsentSync,
-    Propagator,
-    SyncLock,
-    SyncSummary,
-    open_consent_database,
-    resolve_destinations,
-    sync_once,
-)
+from hub.consent.database import open_consent_database
+from hub.consent.job import sync_once
+from hub.consent.lock import SyncLock
+from hub.consent.propagate import Propagator, resolve_destinations
+from hub.consent.summary import SyncSummary
+from hub.consent.sync import ConsentSync
 from hub.core.errors import ProcessorUnavailable
 from hub.http import HttpPolicy
 from hub.store.consent_register import ConsentRegister, Destination, Observation
@@ -360,8 +357,26 @@ def test_stale_and_replayed_pictures_change_nothing(engine) -> None:
     assert register.apply([iso], via="webhook").events == 0  # same instant, other spelling
 
 
+@pytest.mark.parametrize("subscriber", [
+    person(1),
+    person(2, "unsubscribed", updated_at="2026-11-20T10:00:00.000000Z",
+           unsubscribed_at="2026-11-20T10:00:00Z"),
+    {"id": "77", "email": "partial@example.se", "status": "junk", "optin_ip": ""},
+    {"id": "abc", "email": None, "opted_in_at": "not a time", "updated_at": None},
+])
+def test_mailerlite_states_are_recorded_as_the_register_reads_mailerlite(subscriber) -> None:
+    """The source hands over neutral states; the register must see the very observation it
+    builds from MailerLite's own object (same evidence, same fingerprint)."""
+    from connectors.mailerlite_consent import subscriber_state
+    from hub.consent.source import observation_of
+
+    state = subscriber_state(subscriber, status=subscriber.get("status") or "active")
+    assert observation_of(state, "mailerlite") == Observation.from_mailerlite(
+        subscriber, status=subscriber.get("status") or "active")
+
+
 def test_suppressed_address_is_flagged_and_never_resubscribed(engine, tmp_path) -> None:
-    from hub.consent.sync import Suppression
+    from hub.consent.suppression import Suppression
     from hub.store.suppression import SuppressionList
 
     secret = tmp_path / "keyed-hash.secret"

@@ -192,7 +192,7 @@ def test_due_lists_expired_holds(ledger, tmp_path) -> None:
 
 
 def test_close_pseudonymises_ledger_and_audit(ledger, tmp_path) -> None:
-    from hub.cli.erase import close_request
+    from hub.requests.erasure import close_request
 
     lookup = report(found("stripe", rec("customer", "cus_1")))
     request, elog, plan = start(ledger, tmp_path, lookup)

@@ -1,7 +1,8 @@
 """``dsar requests``: the ledger's command line, run through typer's CliRunner.
 
-The sub-app is mounted under a root whose callback sets ``ctx.obj`` to :class:`hub.cli.Options`
-exactly as ``hub.cli.main_options`` does (without re-configuring logging per invocation).
+The sub-app is mounted under a root whose callback sets ``ctx.obj`` to
+:class:`hub.cli.shared.Options` exactly as ``hub.cli.app.main_options`` does (without
+re-configuring logging per invocation).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typer.testing import CliRunner
 
 import hub.store.ledger
 from hub.cli.requests import parse_days, requests_app
-from hub.cli.root import Options
+from hub.cli.shared import Options
 
 ANNA = "anna.svensson@example.se"
 

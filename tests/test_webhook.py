@@ -13,13 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from hub.consent.sync import open_consent_database
+from connectors.mailerlite_consent import sign
+from hub.consent.database import open_consent_database
 from hub.consent.webhook import (
     PropagationWorker,
     WebhookApp,
     WebhookServer,
     observations_from,
-    sign,
 )
 from hub.sandbox.mailerlite_api import (
     MailerLiteServer,

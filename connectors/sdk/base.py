@@ -21,6 +21,7 @@ from typing import Any, ClassVar, Self
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
+from connectors.sdk.consent import ConsentSource, ConsentWebhook
 from hub.core.models import Record
 from hub.core.subject import Identifier, Subject
 from hub.http import HttpPolicy, PoliteTransport, RateLimit, build_client
@@ -153,12 +154,18 @@ class Connector(ABC):
     name: ClassVar[str]
     title: ClassVar[str]
     docs_url: ClassVar[str]
-    capabilities: ClassVar[frozenset[Capability]] = frozenset({Capability.ACCESS})
+    #: what the connector does; an instance may narrow it when its settings decide (a declared
+    #: REST processor in export mode cannot erase)
+    capabilities: frozenset[Capability] = frozenset({Capability.ACCESS})
     settings_model: ClassVar[type[ConnectorSettings]]
-    #: identifier kinds this processor can be searched by in the widening round
-    searchable_identifiers: ClassVar[frozenset[str]] = frozenset({"email"})
-    #: extra keyword arguments the constructor accepts from the hub (e.g. ``state``)
+    #: identifier kinds this processor can be searched by in the widening round (an instance
+    #: may narrow them to what its declaration searches)
+    searchable_identifiers: frozenset[str] = frozenset({"email"})
+    #: extra keyword arguments the constructor accepts from the hub (e.g. ``state``, the
+    #: hub's :class:`~connectors.sdk.storage.KeyValueStore`)
     init_options: ClassVar[frozenset[str]] = frozenset()
+    #: how the processor signs and shapes the consent webhooks it pushes (None: it sends none)
+    consent_webhook: ClassVar[ConsentWebhook | None] = None
 
     def __init__(
         self, settings: ConnectorSettings, *, transport: httpx.AsyncBaseTransport | None = None
@@ -225,6 +232,12 @@ class Connector(ABC):
         ``REFUSED`` outcomes; only programming errors raise.
         """
         raise NotImplementedError(f"{self.name} does not implement erasure")
+
+    def consent_source(self) -> ConsentSource | None:
+        """This processor as the source the consent sync reads (see
+        :mod:`connectors.sdk.consent`); None: it cannot be one. Overridden by connectors
+        whose subscriber lists can be read that way."""
+        return None
 
     @abstractmethod
     async def check_credentials(self) -> str:

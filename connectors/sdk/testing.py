@@ -35,7 +35,7 @@ def check_capabilities(cls: type[Connector]) -> None:
 
 def check_settings_model(cls: type[Connector]) -> None:
     assert issubclass(cls.settings_model, ConnectorSettings)
-    defaults = cls.settings_model()
+    defaults = cls.settings_model.model_validate({})
     assert defaults.base_url.startswith("https://"), "the default API address must use TLS"
     assert defaults.missing_credentials() == list(cls.settings_model.required_credentials)
     for name in cls.settings_model.required_credentials:

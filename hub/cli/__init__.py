@@ -1,6 +1,8 @@
 """The ``dsar`` command line: a thin client of the use-cases
-in ``hub.requests`` and ``hub.consent``."""
+in ``hub.requests`` and ``hub.consent``.
 
-from hub.cli.root import app, main
+:mod:`.app` wires the command modules together; :mod:`.shared` is all they share."""
+
+from hub.cli.app import app, main
 
 __all__ = ["app", "main"]

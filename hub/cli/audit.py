@@ -3,10 +3,10 @@
     dsar audit verify [--expect-head SEQ:HASH]   exit 0 intact, 3 tampering found
     dsar audit show [--request ID] [--limit N]
 
-Wired into the main app with ``app.add_typer(audit_app, name="audit")``; the callbacks read the
-global options (``--config``, ``--json``) from ``ctx.obj`` (:class:`hub.cli.Options`). Exit
-codes follow docs/interface.md: 0 done, 2 bad configuration or input, 3 the log was tampered
-with (the first bad entry and the reason are printed), 1 unexpected. ``verify`` prints the
+Wired into the main app by :mod:`hub.cli.app`; the callbacks read the global options
+(``--config``, ``--json``) from ``ctx.obj`` (:class:`hub.cli.shared.Options`). Exit codes
+follow docs/interface.md: 0 done, 2 bad configuration or input, 3 the log was tampered with
+(the first bad entry and the reason are printed), 1 unexpected. ``verify`` prints the
 head (sequence number and hash): keep it somewhere outside the database and pass it back with
 ``--expect-head`` to detect a truncated log even if the database's own anchor was rewritten.
 """
@@ -20,30 +20,13 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from hub.cli.shared import ExitCode, console, fail, options
+
 if TYPE_CHECKING:
-    from rich.console import Console
-
     from hub.store.audit import AuditLog
-
-EXIT_OK, EXIT_USAGE, EXIT_TAMPERED = 0, 2, 3
 
 audit_app = typer.Typer(
     help="The audit log: verify its hash chain, show entries.", no_args_is_help=True)
-
-
-def _console(stderr: bool = False) -> Console:
-    from rich.console import Console
-
-    return Console(stderr=stderr, highlight=False, soft_wrap=False)
-
-
-def _fail(message: str, code: int = EXIT_USAGE) -> typer.Exit:
-    from rich.markup import escape
-
-    from hub.core.logs import redact
-
-    _console(stderr=True).print(f"[bold red]error:[/] {escape(redact(message))}")
-    return typer.Exit(code)
 
 
 @contextmanager
@@ -57,14 +40,15 @@ def _audit_log(ctx: typer.Context) -> Iterator[AuditLog]:
     from hub.store.keyed import secret_path
 
     try:
-        settings = load_settings(discover(), getattr(ctx.obj, "config", None))
+        config = options(ctx).config
+        settings = load_settings(discover(config), config)
         engine = open_database(settings.ledger_url)
     except ConfigurationError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     try:
         yield AuditLog(engine, secret_path(settings.state_dir))
     except ConfigurationError as exc:  # e.g. a replaced keyed-hash secret
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     finally:
         engine.dispose()
 
@@ -90,21 +74,21 @@ def verify(
     expected = _parse_head(expect_head)
     with _audit_log(ctx) as audit:
         result = audit.verify(expected_head=expected)
-    code = EXIT_OK if result.ok else EXIT_TAMPERED
-    if getattr(ctx.obj, "json", False):
+    code = ExitCode.OK if result.ok else ExitCode.TAMPERED
+    if options(ctx).json:
         typer.echo(json.dumps({
             "ok": result.ok, "exit_code": code, "first_bad_seq": result.first_bad_seq,
             "reason": result.reason, "checked": result.checked,
             "head": {"seq": result.head_seq, "hash": result.head_hash} if result.ok else None,
         }))
         raise typer.Exit(code)
-    console = _console()
+    out = console()
     if result.ok:
-        console.print(f"[green]audit log intact[/]: {result.checked} entries")
+        out.print(f"[green]audit log intact[/]: {result.checked} entries")
         # One unbroken line, to copy into a record kept elsewhere (--expect-head).
-        console.print(f"head {result.head_seq}:{result.head_hash}", soft_wrap=True)
+        out.print(f"head {result.head_seq}:{result.head_hash}", soft_wrap=True)
     else:
-        console.print(f"[bold red]audit log tampered with[/] at entry {result.first_bad_seq}: "
+        out.print(f"[bold red]audit log tampered with[/] at entry {result.first_bad_seq}: "
                       f"{result.reason} ({result.checked} entries before it are intact)")
     raise typer.Exit(code)
 
@@ -120,7 +104,7 @@ def show(
     """List audit entries, oldest first (subjects of closed requests appear as hashes)."""
     with _audit_log(ctx) as audit:
         entries = audit.entries(request_id=request, limit=limit)
-    if getattr(ctx.obj, "json", False):
+    if options(ctx).json:
         typer.echo(json.dumps([
             {"seq": e.seq, "at": e.at, "request_id": e.request_id, "actor": e.actor,
              "action": e.action, "subject_email": e.subject_email,
@@ -140,7 +124,7 @@ def show(
         subject = e.subject_email or (f"#{e.subject_hash[:12]}" if e.subject_hash else "")
         table.add_row(str(e.seq), e.at[:19].replace("T", " "), e.request_id or "",
                       escape(e.actor), escape(e.action), escape(subject), escape(e.details))
-    console = _console()
-    console.print(table)
+    out = console()
+    out.print(table)
     if not entries:
-        console.print("no entries")
+        out.print("no entries")

@@ -23,11 +23,14 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from hub.cli import shared
+
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
+    from hub.config.consent import ConsentSettings
     from hub.config.settings import HubSettings
-    from hub.consent.sync import ConsentSettings, SyncSummary
+    from hub.consent.summary import SyncSummary
 
 consent_app = typer.Typer(
     help="The consent register: a person's consent history and the open opt-out tasks.",
@@ -37,27 +40,21 @@ webhook_app = typer.Typer(help="Receive MailerLite webhooks (push instead of pol
                           no_args_is_help=True)
 
 
-def _cli() -> Any:
-    from hub.cli import root as cli
-
-    return cli
-
-
-def _consent_settings(settings: HubSettings, opts: Any) -> ConsentSettings:
+def _consent_settings(settings: HubSettings, opts: shared.Options) -> ConsentSettings:
+    from hub.config.consent import load_consent_settings
     from hub.config.settings import resolve_config_path
-    from hub.consent.sync import load_consent_settings
     from hub.core.errors import ConfigurationError
 
     try:
         return load_consent_settings(settings, resolve_config_path(opts.config))
     except ConfigurationError as exc:
-        raise _cli()._fail(str(exc), _cli().EXIT_USAGE) from None
+        raise shared.fail(str(exc), shared.ExitCode.USAGE) from None
 
 
-def _database(settings: HubSettings, opts: Any) -> Engine:
+def _database(settings: HubSettings, opts: shared.Options) -> Engine:
     """The hub's database (``--sandbox`` runs: the throw-away one the CLI set up), so invented
     people never enter the real consent register."""
-    from hub.consent.sync import open_consent_database
+    from hub.consent.database import open_consent_database
 
     return open_consent_database(settings.ledger_url)
 
@@ -90,20 +87,19 @@ def consent_sync_command(
     import threading
     import time
 
-    from hub.consent.sync import parse_interval, sleep_until_next, sync_once
+    from hub.consent.job import parse_interval, sleep_until_next, sync_once
     from hub.core.errors import InvalidInput
 
-    cli = _cli()
-    opts = ctx.obj
+    opts = shared.options(ctx)
     try:
         interval = parse_interval(every) if every else None
     except InvalidInput as exc:
-        raise cli._fail(str(exc), cli.EXIT_USAGE) from None
+        raise shared.fail(str(exc), shared.ExitCode.USAGE) from None
     stop = threading.Event()
     if interval is not None:
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    code = cli.EXIT_OK
-    with cli._environment(opts) as (settings, connectors):
+    code: int = shared.ExitCode.OK
+    with shared.environment(opts) as (settings, connectors):
         consent = _consent_settings(settings, opts)
         engine = _database(settings, opts)
         while True:
@@ -121,19 +117,18 @@ def consent_sync_command(
 
 
 def _emit(summary: SyncSummary, as_json: bool) -> None:
-    cli = _cli()
     if as_json:
         typer.echo(json.dumps(summary.as_dict(), ensure_ascii=False))
         return
-    err = cli._console(stderr=True)
+    err = shared.console(stderr=True)
     for warning in summary.warnings:
-        err.print(f"[yellow]warning:[/] {cli._redacted(warning)}")
+        err.print(f"[yellow]warning:[/] {shared.escaped(warning)}")
     if summary.status == "locked":
-        err.print(cli._redacted(summary.line()))
+        err.print(shared.escaped(summary.line()))
         return
     if summary.status == "failed":
-        err.print(f"[bold red]error:[/] {cli._redacted(summary.error or '')}")
-    typer.echo(cli._redacted(summary.line()))
+        err.print(f"[bold red]error:[/] {shared.escaped(summary.error or '')}")
+    typer.echo(shared.redacted(summary.line()))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -186,15 +181,14 @@ def consent_show(
     from hub.core.subject import Subject
     from hub.store.consent_register import ConsentRegister
 
-    cli = _cli()
-    opts = ctx.obj
+    opts = shared.options(ctx)
     try:
         subject = Subject.from_email(email)
     except InvalidInput as exc:
-        raise cli._fail(str(exc), cli.EXIT_USAGE) from None
+        raise shared.fail(str(exc), shared.ExitCode.USAGE) from None
     register_secret(subject.email, "subject")
     register_secret(email.strip(), "subject")
-    with cli._environment(opts) as (settings, _connectors):
+    with shared.environment(opts) as (settings, _connectors):
         engine = _database(settings, opts)
         history = ConsentRegister(engine).history(subject.email)
         suppressed = _is_suppressed(engine, settings, subject.email)
@@ -229,7 +223,7 @@ def _print_history(email: str, suppressed: bool | None, current: list[dict[str, 
                    events: list[dict[str, Any]], tasks: list[dict[str, Any]]) -> None:
     from rich.table import Table
 
-    console = _cli()._console()
+    console = shared.console()
     if not events:
         console.print(f"No consent records for {email}.")
         if suppressed:
@@ -283,7 +277,7 @@ def _print_tasks(tasks: list[dict[str, Any]], title: str, with_email: bool = Fal
         if with_email:
             row.insert(1, task.get("email", ""))
         table.add_row(*row)
-    console = _cli()._console()
+    console = shared.console()
     console.print(table)
     for system, text in instructions.items():
         console.print(f"[bold]{system}[/]: {text}")
@@ -299,16 +293,15 @@ def consent_tasks(
     """Opt-out tasks still open: manual ones (systems without an API) and failed pushes."""
     from hub.store.consent_register import ConsentRegister
 
-    cli = _cli()
-    opts = ctx.obj
-    with cli._environment(opts) as (settings, _connectors):
+    opts = shared.options(ctx)
+    with shared.environment(opts) as (settings, _connectors):
         tasks = ConsentRegister(_database(settings, opts)).open_tasks(include_closed=all_tasks)
     rows = [_task_dict(t) | {"email": t.email} for t in tasks]
     if opts.json:
         typer.echo(json.dumps({"tasks": rows}, ensure_ascii=False))
         return
     if not rows:
-        cli._console().print("No open consent tasks.")
+        shared.console().print("No open consent tasks.")
         return
     _print_tasks(rows, "Consent tasks" if all_tasks else "Open consent tasks", with_email=True)
 
@@ -322,17 +315,16 @@ def consent_resolve(
     """Mark a manual opt-out task as done (after unsubscribing the person by hand)."""
     from hub.store.consent_register import ConsentRegister
 
-    cli = _cli()
-    opts = ctx.obj
-    with cli._environment(opts) as (settings, _connectors):
+    opts = shared.options(ctx)
+    with shared.environment(opts) as (settings, _connectors):
         try:
             task = ConsentRegister(_database(settings, opts)).resolve_task(task_id, note)
         except KeyError:
-            raise cli._fail(f"no consent task {task_id}", cli.EXIT_USAGE) from None
+            raise shared.fail(f"no consent task {task_id}", shared.ExitCode.USAGE) from None
     if opts.json:
         typer.echo(json.dumps(_task_dict(task), ensure_ascii=False))
         return
-    cli._console().print(f"Task {task.id} ({task.destination_title}): {task.state}")
+    shared.console().print(f"Task {task.id} ({task.destination_title}): {task.state}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -356,26 +348,25 @@ def webhook_serve(
     from hub.consent.webhook import build
     from hub.core.errors import ConfigurationError
 
-    cli = _cli()
-    opts = ctx.obj
-    with cli._environment(opts) as (settings, connectors):
+    opts = shared.options(ctx)
+    with shared.environment(opts) as (settings, connectors):
         consent = _consent_settings(settings, opts)
         engine = _database(settings, opts)
         try:
             server, worker = build(settings, connectors, consent, engine, host=host, port=port)
         except ConfigurationError as exc:
-            raise cli._fail(str(exc), cli.EXIT_USAGE) from None
+            raise shared.fail(str(exc), shared.ExitCode.USAGE) from None
         try:
             server.start()
         except OSError as exc:
-            raise cli._fail(f"cannot listen on {host or consent.webhook_host}:"
+            raise shared.fail(f"cannot listen on {host or consent.webhook_host}:"
                             f"{port if port is not None else consent.webhook_port}: "
-                            f"{exc.strerror}", cli.EXIT_USAGE) from None
+                            f"{exc.strerror}", shared.ExitCode.USAGE) from None
         worker.start()
         worker.wake()  # push what earlier deliveries left pending
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
-        err = cli._console(stderr=True)
+        err = shared.console(stderr=True)
         err.print(f"Listening for MailerLite webhooks on {server.url} (Ctrl+C to stop)")
         if server.host not in ("127.0.0.1", "::1", "localhost"):
             err.print("[yellow]warning:[/] serving on a public address: terminate TLS in a "

@@ -7,8 +7,9 @@
     dsar requests close ID
     dsar requests export --csv [--out FILE]
 
-Wired into the main app with ``app.add_typer(requests_app, name="requests")``; the callbacks
-read the global options (``--config``, ``--json``) from ``ctx.obj`` (:class:`hub.cli.Options`).
+Wired into the main app by :mod:`hub.cli.app`; the callbacks read the global options
+(``--config``, ``--json``) from ``ctx.obj`` (:class:`hub.cli.shared.Options`). The request types
+are :data:`hub.core.request_types.REQUEST_TYPES`.
 Exit codes follow docs/interface.md: 0 done, 2 bad input (unknown id, invalid address, an
 extension the law does not allow), 1 unexpected. The tables are for the practice owner and show
 addresses; log lines never do (they name request ids).
@@ -25,18 +26,17 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from hub.cli.shared import console, fail, options
+from hub.core.request_types import REQUEST_TYPES
+
 if TYPE_CHECKING:
-    from rich.console import Console
+    from rich.table import Table
 
     from hub.store.ledger import Ledger, LedgerRequest
-
-EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
-REQUEST_TYPES = ("access", "erasure", "objection", "rectification", "restriction",
-                 "consent-withdrawal")
 
 log = logging.getLogger(__name__)
 
@@ -46,23 +46,8 @@ requests_app = typer.Typer(
 )
 
 
-def _console(stderr: bool = False) -> Console:
-    from rich.console import Console
-
-    return Console(stderr=stderr, highlight=False, soft_wrap=False)
-
-
-def _fail(message: str, code: int = EXIT_USAGE) -> typer.Exit:
-    from rich.markup import escape
-
-    from hub.core.logs import redact
-
-    _console(stderr=True).print(f"[bold red]error:[/] {escape(redact(message))}")
-    return typer.Exit(code)
-
-
 def _wants_json(ctx: typer.Context) -> bool:
-    return bool(getattr(ctx.obj, "json", False))
+    return options(ctx).json
 
 
 @contextmanager
@@ -74,15 +59,16 @@ def _ledger(ctx: typer.Context) -> Iterator[Ledger]:
     from hub.core.errors import ConfigurationError, InvalidInput
     from hub.store.ledger import Ledger, ledger_url
 
+    opts = options(ctx)
     try:
-        settings = load_settings(discover(), getattr(ctx.obj, "config", None))
-        ledger = Ledger.open(ledger_url(settings, sandbox=bool(getattr(ctx.obj, "sandbox", False))))
+        settings = load_settings(discover(opts.config), opts.config)
+        ledger = Ledger.open(ledger_url(settings, sandbox=opts.sandbox))
     except ConfigurationError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     try:
         yield ledger
     except InvalidInput as exc:  # LedgerError and friends: the user asked for the impossible
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     finally:
         ledger.engine.dispose()
 
@@ -115,7 +101,7 @@ def _deadline_cell(request: LedgerRequest, today: date) -> str:
     return f"[{style}]{request.deadline}, {days} d left[/]"
 
 
-def _table(requests: list[LedgerRequest], title: str, today: date) -> Any:
+def _table(requests: list[LedgerRequest], title: str, today: date) -> Table:
     from rich import box
     from rich.markup import escape
     from rich.table import Table
@@ -158,10 +144,10 @@ def open_request(
     try:
         subject = Subject.from_email(email)
     except InvalidInput as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     register_secret(subject.email, "subject")
     if request_type not in REQUEST_TYPES:
-        raise _fail(f"unknown request type {request_type!r}; choose one of "
+        raise fail(f"unknown request type {request_type!r}; choose one of "
                     f"{', '.join(REQUEST_TYPES)}")
     day = _parse_received(received)
     with _ledger(ctx) as ledger:
@@ -171,11 +157,11 @@ def open_request(
     if _wants_json(ctx):
         typer.echo(json.dumps(request.as_dict(), ensure_ascii=False))
         return
-    console = _console()
-    console.print(f"Opened [bold]{request.id}[/] ({request.type}), received "
+    out = console()
+    out.print(f"Opened [bold]{request.id}[/] ({request.type}), received "
                   f"{request.received_on}, answer due [bold]{request.due_at}[/].")
     if not verified_by:
-        console.print("[yellow]No --verified-by given: record how you verified the requester's "
+        out.print("[yellow]No --verified-by given: record how you verified the requester's "
                       "identity before sending any personal data (Art. 12(6)).[/]")
 
 
@@ -205,11 +191,11 @@ def list_requests(
     title = "Overdue requests" if overdue else (
         f"Requests due within {days} days" if days is not None else
         "All requests" if include_closed else "Open requests")
-    console = _console()
+    out = console()
     if not requests:
-        console.print(f"{title}: none.")
+        out.print(f"{title}: none.")
         return
-    console.print(_table(requests, f"{title} (today {today})", today))
+    out.print(_table(requests, f"{title} (today {today})", today))
 
 
 @requests_app.command("show")
@@ -229,7 +215,7 @@ def show_request(
         typer.echo(json.dumps(request.as_dict(), ensure_ascii=False))
         return
     today = local_today()
-    console = _console()
+    out = console()
     facts = Table.grid(padding=(0, 2))
     facts.add_column(style="dim")
     facts.add_column()
@@ -246,9 +232,9 @@ def show_request(
     ]
     for label, value in rows:
         facts.add_row(label, value)
-    console.print(facts)
+    out.print(facts)
     if request.identifiers:
-        console.print("identifiers: " + ", ".join(
+        out.print("identifiers: " + ", ".join(
             escape(f"{kind} {value} ({source})") for kind, value, source in request.identifiers))
     history = Table(title="history")
     for column in ("at", "event", "details"):
@@ -256,7 +242,7 @@ def show_request(
     for entry in request.events:
         history.add_row(entry.at.strftime("%Y-%m-%d %H:%M"), entry.kind,
                         escape(json.dumps(entry.details, ensure_ascii=False)))
-    console.print(history)
+    out.print(history)
 
 
 @requests_app.command("extend")
@@ -275,7 +261,7 @@ def extend_request(
     if _wants_json(ctx):
         typer.echo(json.dumps(request.as_dict(), ensure_ascii=False))
         return
-    _console().print(
+    console().print(
         f"Extended [bold]{request.id}[/]: answer now due [bold]{request.extended_due_at}[/]. "
         "Tell the requester about the extension and its reason before "
         f"{request.due_at} (Art. 12(3)).")
@@ -294,7 +280,7 @@ def close_request(
     if _wants_json(ctx):
         typer.echo(json.dumps(request.as_dict(), ensure_ascii=False))
         return
-    _console().print(f"Closed [bold]{request.id}[/].")
+    console().print(f"Closed [bold]{request.id}[/].")
 
 
 @requests_app.command("export")
@@ -319,5 +305,5 @@ def export_requests(
     if _wants_json(ctx):
         typer.echo(json.dumps({"file": str(out), "requests": count}))
     else:
-        _console(stderr=True).print(f"Wrote {count} requests to {out}")
+        console(stderr=True).print(f"Wrote {count} requests to {out}")
 

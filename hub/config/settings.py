@@ -24,7 +24,7 @@ from pydantic_settings import (
 )
 
 from connectors.sdk.base import Connector, ConnectorSettings
-from hub.consent.sync import ConsentSettings
+from hub.config.consent import ConsentSettings
 from hub.core.errors import ConfigurationError
 from hub.core.inventory import Controller, InventoryEntry
 from hub.core.retention import RetentionPolicy

@@ -1,35 +1,30 @@
-"""``dsar webhook serve``: MailerLite pushes subscriber events, the hub applies them at once.
+"""``dsar webhook serve``: the consent source pushes subscriber events, the hub applies them at
+once.
 
 Why: polling (``dsar consent-sync``) finds an opt-out within minutes at best; a webhook carries
 it within about a minute (MailerLite batches deliveries per minute) and costs no API requests.
-The poll stays as the safety net: a delivery MailerLite gave up on (it retries after 10, 100
-and 1000 seconds, and disables a webhook after days of errors) is found by the next sync.
+The poll stays as the safety net: a delivery the source gave up on is found by the next sync.
 
-What MailerLite documents (https://developers.mailerlite.com/docs/webhooks)
-    * a POST with a JSON body: one event with the subscriber's fields at the top level beside
-      ``event`` / ``type`` and ``account_id``, the subscriber nested under ``subscriber`` for
-      group and automation events, or ``{"events": [...], "total": N}`` for a ``batchable``
-      webhook (required for ``subscriber.deleted``);
-    * a ``Signature`` header: HMAC-SHA256 of the raw body under the webhook's secret, as hex
-      (PHP ``hash_hmac('sha256', $payload, $secret)``). We recompute it over the exact bytes
-      received and compare in constant time; anything else is answered 401 and changes
-      nothing;
-    * answer 2xx within 3 seconds, else the delivery is retried: so the handler only records
-      (one transaction) and a background thread pushes opt-outs to the destinations.
+How a delivery is signed and what it carries is the source connector's
+(``Connector.consent_webhook``, :class:`connectors.sdk.consent.ConsentWebhook`; MailerLite's in
+:mod:`connectors.mailerlite_consent`). A delivery whose signature does not verify is answered
+401 and changes nothing. Sources wait only seconds for an answer before retrying, so the
+handler only records (one transaction) and a background thread pushes opt-outs to the
+destinations.
 
-Replay protection. The signature covers the body but no timestamp or nonce, so a captured
-delivery stays valid forever. Two defences: (1) the SHA-256 of every applied body is stored;
-the same body again (an attacker's replay or MailerLite's own retry) is acknowledged with 200
-but applied no second time; (2) the register ignores a picture of a subscriber older than the
-one it holds (``updated_at``), so re-sent old events cannot roll a newer state back. The
-endpoint should still sit behind a TLS reverse proxy: it binds to 127.0.0.1 by default.
+Replay protection. A signature that covers the body but no timestamp or nonce (MailerLite's)
+stays valid forever for a captured delivery. Two defences: (1) the SHA-256 of every applied
+body is stored; the same body again (an attacker's replay or the source's own retry) is
+acknowledged with 200 but applied no second time; (2) the register ignores a picture of a
+subscriber older than the one it holds (``updated_at``), so re-sent old events cannot roll a
+newer state back. The endpoint should still sit behind a TLS reverse proxy: it binds to
+127.0.0.1 by default.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
-import hmac
 import json
 import logging
 import threading
@@ -39,57 +34,36 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from hub.store.consent_register import DELETED, ConsentRegister, Destination, Observation
+from connectors.sdk.base import Connector
+from connectors.sdk.consent import ConsentWebhook
+from hub.config.consent import DEFAULT_SOURCE, DEFAULT_WEBHOOK_PATH, ConsentSettings
+from hub.config.registry import discover
+from hub.config.settings import HubSettings
+from hub.consent.lock import SyncLock
+from hub.consent.propagate import Propagator, resolve_destinations
+from hub.consent.source import observation_of, source_webhook
+from hub.consent.suppression import Suppression
+from hub.core.errors import ConfigurationError
+from hub.store.consent_register import ConsentRegister, Destination, Observation
+from hub.store.keyed import secret_path
+from hub.store.state import StateStore
+from hub.store.suppression import SuppressionList
 
 log = logging.getLogger(__name__)
 
-SIGNATURE_HEADER = "Signature"
-KNOWN_STATUSES = frozenset({"active", "unsubscribed", "unconfirmed", "bounced", "junk"})
-#: the status an event implies when its body does not carry one
-EVENT_STATUS = {
-    "subscriber.unsubscribed": "unsubscribed",
-    "subscriber.bounced": "bounced",
-    "subscriber.spam_reported": "junk",
-    "subscriber.deleted": DELETED,
-}
+
+def installed_webhook(system: str) -> ConsentWebhook:
+    """The webhook format of the installed connector named ``system``."""
+    return source_webhook(discover().get(system), system)
 
 
-def sign(body: bytes, secret: str) -> str:
-    """The ``Signature`` MailerLite sends for ``body``."""
-    return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-
-
-def verify_signature(body: bytes, signature: str | None, secret: str) -> bool:
-    """True when ``signature`` is the HMAC-SHA256 of ``body`` under ``secret`` (constant time).
-    An empty secret or signature never verifies."""
-    if not secret or not signature:
-        return False
-    return hmac.compare_digest(sign(body, secret), signature.strip().lower())
-
-
-def observations_from(payload: Any, system: str = "mailerlite") -> list[Observation]:
-    """The subscriber pictures in a webhook body (flat, nested or batched); events that are
-    not about a subscriber's consent (campaigns) yield nothing."""
-    items = payload.get("events") if isinstance(payload, dict) and isinstance(
-        payload.get("events"), list) else [payload]
-    found: list[Observation] = []
-    for item in items:
-        if not isinstance(item, dict):
-            continue
-        event = str(item.get("event") or item.get("type") or "")
-        if event and not event.startswith("subscriber."):
-            continue
-        subscriber = item["subscriber"] if isinstance(item.get("subscriber"), dict) else item
-        if "id" not in subscriber:
-            continue
-        status = EVENT_STATUS.get(event) if event == "subscriber.deleted" else (
-            subscriber.get("status") or EVENT_STATUS.get(event))
-        if status == DELETED:
-            found.append(Observation.deleted(system, str(subscriber["id"]),
-                                             str(subscriber.get("email") or "")))
-        elif status in KNOWN_STATUSES:
-            found.append(Observation.from_mailerlite(subscriber, system=system, status=status))
-    return found
+def observations_from(payload: Any, system: str = DEFAULT_SOURCE,
+                      webhook: ConsentWebhook | None = None) -> list[Observation]:
+    """The subscriber pictures in a parsed delivery, as the register records them; events
+    that are not about a subscriber's consent (campaigns) yield nothing. ``webhook`` is the
+    source's format (default: the installed connector named ``system``)."""
+    webhook = webhook or installed_webhook(system)
+    return [observation_of(state, system) for state in webhook.states(payload)]
 
 
 class WebhookApp:
@@ -101,18 +75,22 @@ class WebhookApp:
         secret: str,
         destinations: Sequence[Destination],
         *,
-        path: str = "/webhooks/mailerlite",
+        path: str = DEFAULT_WEBHOOK_PATH,
         max_body_bytes: int = 1_000_000,
-        system: str = "mailerlite",
-        system_title: str = "MailerLite",
+        system: str = DEFAULT_SOURCE,
+        system_title: str | None = None,
+        webhook: ConsentWebhook | None = None,
         suppression: Any = None,
         on_recorded: Callable[[], None] | None = None,
     ) -> None:
+        """``system`` names the source connector; its installed class gives the webhook
+        format and title unless ``webhook`` and ``system_title`` are passed."""
         if not secret:
             raise ValueError("a webhook secret is required")
         self.register, self.secret, self.destinations = register, secret, list(destinations)
         self.path, self.max_body_bytes, self.system = path, max_body_bytes, system
-        self.system_title = system_title
+        self.webhook = webhook or installed_webhook(system)
+        self.system_title = system_title or getattr(discover().get(system), "title", system)
         self.suppression, self.on_recorded = suppression, on_recorded
         self.counts = {"accepted": 0, "duplicate": 0, "rejected": 0}
 
@@ -122,16 +100,16 @@ class WebhookApp:
             return 404, {"error": "not found"}
         if method != "POST":
             return 405, {"error": "use POST"}
-        if not verify_signature(body, signature, self.secret):
+        if not self.webhook.verify(body, signature, self.secret):
             self.counts["rejected"] += 1
             log.warning("webhook: rejected a delivery with a missing or invalid %s header",
-                        SIGNATURE_HEADER)
+                        self.webhook.signature_header)
             return 401, {"error": "invalid signature"}
         try:
             payload = json.loads(body)
         except ValueError:
             return 400, {"error": "the body is not JSON"}
-        observations = observations_from(payload, self.system)
+        observations = observations_from(payload, self.system, self.webhook)
         digest = hashlib.sha256(body).hexdigest()
         hashes = self.suppression.hashes(observations) if self.suppression else None
         result = self.register.apply(
@@ -184,8 +162,8 @@ class _Handler(BaseHTTPRequestHandler):
             length_header.isdigit() else b""
         try:
             status, answer = app.handle(self.command, self.path,
-                                        self.headers.get(SIGNATURE_HEADER), body)
-        except Exception:  # answer 500 so MailerLite retries; the next sync is the safety net
+                                        self.headers.get(app.webhook.signature_header), body)
+        except Exception:  # answer 500 so the source retries; the next sync is the safety net
             log.exception("webhook: could not apply a delivery")
             status, answer = 500, {"error": "internal error; retry later"}
         self._answer(status, answer)
@@ -199,7 +177,8 @@ class _Server(ThreadingHTTPServer):
 
 
 class PropagationWorker:
-    """Pushes opt-outs recorded by webhooks in the background (MailerLite waits 3 s at most)."""
+    """Pushes opt-outs recorded by webhooks in the background (the source waits only seconds
+    for an answer)."""
 
     def __init__(self, run_once: Callable[[], Any]) -> None:
         self._run_once = run_once
@@ -275,20 +254,16 @@ class WebhookServer:
         self.stop()
 
 
-def build(settings: Any, connectors: dict[str, Any], consent: Any, engine: Engine, *,
-          host: str | None = None, port: int | None = None
-          ) -> tuple[WebhookServer, PropagationWorker]:
+def build(settings: HubSettings, connectors: dict[str, type[Connector]],
+          consent: ConsentSettings, engine: Engine, *, host: str | None = None,
+          port: int | None = None) -> tuple[WebhookServer, PropagationWorker]:
     """The server and its propagation worker as ``dsar webhook serve`` runs them."""
-    from hub.consent.sync import Propagator, Suppression, SyncLock, resolve_destinations
-    from hub.store.keyed import secret_path
-    from hub.store.state import StateStore
-    from hub.store.suppression import SuppressionList
-
+    source = connectors.get(consent.source)
+    title = getattr(source, "title", consent.source)
     if consent.webhook_secret is None or not consent.webhook_secret.get_secret_value():
-        from hub.core.errors import ConfigurationError
-
-        raise ConfigurationError("set DSAR_CONSENT__WEBHOOK_SECRET (the secret MailerLite "
+        raise ConfigurationError(f"set DSAR_CONSENT__WEBHOOK_SECRET (the secret {title} "
                                  "shows for the webhook) before serving webhooks")
+    webhook = source_webhook(source, consent.source)
     register = ConsentRegister(engine)
     destinations, _ = resolve_destinations(settings, connectors, consent)
     path = secret_path(settings.state_dir)
@@ -306,9 +281,7 @@ def build(settings: Any, connectors: dict[str, Any], consent: Any, engine: Engin
     worker = PropagationWorker(propagate)
     app = WebhookApp(register, consent.webhook_secret.get_secret_value(), destinations,
                      path=consent.webhook_path, max_body_bytes=consent.webhook_max_body_bytes,
-                     system=consent.source,
-                     system_title=getattr(connectors.get(consent.source), "title",
-                                          consent.source),
+                     system=consent.source, system_title=title, webhook=webhook,
                      suppression=Suppression(SuppressionList(engine, path), path),
                      on_recorded=worker.wake)
     server = WebhookServer(app, host or consent.webhook_host,

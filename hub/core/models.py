@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from hub.core.request_types import ReportedType
 from hub.core.subject import Identifier, MatchStrength
 
 
@@ -69,7 +70,7 @@ class ProcessorResult(BaseModel):
 
 class RequestInfo(BaseModel):
     id: str
-    type: Literal["access", "erasure"]
+    type: ReportedType
     received_at: datetime
     due_at: date
     tool_version: str

@@ -27,11 +27,9 @@ from typing import Any
 
 from hub.core.deadlines import LOCAL_TIMEZONE
 from hub.core.inventory import Controller, InventoryEntry
+from hub.core.languages import DEFAULT_LANGUAGE, LANGUAGES
 from hub.core.models import ManualItem, ProcessorResult, ProcessorStatus, Report
 from hub.core.subject import MatchStrength
-
-LANGUAGES = ("sv", "en")
-DEFAULT_LANGUAGE = "sv"
 
 #: Records matched only through a weaker identifier: the report marks them for the subject.
 WEAK_MATCHES = frozenset({MatchStrength.DERIVED, MatchStrength.PLUS_ADDRESS})

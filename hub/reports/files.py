@@ -23,6 +23,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
+from hub.core.languages import DEFAULT_LANGUAGE
 from hub.core.models import Report
 
 if TYPE_CHECKING:
@@ -68,7 +69,8 @@ def _inventory(settings: HubSettings | None) -> tuple[Controller | None,
     return settings.controller, settings.inventory
 
 
-def report_view(report: Report, *, lang: str = "sv", settings: HubSettings | None = None,
+def report_view(report: Report, *, lang: str = DEFAULT_LANGUAGE,
+                settings: HubSettings | None = None,
                 generated_at: datetime | None = None) -> AccessReportView:
     """The report's content in ``lang`` (inventory and controller from ``settings``)."""
     from hub.reports.content import build_view, with_manual_items
@@ -78,7 +80,8 @@ def report_view(report: Report, *, lang: str = "sv", settings: HubSettings | Non
                       inventory=inventory, generated_at=generated_at)
 
 
-def cover_letter(report: Report, *, lang: str = "sv", settings: HubSettings | None = None,
+def cover_letter(report: Report, *, lang: str = DEFAULT_LANGUAGE,
+                 settings: HubSettings | None = None,
                  generated_at: datetime | None = None) -> str:
     """The cover-letter text for the reply e-mail (what ``cover-letter.txt`` holds)."""
     from hub.reports.render import render_cover_letter
@@ -87,7 +90,7 @@ def cover_letter(report: Report, *, lang: str = "sv", settings: HubSettings | No
                                            generated_at=generated_at))
 
 
-def write_report(report: Report, out_dir: Path, *, lang: str = "sv",
+def write_report(report: Report, out_dir: Path, *, lang: str = DEFAULT_LANGUAGE,
                  settings: HubSettings | None = None,
                  generated_at: datetime | None = None) -> Path:
     """Write the request folder ``<out_dir>/<request id>/`` with every report file; returns it.

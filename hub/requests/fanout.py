@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 
@@ -102,8 +102,10 @@ async def open_connectors(
                 continue
             cls = connectors[name]
             accepted = {k: v for k, v in extra.items() if k in cls.init_options}
+            # A connector class takes the keyword options it names in ``init_options``.
+            factory: Callable[..., Connector] = cls
             opened[name] = await stack.enter_async_context(
-                cls(settings.processor(name), **accepted))
+                factory(settings.processor(name), **accepted))
         yield opened, skipped
 
 

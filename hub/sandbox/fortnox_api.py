@@ -2,8 +2,8 @@
 
 Why: the Fortnox connector's hard parts — the single-use, rotating refresh token, the per-token
 rate limit and the partial search filters — must be exercised over real HTTP without a Fortnox
-account. The rules follow the public documentation (see the docstring of connectors/fortnox.py
-for the URLs) and are never more generous than it:
+account. The rules follow the public documentation (see the docstrings of the modules in
+connectors/fortnox/ for the URLs) and are never more generous than it:
 
 * ``POST /oauth-v1/token`` — form ``grant_type=refresh_token&refresh_token=…`` with
   ``Authorization: Basic base64(client_id:client_secret)``; answers ``access_token``, a **new**

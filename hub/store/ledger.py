@@ -54,23 +54,13 @@ from sqlalchemy.orm import Session, selectinload
 from hub.core.deadlines import LOCAL_TIMEZONE, MAX_EXTENSION_MONTHS, extended_due, response_due
 from hub.core.errors import InvalidInput
 from hub.core.ids import new_request_id
+from hub.core.request_types import RequestType
 from hub.store.db import open_database
 from hub.store.tables import DataSubjectRequest, RequestEvent, RequestIdentifier
 
 if TYPE_CHECKING:
     from hub.config.settings import HubSettings
     from hub.core.models import Report
-
-
-class RequestType(StrEnum):
-    """The rights a request exercises (Art. 15-21, Art. 7(3))."""
-
-    ACCESS = "access"
-    ERASURE = "erasure"
-    OBJECTION = "objection"
-    RECTIFICATION = "rectification"
-    RESTRICTION = "restriction"
-    CONSENT_WITHDRAWAL = "consent-withdrawal"
 
 
 class RequestStatus(StrEnum):

@@ -19,9 +19,9 @@ import pytest
 import respx
 from pydantic import SecretStr
 
+from connectors.rest import BookingConnector, BookingSettings
+from connectors.rest.export import ExportFileError, sniff_delimiter
 from connectors.sdk.base import Findings
-from connectors.booking import BookingConnector, BookingSettings
-from connectors.booking.export import ExportFileError, sniff_delimiter
 from hub.config.settings import load_settings, with_processor_overrides
 from hub.core.errors import ConfigurationError, CredentialsRejected, ProtocolError
 from hub.core.models import Record

@@ -19,8 +19,8 @@ import pytest
 import respx
 from pydantic import SecretStr
 
+from connectors.rest import BookingConnector, BookingSettings
 from connectors.sdk.base import Capability, ErasureAction, ErasureState
-from connectors.booking import BookingConnector, BookingSettings
 from hub.core.models import Record
 from hub.http import HttpPolicy
 
@@ -293,7 +293,7 @@ async def test_export_mode_is_a_manual_task_in_the_admin_ui(action: ErasureActio
 def test_erased_with_parent_needs_a_parent_and_no_calls_of_its_own() -> None:
     from pydantic import ValidationError
 
-    from connectors.booking.spec import ResourceSpec
+    from connectors.rest.spec import ResourceSpec
 
     with pytest.raises(ValidationError, match="erased_with_parent needs a parent"):
         ResourceSpec(name="booking", path="/bookings", personal_fields=["*"],

@@ -18,13 +18,13 @@ import pytest
 import respx
 from pydantic import SecretStr
 
-from connectors.sdk.base import Capability, ErasureAction, ErasureState
 from connectors.fortnox import (
     ANONYMISABLE_FIELDS,
     FortnoxConnector,
     FortnoxSettings,
     default_anonymise_fields,
 )
+from connectors.sdk.base import Capability, ErasureAction, ErasureState
 from hub.core.models import Record
 from hub.core.retention import default_policy
 from hub.http import HttpPolicy

@@ -14,8 +14,8 @@ import pytest
 import respx
 from pydantic import SecretStr
 
-from connectors.sdk.base import ErasureAction, ErasureState
 from connectors.mailerlite import MailerLiteConnector, MailerLiteSettings
+from connectors.sdk.base import ErasureAction, ErasureState
 from hub.core.models import Record
 from hub.http import REPLAYABLE, HttpPolicy
 

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from connectors.booking import BookingConnector, BookingSettings
+from connectors.rest import BookingConnector, BookingSettings
 from connectors.sdk.testing import check_against_server
 from hub.config.settings import load_settings, with_processor_overrides
 from hub.core.errors import CredentialsRejected

@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from connectors.sdk.base import ErasureAction, ErasureState
 from connectors.mailerlite import MailerLiteConnector, MailerLiteSettings
+from connectors.sdk.base import ErasureAction, ErasureState
 from connectors.stripe import StripeConnector, StripeSettings
 from hub.core.subject import Subject
 from hub.http import HttpPolicy

@@ -17,9 +17,9 @@ from typing import Any
 
 import pytest
 
-from connectors.sdk.base import ErasureAction, ErasureState
-from connectors.booking import BookingConnector, BookingSettings
 from connectors.fortnox import FortnoxConnector, FortnoxSettings, default_anonymise_fields
+from connectors.rest import BookingConnector, BookingSettings
+from connectors.sdk.base import ErasureAction, ErasureState
 from connectors.zettle import ZettleConnector, ZettleSettings
 from hub.core.models import Record
 from hub.core.subject import Subject

@@ -1,11 +1,12 @@
-"""The declaration of a booking system's REST API, validated before anything is contacted.
+"""The declaration of a processor's REST API, validated before anything is contacted.
 
 A user adds a simple REST processor by writing TOML, not Python (the model is dlt's rest_api
-source, ``dlt/sources/rest_api/typing.py`` and ``config_setup.py``)::
+source, ``dlt/sources/rest_api/typing.py`` and ``config_setup.py``); ``<table>`` is ``booking``
+or ``rest.<name>``::
 
-    [booking.api]                      # auth, default paging, error envelope
-    [[booking.api.resources]]          # a record type: where to list it, which fields matter
-    [[booking.api.resources.erase]]    # how to delete or anonymise one record (run later)
+    [<table>.api]                      # auth, default paging, error envelope
+    [[<table>.api.resources]]          # a record type: where to list it, which fields matter
+    [[<table>.api.resources.erase]]    # how to delete or anonymise one record (run later)
 
 Every model refuses unknown keys (``extra="forbid"``), paging styles and auth schemes are looked
 up in their registries, and the cross-resource rules below are checked at start-up, so a typo
@@ -30,9 +31,10 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from connectors.booking.auth import AUTH_SCHEMES, AuthScheme
-from connectors.booking.fields import dig, placeholders_in, render_path, render_value, stray_braces
-from connectors.booking.paginators import PAGINATORS, Paginator
+from connectors.rest.naming import current
+from connectors.sdk.auth import AUTH_SCHEMES, AuthScheme
+from connectors.sdk.fields import dig, placeholders_in, render_path, render_value, stray_braces
+from connectors.sdk.paginators import PAGINATORS, Paginator
 from hub.core.models import Record
 
 Scalar = str | int | float | bool
@@ -152,7 +154,7 @@ class EraseCall(_Strict):
 
 
 class ResourceSpec(_Strict):
-    """One record type of the booking system (customers, bookings, …)."""
+    """One record type of the processor (customers, bookings, …)."""
 
     name: str = Field(pattern=r"^[a-z][a-z0-9_]*$",
                       description="Record type in reports, and placeholder source: {name.Id}.")
@@ -223,7 +225,7 @@ def _as_list(value: Any) -> Any:
 
 
 class ApiDeclaration(_Strict):
-    """The whole ``[booking.api]`` table."""
+    """The whole ``[<table>.api]`` table."""
 
     headers: dict[str, str] = Field(default_factory=dict, description="Sent with every call.")
     params: dict[str, Scalar] = Field(default_factory=dict,
@@ -238,7 +240,7 @@ class ApiDeclaration(_Strict):
     @field_validator("auth", mode="before")
     @classmethod
     def _one_or_many(cls, value: Any) -> Any:
-        """``[booking.api.auth]`` (one scheme) or ``[[booking.api.auth]]`` (several)."""
+        """``[<table>.api.auth]`` (one scheme) or ``[[<table>.api.auth]]`` (several)."""
         return _as_list(value)
 
     @model_validator(mode="after")
@@ -279,8 +281,10 @@ class ApiDeclaration(_Strict):
         """One owner per header, and never a credential written into the file."""
         owners = {name.lower(): "headers" for name in self.headers}
         if "authorization" in owners:
-            raise ValueError("headers: credentials belong in [[booking.api.auth]], with the "
-                             "secret in DSAR_BOOKING__API_KEY, not in the configuration file")
+            names = current()
+            raise ValueError(f"headers: credentials belong in [[{names.table}.api.auth]], with "
+                             f"the secret in {names.env('api_key')}, not in the configuration "
+                             "file")
         for scheme in (spec.scheme() for spec in self.auth):
             for header in scheme.header_names():
                 if header in owners:

@@ -1,4 +1,4 @@
-"""Reading a booking system's exported customer list (CSV or XLSX) for systems with no API.
+"""Reading a system's exported customer list (CSV or XLSX) when the system has no API.
 
 Why: Qlickboka, the first customer's booking site, publishes no API; its admin UI exports the
 customer list. The hub searches that file instead and says in the report that erasure is a
@@ -24,7 +24,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from connectors.booking.spec import IdentifierFields
+from connectors.rest.spec import IdentifierFields
 from hub.core.errors import ConnectorError, FailureType
 
 DELIMITERS = ";,\t|"
@@ -39,7 +39,7 @@ class ExportFileError(ConnectorError):
 
 
 class ExportMapping(BaseModel):
-    """The ``[booking.export]`` table: which columns of the export mean what."""
+    """The ``[<table>.export]`` table: which columns of the export mean what."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -135,6 +135,9 @@ def _xlsx_rows(path: Path, mapping: ExportMapping) -> list[list[str]]:
             raise ExportFileError(f"the export {path.name} has no sheet {mapping.sheet!r}; it has "
                                   f"{', '.join(workbook.sheetnames)}")
         sheet = workbook[mapping.sheet] if mapping.sheet else workbook.active
+        if sheet is None:
+            raise ExportFileError(f"the export {path.name} has no active sheet; name one in "
+                                  "export.sheet")
         return [[_cell(v) for v in row] for row in sheet.iter_rows(values_only=True)]
     finally:
         workbook.close()

@@ -1,7 +1,7 @@
 """Reading a declared REST API: one listing with its pages, and a record's child listings.
 
-This is the booking connector's only HTTP loop. Everything processor-specific comes from the
-declaration (:mod:`connectors.booking.spec`); rate limits, retries and Retry-After come from the
+This is the REST engine's only HTTP loop. Everything processor-specific comes from the
+declaration (:mod:`connectors.rest.spec`); rate limits, retries and Retry-After come from the
 shared transport (:mod:`hub.http`), and answers become typed errors through
 ``raise_for_response``/``read_json`` with the declared error-message path quoted.
 """
@@ -12,8 +12,9 @@ from typing import Any
 
 import httpx
 
-from connectors.booking.fields import MISSING, MissingField, dig, render_path, render_value
-from connectors.booking.spec import ApiDeclaration, ResourceSpec
+from connectors.rest.spec import ApiDeclaration, ResourceSpec
+from connectors.sdk.fields import MISSING, MissingField, dig, render_path, render_value
+from connectors.sdk.paginators import PageRequest
 from hub.core.errors import ProtocolError
 from hub.http import raise_for_response, read_json
 
@@ -58,7 +59,7 @@ class RestReader:
                                 f"{missing.field!r} for the placeholder {missing} of resource "
                                 f"{resource.name!r}") from None
         paginator = (resource.paginator or self.api.paginator).build(self.processor)
-        request = paginator.first_page()
+        request: PageRequest | None = paginator.first_page()
         records: dict[str, Raw] = {}
         pages = 0
         while request is not None:

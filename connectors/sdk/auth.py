@@ -10,7 +10,8 @@ token exchange (``oauth2_password``) becomes the client's ``httpx.Auth``; its to
 through the same client, so it shares the processor's rate limit and retry policy.
 
 Secrets never appear in the declaration: a scheme names which setting holds its secret
-(``api_key`` → ``DSAR_BOOKING__API_KEY``, ``password`` → ``DSAR_BOOKING__PASSWORD``).
+(``api_key`` → ``DSAR_<PROCESSOR>__API_KEY``, ``password`` → ``DSAR_<PROCESSOR>__PASSWORD``),
+and the connector passes the secrets in with the names the user sets them by (for messages).
 """
 
 from __future__ import annotations
@@ -54,7 +55,10 @@ class AuthScheme(ABC):
     def headers(self, secrets: Mapping[str, str]) -> dict[str, str]:
         return {}
 
-    def flow(self, secrets: Mapping[str, str], processor: str) -> httpx.Auth | None:
+    def flow(self, secrets: Mapping[str, str], processor: str,
+             setting_names: Mapping[str, str] | None = None) -> httpx.Auth | None:
+        """A token flow, or None for a static scheme. ``setting_names`` says where the user
+        sets each secret (``password`` → ``DSAR_BOOKING__PASSWORD``), for messages."""
         return None
 
 
@@ -149,13 +153,15 @@ class PasswordGrant(AuthScheme):
     def header_names(self) -> tuple[str, ...]:
         return ("authorization",)
 
-    def flow(self, secrets: Mapping[str, str], processor: str) -> httpx.Auth:
+    def flow(self, secrets: Mapping[str, str], processor: str,
+             setting_names: Mapping[str, str] | None = None) -> httpx.Auth:
         o = self.options
         form = {"grant_type": "password", "client_id": o.client_id, "username": o.username,
                 "password": secrets[o.secret]}
         if o.scope:
             form["scope"] = o.scope
-        return _TokenFlow(o.token_url, form, processor)
+        setting = (setting_names or {}).get(o.secret, o.secret)
+        return _TokenFlow(o.token_url, form, processor, setting)
 
 
 class _TokenFlow(httpx.Auth):
@@ -164,10 +170,12 @@ class _TokenFlow(httpx.Auth):
     requires_response_body = True
     EARLY_SECONDS = 30.0  # renew a little before the stated expiry
 
-    def __init__(self, token_url: str, form: dict[str, str], processor: str) -> None:
+    def __init__(self, token_url: str, form: dict[str, str], processor: str,
+                 password_setting: str) -> None:
         self._token_url = token_url
         self._form = form
         self._processor = processor
+        self._password_setting = password_setting
         self._token: str | None = None
         self._expires_at = 0.0
 
@@ -186,7 +194,7 @@ class _TokenFlow(httpx.Auth):
             raise CredentialsRejected(
                 f"{self._processor}'s identity server refused the login (HTTP "
                 f"{response.status_code}{': ' + said if said else ''}); check the user name "
-                "and DSAR_BOOKING__PASSWORD", status_code=response.status_code)
+                f"and {self._password_setting}", status_code=response.status_code)
         token = body.get("access_token") if isinstance(body, dict) else None
         if not isinstance(token, str) or not token:
             raise ProtocolError(f"{self._processor}'s identity server answered without an "

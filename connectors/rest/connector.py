@@ -1,9 +1,11 @@
-"""A booking system declared in TOML: its REST API, or its exported customer list.
+"""The REST engine: a processor declared in TOML, through its REST API or its exported list.
 
+One class serves every declared processor: ``[booking]`` (:mod:`connectors.rest.booking`) and
+each ``[rest.<name>]`` table (:mod:`connectors.rest.declared`); ``<table>`` below is either.
 The first customer's booking site (Qlickboka) publishes no API, so ``mode = "export"`` reads
 the customer list exported from its admin UI, and the report says erasure is a manual task
-there. Systems with an API (BokaMera, the sandbox) are declared under ``[booking.api]`` and read
-with :class:`~connectors.booking.api.RestReader`; see ``config/booking-bokamera.toml``.
+there. Systems with an API (BokaMera, the sandbox) are declared under ``[<table>.api]`` and read
+with :class:`~connectors.rest.api.RestReader`; see ``config/booking-bokamera.toml``.
 
 **Finding the subject.** Round one searches every top-level resource (customers) with the
 declared e-mail search parameter, for each spelling of the address; round two
@@ -12,8 +14,8 @@ other processors revealed. Every candidate is compared exactly (searches may be 
 a matching customer's child records (bookings) are read through the declared placeholders.
 Phones and personnummer seen in the matched records are reported for widening.
 
-**Erasing a record** (:meth:`BookingConnector.erase`) sends the erase calls declared for its
-record type (``[[booking.api.resources.erase]]``, rendered by :meth:`erasure_plan` from the
+**Erasing a record** (:meth:`RestConnector.erase`) sends the erase calls declared for its
+record type (``[[<table>.api.resources.erase]]``, rendered by :meth:`erasure_plan` from the
 stored record) whose action is the one asked for: a ``DELETE``, or an anonymising
 ``PUT``/``PATCH``/``POST``. A 404 means the record is already gone (also success). When the
 declaration has only the other kind of call for the record type, the outcome is ``REFUSED`` with
@@ -35,6 +37,11 @@ from typing import Any
 
 import httpx
 
+from connectors.rest.api import Raw, RestReader
+from connectors.rest.export import ExportRow, cell, personal_cells, read_export
+from connectors.rest.matching import Match, identifiers_in, match, search_terms, to_record
+from connectors.rest.settings import RestSettings
+from connectors.rest.spec import ApiDeclaration, ErasureRequest, ResourceSpec
 from connectors.sdk.base import (
     Capability,
     Connector,
@@ -44,12 +51,7 @@ from connectors.sdk.base import (
     Findings,
     personal_fields,
 )
-from connectors.booking.api import Raw, RestReader
-from connectors.booking.export import ExportRow, cell, personal_cells, read_export
-from connectors.booking.fields import MissingField, dig
-from connectors.booking.matching import Match, identifiers_in, match, search_terms, to_record
-from connectors.booking.settings import BookingSettings
-from connectors.booking.spec import ApiDeclaration, ErasureRequest, ResourceSpec
+from connectors.sdk.fields import MissingField, dig
 from hub.core.errors import ConfigurationError, ConnectorError, as_connector_error
 from hub.core.models import Record
 from hub.core.subject import Identifier, Subject
@@ -80,30 +82,31 @@ class _Collected:
                         identifiers=list(dict.fromkeys(self.identifiers)), manual=manual)
 
 
-class BookingConnector(Connector):
-    name = "booking"
-    title = "Booking system"
-    docs_url = "https://api.bokamera.se/metadata"
+class RestConnector(Connector):
+    """The engine; each declared processor is a subclass naming it (``name``, ``title``,
+    ``docs_url``, ``settings_model``)."""
+
     capabilities = frozenset({Capability.ACCESS, Capability.ERASURE})
-    settings_model = BookingSettings
+    settings_model = RestSettings
     searchable_identifiers = frozenset({"email", "phone", "personnummer"})
 
     def __init__(
-        self, settings: BookingSettings, *, transport: httpx.AsyncBaseTransport | None = None
+        self, settings: RestSettings, *, transport: httpx.AsyncBaseTransport | None = None
     ) -> None:
         super().__init__(settings, transport=transport)
-        self.settings: BookingSettings = settings
+        self.settings: RestSettings = settings
         self.processor = settings.system
         self._reader: RestReader | None = None
         self._export: tuple[list[ExportRow], float] | None = None
         if settings.mode == "export":
-            assert settings.export is not None  # guaranteed by BookingSettings' validator
+            assert settings.export is not None  # guaranteed by RestSettings' validator
             kinds = set(settings.export.identifiers.declared())
             # an export cannot be changed: erasure is a manual task (see erase)
             self.capabilities = frozenset({Capability.ACCESS})
         else:
             if settings.api is None:
-                raise ConfigurationError("the booking connector needs a [booking.api] declaration")
+                raise ConfigurationError(f"the {self.name} connector needs a "
+                                         f"[{settings.names().table}.api] declaration")
             self._reader = RestReader(self._client(settings.api), settings.api, self.processor)
             kinds = {kind for root in settings.api.roots() for kind in root.search.declared()}
         # what this instance can be searched by, per its declaration (read by the hub)
@@ -111,11 +114,12 @@ class BookingConnector(Connector):
 
     def _client(self, api: ApiDeclaration) -> httpx.AsyncClient:
         secrets = {name: self.settings.secret(name) for name in api.secret_names()}
+        where = {name: self.settings.names().env(name) for name in api.secret_names()}
         headers = dict(api.headers)
         flow: httpx.Auth | None = None
         for scheme in (spec.scheme() for spec in api.auth):
             headers.update(scheme.headers(secrets))
-            flow = scheme.flow(secrets, self.processor) or flow
+            flow = scheme.flow(secrets, self.processor, where) or flow
         return self.http_client(self.settings.base_url, headers=headers, auth=flow)
 
     # -- the contract ---------------------------------------------------------------------------
@@ -184,7 +188,8 @@ class BookingConnector(Connector):
                 state=ErasureState.REFUSED,
                 detail=f"no erase call is declared for {record.type} records of {system}: manual "
                        f"task in {system}'s admin UI: {verb} the {what} there (or declare "
-                       f"[[booking.api.resources.erase]] for {record.type!r})")
+                       f"[[{self.settings.names().table}.api.resources.erase]] for "
+                       f"{record.type!r})")
         wanted = [call for call in calls if call.action == action.value]
         if not wanted:
             declared = ErasureAction(calls[0].action)
@@ -250,7 +255,9 @@ class BookingConnector(Connector):
         candidates: dict[str, Raw] = {}
         for identifier in wanted:
             param = params.get(identifier.kind)
-            for term in search_terms(identifier) if param else []:
+            if not param:
+                continue
+            for term in search_terms(identifier):
                 for raw in await reader.search(resource, param, term):
                     candidates.setdefault(reader.record_id(raw, resource), raw)
         return list(candidates.values())

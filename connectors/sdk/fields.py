@@ -1,10 +1,10 @@
-"""Field paths and ``{resource.field}`` placeholders in a booking-system declaration.
+"""Field paths and ``{resource.field}`` placeholders in a declared REST API.
 
-Why: the declaration names where things sit in an answer (``Results``, ``ResponseStatus.Message``,
+Why: a declaration names where things sit in an answer (``Results``, ``ResponseStatus.Message``,
 ``Customer.Email``) and links a child resource to its parent by placeholder
 (``/bookings?CustomerId={customer.Id}``), the way dlt's rest_api source does
 (``{customers.id}``). Both are plain strings in TOML; this module is the one place that reads
-them, so the validator and the HTTP code agree on their meaning.
+them, so the declaration's validator, the paginators and the HTTP code agree on their meaning.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The access job (GDPR Art. 15): find everything every processor holds about one subject.
+"""The access lookup (GDPR Art. 15): find everything every processor holds about one subject.
 
 Round one asks every enabled processor for the verified e-mail address. Identifiers seen in
 the records (phone numbers, valid personnummer, other spellings of the same mailbox) then widen
@@ -10,7 +10,9 @@ marked as derived matches.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 from connectors.sdk.base import Connector
 from hub import __version__
@@ -18,8 +20,13 @@ from hub.config.settings import HubSettings
 from hub.core.deadlines import response_due
 from hub.core.ids import new_request_id
 from hub.core.models import ProcessorResult, ProcessorStatus, Report, RequestInfo, SubjectInfo
+from hub.core.request_types import RequestType
 from hub.core.subject import Identifier, Subject
 from hub.requests.fanout import guarded, merge_round, open_connectors, result_from
+
+#: Called with ``(processor, None)`` when its search starts and ``(processor, result)`` after
+#: each round, so a caller can show live progress.
+ProgressCallback = Callable[[str, ProcessorResult | None], None]
 
 
 def _widening_targets(
@@ -40,13 +47,13 @@ async def look_up(
     settings: HubSettings,
     connectors: dict[str, type[Connector]],
     *,
-    on_progress=None,  # type: ignore[no-untyped-def]  # Callable[[str, result | None], None]
+    on_progress: ProgressCallback | None = None,
     received_at: datetime | None = None,
     widen: bool = True,
     **connector_options: object,
 ) -> Report:
     received = received_at or datetime.now(UTC)
-    request_id = new_request_id("access", received)
+    request_id = new_request_id(RequestType.ACCESS, received)
     results: dict[str, ProcessorResult] = {}
 
     async with open_connectors(settings, connectors, **connector_options) as (opened, skipped):
@@ -81,7 +88,7 @@ async def look_up(
     ordered += sorted(skipped, key=lambda r: r.name)
     return Report(
         request=RequestInfo(
-            id=request_id, type="access", received_at=received,
+            id=request_id, type=RequestType.ACCESS.value, received_at=received,
             due_at=response_due(received.date()), tool_version=__version__,
         ),
         subject=SubjectInfo(email=subject.email, identifiers=list(subject.identifiers)),
@@ -95,8 +102,8 @@ async def look_up_many(
     connectors: dict[str, type[Connector]],
     *,
     concurrency: int = 5,
-    on_progress=None,  # type: ignore[no-untyped-def]
-    **connector_options: object,
+    on_progress: ProgressCallback | None = None,
+    **connector_options: Any,
 ) -> list[Report]:
     """Several lookups in one event loop (``dsar lookup --batch``), so they share each
     processor's rate limiter and stay under its documented limit together."""

@@ -6,25 +6,30 @@ class turns one answer into the token of the next page, or None at the end. The 
 refuses a loop (a token seen before means the server points back to a page already read) and
 a runaway (``max_pages``), so a misbehaving API can never keep a request busy forever.
 
-Styles: ``single`` (no paging), ``page_number`` (``page=1,2,…``), ``offset`` (skip/take, e.g.
-BokaMera's ``Skip``/``Take`` with ``Total``), ``cursor`` (an opaque token in the body, e.g.
-MailerLite's ``meta.next_cursor``) and ``link_header`` (RFC 8288 ``Link: <…>; rel="next"``).
+Styles: ``single`` (no paging), ``page_number`` (``page=1,2,…``, e.g. Fortnox), ``offset``
+(skip/take, e.g. BokaMera's ``Skip``/``Take`` with ``Total``), ``cursor`` (an opaque token in
+the body, e.g. MailerLite's ``meta.next_cursor`` or Zettle's ``lastPurchaseHash``) and
+``link_header`` (RFC 8288 ``Link: <…>; rel="next"``).
+
+Hand-written connectors use the same classes (subclassing one where the API has a rule of its
+own) and :func:`walk` for the loop, so every listing in the project ends the same way.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Hashable
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from connectors.booking.fields import dig
+from connectors.sdk.fields import dig
 from hub.core.errors import ProtocolError
 
 Params = dict[str, str | int]
+T = TypeVar("T")
 
 
 class PaginatorOptions(BaseModel):
@@ -32,7 +37,9 @@ class PaginatorOptions(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    max_pages: int = Field(1000, ge=1, description="Give up (ProtocolError) after this many.")
+    max_pages: int | None = Field(
+        1000, ge=1, description="Give up (ProtocolError) after this many; None: no limit (for a "
+        "connector whose listing is as long as the account's data, e.g. every subscriber).")
 
 
 @dataclass(frozen=True)
@@ -49,14 +56,24 @@ class Paginator(ABC):
     name: ClassVar[str]
     Options: ClassVar[type[PaginatorOptions]] = PaginatorOptions
 
-    def __init__(self, options: PaginatorOptions, processor: str) -> None:
+    def __init__(
+        self, options: PaginatorOptions, processor: str, *, loop_message: str | None = None
+    ) -> None:
         self.options = options
         self.processor = processor
+        #: the words of the refusal to loop, when the processor's own are clearer
+        self.loop_message = loop_message
         self._seen: set[Hashable] = set()
         self._pages = 1
 
     def first_page(self) -> PageRequest:
         return PageRequest(params=self.first_params())
+
+    def start_at(self, token: Hashable) -> PageRequest:
+        """Resume a listing at the page ``token`` names (e.g. a cursor a previous run stored);
+        the server pointing back to it later is a loop like any other."""
+        self._seen.add(token)
+        return self.request_for(token)
 
     def first_params(self) -> Params:
         return {}
@@ -67,11 +84,11 @@ class Paginator(ABC):
         if token is None:
             return None
         if token in self._seen:
-            raise ProtocolError(f"{self.processor}'s paging ({self.name}) pointed back to a page "
-                                "already read; refusing to loop")
+            raise ProtocolError(self.loop_message or f"{self.processor}'s paging ({self.name}) "
+                                "pointed back to a page already read; refusing to loop")
         self._seen.add(token)
         self._pages += 1
-        if self._pages > self.options.max_pages:
+        if self.options.max_pages is not None and self._pages > self.options.max_pages:
             raise ProtocolError(f"{self.processor} kept returning more pages than max_pages "
                                 f"({self.options.max_pages}); refusing to continue")
         return self.request_for(token)
@@ -147,9 +164,12 @@ class PageNumberPaginator(Paginator):
     Options = PageNumberOptions
     options: PageNumberOptions
 
-    def __init__(self, options: PaginatorOptions, processor: str) -> None:
-        super().__init__(options, processor)
-        self._page = self.options.start
+    def __init__(
+        self, options: PaginatorOptions, processor: str, *, loop_message: str | None = None
+    ) -> None:
+        super().__init__(options, processor, loop_message=loop_message)
+        #: the number of the page last asked for
+        self.page = self.options.start
 
     def first_params(self) -> Params:
         o = self.options
@@ -160,16 +180,16 @@ class PageNumberPaginator(Paginator):
         if count == 0:
             return None
         if o.total_pages_path is not None:
-            if self._page - o.start + 1 >= self._number(body, o.total_pages_path):
+            if self.page - o.start + 1 >= self._number(body, o.total_pages_path):
                 return None
         elif o.size is not None and count < o.size:
             return None
-        return self._page + 1
+        return self.page + 1
 
     def request_for(self, token: Any) -> PageRequest:
-        self._page = int(token)
+        self.page = int(token)
         o = self.options
-        return PageRequest(params=_with_size({o.page_param: self._page}, o.size_param, o.size))
+        return PageRequest(params=_with_size({o.page_param: self.page}, o.size_param, o.size))
 
 
 class OffsetOptions(PaginatorOptions):
@@ -191,8 +211,10 @@ class OffsetPaginator(Paginator):
     Options = OffsetOptions
     options: OffsetOptions
 
-    def __init__(self, options: PaginatorOptions, processor: str) -> None:
-        super().__init__(options, processor)
+    def __init__(
+        self, options: PaginatorOptions, processor: str, *, loop_message: str | None = None
+    ) -> None:
+        super().__init__(options, processor, loop_message=loop_message)
         self._offset = 0
 
     def first_params(self) -> Params:
@@ -220,6 +242,9 @@ class CursorOptions(PaginatorOptions):
     cursor_param: str = "cursor"
     limit_param: str | None = None
     limit: int | None = Field(None, ge=1)
+    stop_on_empty: bool = Field(
+        False, description="An empty page ends the listing even if it carries a cursor "
+        "(MailerLite, Zettle: 'until the response is empty').")
 
     @model_validator(mode="after")
     def _limit_pair(self) -> CursorOptions:
@@ -229,7 +254,8 @@ class CursorOptions(PaginatorOptions):
 
 @register_paginator
 class CursorPaginator(Paginator):
-    """An opaque token in the answer; the end is a missing, null or empty token."""
+    """An opaque token in the answer; the end is a missing, null or empty token (or, with
+    ``stop_on_empty``, an empty page)."""
 
     name = "cursor"
     Options = CursorOptions
@@ -239,6 +265,8 @@ class CursorPaginator(Paginator):
         return _with_size({}, self.options.limit_param, self.options.limit)
 
     def next_token(self, response: httpx.Response, body: Any, count: int) -> Hashable | None:
+        if count == 0 and self.options.stop_on_empty:
+            return None
         cursor = dig(body, self.options.cursor_path)
         return str(cursor) if cursor not in (None, "") else None
 
@@ -276,3 +304,32 @@ class LinkHeaderPaginator(Paginator):
 
     def request_for(self, token: Any) -> PageRequest:
         return PageRequest(url=str(token))
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    """One answer of a listing: what was asked, what came back, and the items it held."""
+
+    request: PageRequest
+    response: httpx.Response
+    body: Any
+    items: list[T]
+
+
+async def walk(
+    paginator: Paginator,
+    fetch: Callable[[PageRequest], Awaitable[Page[T]]],
+    *,
+    start: PageRequest | None = None,
+) -> AsyncIterator[Page[T]]:
+    """Every page of one listing, asked for by ``fetch`` and followed by ``paginator``.
+
+    ``fetch`` sends the request (the connector's own parameters plus ``request.params``) and
+    turns the answer into a :class:`Page`; ``start`` resumes at a stored page (see
+    :meth:`Paginator.start_at`). The next page is asked for only when the caller wants it.
+    """
+    request: PageRequest | None = paginator.first_page() if start is None else start
+    while request is not None:
+        page = await fetch(request)
+        yield page
+        request = paginator.next_page(page.response, page.body, len(page.items))

@@ -1,0 +1,98 @@
+"""The ``dsar`` command (typer + rich): the global options and the wiring of every command.
+
+This is the only module that knows all command modules; each of them imports only
+:mod:`hub.cli.shared` and the use-cases, so the CLI's parts never depend on each other. Its
+contract is docs/interface.md. Exit codes (:class:`hub.core.exit_codes.ExitCode`): 0 done and
+every enabled processor answered; 2 bad usage or bad input, nothing contacted; 3 partial (a
+processor failed, was skipped or needs a manual step; the report says which); 1 unexpected
+error. Results go to stdout (``--json``: one JSON document and nothing else); progress,
+warnings and logs go to stderr.
+
+Start-up stays fast: heavy modules (pydantic models, connectors, the stripe SDK) are imported
+inside the commands, never at module level.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from hub.cli.audit import audit_app
+from hub.cli.config import config_app, list_connectors
+from hub.cli.consent import consent_app, consent_sync_command, webhook_app
+from hub.cli.erase import erase_command, resume_command
+from hub.cli.lookup import lookup
+from hub.cli.requests import requests_app
+from hub.cli.retention import retention_app
+from hub.cli.schema import schema_app
+from hub.cli.shared import ExitCode, Options, console, escaped
+from hub.cli.tasks import task_app
+
+app = typer.Typer(
+    help="Answer GDPR data-subject requests across your processors.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+@app.callback()
+def main_options(
+    ctx: typer.Context,
+    config: Annotated[Path | None, typer.Option(
+        "--config", help="TOML configuration [default: $DSAR_CONFIG, else config/hub.toml]",
+        dir_okay=False)] = None,
+    sandbox: Annotated[bool, typer.Option(
+        "--sandbox", help="Use the built-in sandbox processors (no credentials, no network).")
+    ] = False,
+    json_output: Annotated[bool, typer.Option(
+        "--json", help="Print one machine-readable JSON result on stdout and nothing else.")
+    ] = False,
+    out: Annotated[Path | None, typer.Option(
+        "--out", help="Folder for report files [default: <state dir>/reports].", file_okay=False)
+    ] = None,
+    verbose: Annotated[int, typer.Option(
+        "--verbose", "-v", count=True, help="More log output on stderr (-v info, -vv debug).")
+    ] = 0,
+) -> None:
+    from hub.core.logs import configure_logging
+
+    configure_logging(["WARNING", "INFO", "DEBUG"][min(verbose, 2)])
+    ctx.obj = Options(config=config, sandbox=sandbox, json=json_output, out=out, verbose=verbose)
+
+
+# The order of registration is the order of ``dsar --help``.
+app.command("consent-sync")(consent_sync_command)
+app.command("lookup")(lookup)
+app.command("connectors")(list_connectors)
+app.command("erase")(erase_command)
+app.add_typer(config_app, name="config")
+app.add_typer(schema_app, name="schema")
+app.add_typer(requests_app, name="requests")
+app.add_typer(audit_app, name="audit")
+app.add_typer(consent_app, name="consent")
+app.add_typer(webhook_app, name="webhook")
+app.add_typer(retention_app, name="retention")
+requests_app.command("resume")(resume_command)
+requests_app.add_typer(task_app, name="task")
+
+
+def main() -> None:
+    """Console-script entry point: map unexpected errors to exit 1 without a traceback wall."""
+    try:
+        app()
+    except KeyboardInterrupt:
+        console(stderr=True).print("interrupted; nothing that completed was lost")
+        sys.exit(ExitCode.INTERRUPTED)
+    except Exception as exc:
+        from hub.core.errors import ConfigurationError
+
+        if isinstance(exc, ConfigurationError):
+            console(stderr=True).print(f"[bold red]error:[/] {escaped(str(exc))}")
+            sys.exit(ExitCode.USAGE)
+        console(stderr=True).print(
+            f"[bold red]unexpected error:[/] {type(exc).__name__}: {escaped(str(exc))}")
+        sys.exit(ExitCode.ERROR)

@@ -1,0 +1,78 @@
+"""``dsar config check`` and ``dsar connectors``: what is installed and whether it is set up.
+
+    dsar config check     validate settings and test each processor's credentials (exit 0 / 3)
+    dsar connectors       installed connectors and their capabilities
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import TypedDict
+
+import typer
+
+from hub.cli.shared import ExitCode, console, escaped, fail, options, request_context
+from hub.core.errors import ConfigurationError
+
+config_app = typer.Typer(help="Inspect and validate the configuration.", no_args_is_help=True)
+
+
+class _ConnectorRow(TypedDict):
+    name: str
+    title: str
+    capabilities: list[str]
+    docs: str
+    module: str
+
+
+def list_connectors(ctx: typer.Context) -> None:
+    """List installed connectors and their capabilities."""
+    from hub.config.registry import discover
+
+    try:
+        found = discover(options(ctx).config)
+    except ConfigurationError as exc:
+        raise fail(str(exc), ExitCode.USAGE) from None
+    rows = [
+        _ConnectorRow(name=name, title=cls.title,
+                      capabilities=sorted(c.value for c in cls.capabilities),
+                      docs=cls.docs_url, module=cls.__module__)
+        for name, cls in found.items()
+    ]
+    if options(ctx).json:
+        typer.echo(json.dumps(rows))
+        return
+    from rich.table import Table
+
+    table = Table(title="Installed connectors (entry-point group dsar.connectors)")
+    for column in ("name", "title", "capabilities", "module", "docs"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(row["name"], row["title"], ", ".join(row["capabilities"]), row["module"],
+                      row["docs"])
+    console().print(table)
+
+
+@config_app.command("check")
+def config_check(ctx: typer.Context) -> None:
+    """Validate settings and test each enabled processor's credentials with one cheap read."""
+    from hub.config.check import check_all
+
+    opts = options(ctx)
+    with request_context(opts) as env:
+        checks = asyncio.run(check_all(env.settings, env.connectors, **env.connector_options))
+    code = ExitCode.OK if all(c["ok"] for c in checks) else ExitCode.PARTIAL
+    if opts.json:
+        typer.echo(json.dumps({"exit_code": code, "processors": checks}))
+        raise typer.Exit(code)
+    from rich.table import Table
+
+    table = Table(title="Configuration check")
+    for column in ("processor", "result", "details"):
+        table.add_column(column)
+    for check in checks:
+        mark = "[green]ok[/]" if check["ok"] else "[red]failed[/]"
+        table.add_row(check["name"], mark, escaped(check["details"]))
+    console().print(table)
+    raise typer.Exit(code)

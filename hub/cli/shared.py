@@ -1,0 +1,156 @@
+"""What every ``dsar`` command shares: global options, exit codes, output and setup.
+
+Command modules import this module and the use-cases, never each other, so a command can be
+moved, removed or tested alone; only :mod:`hub.cli.app` knows them all.
+
+Output rules (docs/interface.md): results on stdout, messages and logs on stderr. Everything
+printed that came from outside (a processor's error, a note, the user's own input) is redacted
+and its Rich markup escaped: a processor name like ``[bold]`` or an error quoting ``[/]`` is
+text, never formatting, and never a crash of the renderer.
+
+Heavy modules (settings, connectors, the sandbox) are imported inside the functions, so
+``dsar --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import typer
+
+from hub.core.exit_codes import ExitCode
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from hub.config.settings import HubSettings
+    from hub.requests.context import ConnectorClasses, RequestContext
+
+__all__ = ["ExitCode", "Options", "console", "environment", "escaped", "fail", "options",
+           "redacted", "request_context", "settings_only", "wide_console"]
+
+
+@dataclass
+class Options:
+    """The global options (``dsar [OPTIONS] COMMAND``), handed to commands as ``ctx.obj``."""
+
+    config: Path | None
+    sandbox: bool
+    json: bool
+    out: Path | None
+    verbose: int
+
+
+def console(stderr: bool = False) -> Console:
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False, soft_wrap=False)
+
+
+def wide_console() -> Console:
+    """stdout; at least 150 columns when not a terminal (files, pipes, CI logs), so wide
+    tables stay readable in a log."""
+    from rich.console import Console
+
+    out = Console(highlight=False, soft_wrap=False)
+    if not out.is_terminal:
+        out = Console(highlight=False, soft_wrap=False, width=150)
+    return out
+
+
+def redacted(text: str) -> str:
+    """``text`` without addresses or secrets registered for this run."""
+    from hub.core.logs import redact
+
+    return redact(text)
+
+
+def escaped(text: str) -> str:
+    """``text`` redacted and safe to embed in Rich markup."""
+    from rich.markup import escape
+
+    return escape(redacted(text))
+
+
+def fail(message: str, code: int = ExitCode.USAGE) -> typer.Exit:
+    """Print ``error: message`` on stderr; ``raise fail(...)`` ends the command with ``code``."""
+    console(stderr=True).print(f"[bold red]error:[/] {escaped(message)}")
+    return typer.Exit(code)
+
+
+def options(ctx: typer.Context) -> Options:
+    """The global options of this invocation (a sub-app run alone in a test has none)."""
+    found = ctx.obj
+    if isinstance(found, Options):
+        return found
+    return Options(config=None, sandbox=False, json=False, out=None, verbose=0)
+
+
+def settings_only(opts: Options) -> HubSettings:
+    """The settings, without starting the sandbox or registering secrets: for commands that
+    only read the hub's own records. A configuration error exits with 2."""
+    from hub.config.registry import discover
+    from hub.config.settings import load_settings
+    from hub.core.errors import ConfigurationError
+
+    try:
+        return load_settings(discover(opts.config), opts.config)
+    except ConfigurationError as exc:
+        raise fail(str(exc), ExitCode.USAGE) from None
+
+
+@contextmanager
+def request_context(opts: Options) -> Iterator[RequestContext]:
+    """Settings and connectors for one command, as a use-case context; with ``--sandbox`` the
+    fake processors run (and the ledger is a throw-away one) until the block ends."""
+    import tempfile
+
+    from hub.config.registry import discover
+    from hub.config.settings import load_settings, with_processor_overrides
+    from hub.core.errors import ConfigurationError
+    from hub.core.logs import register_secrets
+    from hub.requests.context import RequestContext
+    from hub.store.db import open_database
+    from hub.store.ledger import SANDBOX_DB_MARK
+    from hub.store.state import StateStore
+
+    try:
+        connectors = discover(opts.config)
+        settings = load_settings(connectors, opts.config)
+    except ConfigurationError as exc:
+        raise fail(str(exc), ExitCode.USAGE) from None
+    if not opts.sandbox:
+        for name in connectors:
+            register_secrets(settings.processor(name).secret_values())
+        state = StateStore(open_database(settings.ledger_url))
+        yield RequestContext(settings, connectors, {"state": state}, out_dir=opts.out)
+        return
+
+    from hub.sandbox import Sandbox
+
+    # A sandbox run keeps its ledger and tokens in a throw-away database: the fake processors
+    # start afresh each run, and invented people never enter the real request log.
+    with Sandbox() as sandbox, tempfile.TemporaryDirectory(prefix=SANDBOX_DB_MARK) as scratch:
+        database = f"sqlite:///{Path(scratch) / 'sandbox.sqlite3'}"
+        settings = settings.model_copy(update={"database_url": database})
+        for name in connectors:
+            if name in sandbox.base_urls:
+                values = {"enabled": True, "base_url": sandbox.base_urls[name],
+                          **sandbox.credentials.get(name, {})}
+            else:  # never let a sandbox run reach a real processor
+                values = {"enabled": False}
+            settings = with_processor_overrides(settings, name, values)
+        state = StateStore(open_database(database))
+        yield RequestContext(settings, connectors, {"state": state}, sandbox=True,
+                             out_dir=opts.out)
+
+
+@contextmanager
+def environment(opts: Options) -> Iterator[tuple[HubSettings, ConnectorClasses]]:
+    """:func:`request_context` as settings and connectors, for commands that need no more."""
+    with request_context(opts) as ctx:
+        yield ctx.settings, ctx.connectors

@@ -1,0 +1,162 @@
+"""Step 4 of an erasure: what it achieved, for the subject (the erasure report) and the law.
+
+The erasure report is the access report's format with what was done to each record
+(``action``, ``legal_basis``, ``retained_until``), so the subject reads one kind of document.
+Art. 19 obliges the controller to tell each recipient of the data about the erasure: a
+processor whose API erased a record has been told through it (:func:`notifications`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date
+
+from hub.core.inventory import InventoryEntry
+from hub.core.models import (
+    ManualItem,
+    ProcessorResult,
+    ProcessorStatus,
+    Record,
+    RecordAction,
+    Report,
+)
+from hub.core.request_types import RequestType
+from hub.requests.erasure.plan import ERASING, TASK, record_key
+from hub.requests.erasure.verify import Verification
+from hub.store.erasure_actions import ActionState, PlannedAction
+
+
+@dataclass
+class Notification:
+    """An Art. 19 notification: a recipient told of the erasure."""
+
+    recipient: str
+    how: str  # "api" | "manual"
+    on: date
+    records: int
+
+    def as_dict(self) -> dict[str, object]:
+        return {"recipient": self.recipient, "how": self.how, "on": self.on.isoformat(),
+                "records": self.records}
+
+
+def open_work(plan: Iterable[PlannedAction]) -> dict[str, int]:
+    """Actions not finished, by state (empty: everything erasable is gone)."""
+    counts: dict[str, int] = {}
+    for action in plan:
+        if not action.finished:
+            counts[action.state] = counts.get(action.state, 0) + 1
+    return counts
+
+
+def notifications(plan: Iterable[PlannedAction], today: date) -> list[Notification]:
+    """Art. 19: each processor told of the erasure through its API (one notice per
+    processor with at least one erase call done)."""
+    counts: dict[str, int] = {}
+    for action in plan:
+        if action.action in ERASING and action.state == ActionState.DONE:
+            counts[action.processor] = counts.get(action.processor, 0) + 1
+    return [Notification(name, "api", today, n) for name, n in counts.items()]
+
+
+_REPORT_ACTIONS = {
+    ("delete", ActionState.DONE): RecordAction.DELETED,
+    ("anonymise", ActionState.DONE): RecordAction.ANONYMISED,
+}
+
+
+def record_action(action: PlannedAction) -> RecordAction | None:
+    state = ActionState(action.state)
+    if (action.action, state) in _REPORT_ACTIONS:
+        return _REPORT_ACTIONS[(action.action, state)]
+    if state is ActionState.RETAINED:
+        return RecordAction.RETAINED
+    if state in (ActionState.MANUAL_OPEN, ActionState.MANUAL_DONE):
+        return RecordAction.MANUAL
+    if state is ActionState.FAILED:
+        return RecordAction.FAILED
+    if action.action == "retain" and state is ActionState.DONE:
+        return RecordAction.DELETED
+    return None
+
+
+def erasure_report(lookup: Report, plan: Sequence[PlannedAction], *, request_id: str,
+                   verification: Verification | None, suppressed: bool, today: date,
+                   inventory: Sequence[InventoryEntry] = ()) -> Report:
+    """The erasure report: the lookup's records with what was done to each (``action``,
+    ``legal_basis``, ``retained_until``), per-processor notes (Art. 19 notifications,
+    completion dates, verification) and the manual tasks as manual items."""
+    by_key = {a.key: a for a in plan}
+    told = {n.recipient: n for n in notifications(plan, today)}
+    processors: list[ProcessorResult] = []
+    seen: set[tuple[str, str, str]] = set()
+    for result in lookup.processors:
+        records, notes = [], list(result.notes)
+        for rec in result.records:
+            action = by_key.get(record_key(result.name, rec))
+            seen.add(record_key(result.name, rec))
+            records.append(_annotated(rec, action))
+        for action in plan:  # done on an earlier run: no longer found, still reported
+            if action.processor == result.name and action.key not in seen \
+                    and action.record_type != TASK:
+                seen.add(action.key)
+                records.append(_annotated(Record(type=action.record_type, id=action.record_id,
+                                                 matched_on=action.matched_on), action))
+        notes += _notes(result.name, plan, told.get(result.name))
+        if verification and result.name in verification.unverified:
+            notes.append("verification: the processor could not be asked again")
+        status = result.status
+        if any(a.processor == result.name and a.state == ActionState.MANUAL_OPEN
+               for a in plan) and status == ProcessorStatus.FOUND:
+            notes.append("a person must act on some records (see the manual tasks)")
+        processors.append(result.model_copy(update={"records": records, "notes": notes,
+                                                    "status": status}))
+    if suppressed and processors:
+        processors[0].notes.append(
+            "the address is on the suppression list (a keyed hash, GDPR Art. 21(3)): a later "
+            "consent sync or import will not subscribe it again")
+    info = lookup.request.model_copy(update={"id": request_id,
+                                             "type": RequestType.ERASURE.value})
+    return lookup.model_copy(update={"request": info, "processors": processors,
+                                     "manual_items": _manual_items(plan, inventory)})
+
+
+def _manual_items(plan: Sequence[PlannedAction], inventory: Sequence[InventoryEntry]
+                  ) -> list[ManualItem]:
+    entries = {e.key: e for e in inventory}
+    items = []
+    for action in plan:
+        if action.record_type == TASK and action.state == ActionState.MANUAL_OPEN:
+            entry = entries.get(action.processor)
+            items.append(ManualItem(
+                key=action.processor, system=entry.system if entry else action.processor,
+                processor=entry.processor if entry else None,
+                reason="no_connector" if entry is not None and entry.connector is None
+                else "instructions", instructions=action.instructions))
+    return items
+
+
+def _annotated(record: Record, action: PlannedAction | None) -> Record:
+    if action is None:
+        return record
+    return record.model_copy(update={
+        "action": record_action(action), "legal_basis": action.legal_basis,
+        "retained_until": action.retained_until})
+
+
+def _notes(processor: str, plan: Sequence[PlannedAction], told: Notification | None
+           ) -> list[str]:
+    notes = []
+    mine = [a for a in plan if a.processor == processor]
+    for action in mine:
+        if action.completes_by:
+            notes.append(f"{action.record_type} {action.record_id}: the processor completes the "
+                         f"erasure by {action.completes_by.isoformat()}")
+        if action.state in (ActionState.FAILED, ActionState.MANUAL_OPEN) and action.detail:
+            notes.append(f"{action.record_type} {action.record_id}: {action.state}: "
+                         f"{action.detail}")
+    if told is not None:
+        notes.append(f"Art. 19: {processor} was told of the erasure through its API on "
+                     f"{told.on.isoformat()} ({told.records} records)")
+    return notes

@@ -1,0 +1,88 @@
+"""Deferred erasure: records kept under a legal hold (e.g. Bokföringslagen's seven years) are
+erased when the hold ends, with the action the retention policy names for "after".
+
+Meant to run from cron (``dsar retention due --execute``): it finds the due records in every
+request's plan, so nothing retained is forgotten after the request itself was closed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date
+
+from connectors.sdk.base import Connector, ErasureAction
+from hub.core.exit_codes import ExitCode
+from hub.core.models import Record
+from hub.requests.context import RequestContext
+from hub.requests.erasure.execute import call_connector, record_outcome
+from hub.requests.erasure.stores import open_stores
+from hub.requests.fanout import open_connectors
+from hub.store.erasure_actions import ActionState, ErasureLedger, PlannedAction, idempotency_key
+from hub.store.ledger import local_today
+
+_FINISHED = frozenset({ActionState.DONE.value, ActionState.MANUAL_DONE.value})
+
+
+@dataclass
+class RetentionRun:
+    """The retained records whose hold has ended, and (executed) what became of them."""
+
+    today: date
+    executed: bool
+    actions: list[PlannedAction] = field(default_factory=list)
+
+    @property
+    def code(self) -> ExitCode:
+        """PARTIAL while an erasure that was due is not finished (failed or manual)."""
+        if not self.executed:
+            return ExitCode.OK
+        unfinished = sum(1 for a in self.actions if a.state not in _FINISHED)
+        return ExitCode.OK if unfinished == 0 else ExitCode.PARTIAL
+
+    def as_dict(self) -> dict[str, object]:
+        return {"today": self.today.isoformat(), "executed": self.executed,
+                "exit_code": self.code,
+                "due": [{**a.as_dict(), "request_id": a.request_id} for a in self.actions]}
+
+
+async def retention_due(ctx: RequestContext, *, execute: bool = False,
+                        today: date | None = None) -> RetentionRun:
+    """The records due for erasure today; with ``execute``, erase them now."""
+    today = today or local_today()
+    elog = open_stores(ctx.settings, sandbox=ctx.sandbox).actions
+    due = elog.due(today)
+    if not (execute and due):
+        return RetentionRun(today, execute, due)
+    async with open_connectors(ctx.settings, ctx.connectors, **ctx.connector_options) as (
+            opened, _):
+        return RetentionRun(today, execute, await erase_due(ctx, due, opened, elog))
+
+
+async def erase_due(ctx: RequestContext, due: Sequence[PlannedAction],
+                    opened: dict[str, Connector], elog: ErasureLedger) -> list[PlannedAction]:
+    """Erase each due record with the policy's ``after`` action (manual: a task)."""
+    done: list[PlannedAction] = []
+    for action in due:
+        assert action.id is not None
+        entry = ctx.settings.retention.for_record(action.processor, action.record_type)
+        after = entry.after.value if entry and entry.after else "manual"
+        if after == "manual" or after not in ("delete", "anonymise"):
+            done.append(elog.set_state(
+                action.id, ActionState.MANUAL_OPEN,
+                detail="retention ended: "
+                       + ((entry.instructions if entry else None) or "erase by hand")))
+            continue
+        connector = opened.get(action.processor)
+        if connector is None:
+            done.append(elog.set_state(action.id, ActionState.FAILED, detail=(
+                f"retention ended, but {action.processor} is not enabled; run again")))
+            continue
+        record = Record(type=action.record_type, id=action.record_id,
+                        matched_on=action.matched_on)
+        key = idempotency_key(action.request_id or "", *action.key, after)
+        elog.mark_attempt(action.id)
+        outcome = await call_connector(connector, record, ErasureAction(after), key,
+                                       entry.anonymise_fields if entry else ())
+        done.append(record_outcome(elog, action.id, outcome))
+    return done
