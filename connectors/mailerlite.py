@@ -29,7 +29,6 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import quote
 
 import httpx
 from pydantic import Field, SecretStr
@@ -47,6 +46,7 @@ from connectors.sdk.base import (
     personal_fields,
 )
 from connectors.sdk.paginators import CursorOptions, CursorPaginator, Page, PageRequest, walk
+from connectors.sdk.paths import UnsafePathSegment, path_segment
 from hub.core.errors import ConnectorError, ProtocolError
 from hub.core.models import Record
 from hub.core.subject import Identifier, Subject
@@ -120,7 +120,10 @@ class MailerLiteConnector(Connector):
     async def _find(self, subject: Subject, addresses: list[str]) -> Findings:
         records: dict[str, Record] = {}
         for address in addresses:
-            subscriber = await self._get_subscriber(address)
+            try:
+                subscriber = await self._get_subscriber(address)
+            except UnsafePathSegment:
+                continue  # a spelling found elsewhere that no subscriber can have
             if subscriber is None:
                 continue
             strength = subject.match_email(subscriber.get("email"))
@@ -137,7 +140,8 @@ class MailerLiteConnector(Connector):
                         identifiers=list(dict.fromkeys(identifiers)))
 
     async def _get_subscriber(self, address: str) -> dict[str, Any] | None:
-        response = await self._client.get(f"subscribers/{quote(address, safe='@')}")
+        response = await self._client.get(
+            f"subscribers/{path_segment(address, what='subscriber id or address', safe='@')}")
         if response.status_code == 404:
             return None
         raise_for_response(response, self.title, _message)
@@ -256,8 +260,11 @@ class MailerLiteConnector(Connector):
                 detail="MailerLite cannot anonymise a subscriber; its erasure is forget, which "
                 "deletes the subscriber's data completely.")
         try:
-            response = await self._client.post(
-                f"subscribers/{quote(record.id, safe='')}/forget", extensions={REPLAYABLE: True})
+            path = f"subscribers/{path_segment(record.id, what='subscriber id')}/forget"
+        except UnsafePathSegment as exc:
+            return ErasureOutcome(state=ErasureState.FAILED, detail=f"{self.title}: {exc}")
+        try:
+            response = await self._client.post(path, extensions={REPLAYABLE: True})
         except httpx.TransportError as exc:
             return ErasureOutcome(
                 state=ErasureState.FAILED,

@@ -158,10 +158,16 @@ class MailerLiteWebhook:
 
     def verify(self, body: bytes, signature: str | None, secret: str) -> bool:
         """True when ``signature`` is the HMAC-SHA256 of ``body`` under ``secret`` (constant
-        time, any case of hex). An empty secret or signature never verifies."""
-        if not secret or not signature:
+        time, any case of hex). An empty or blank secret or signature never verifies: a
+        blank key would let anyone sign. A header that is not ASCII (the HTTP server hands
+        undecodable bytes over as Latin-1 text) is simply wrong, never an error:
+        ``compare_digest`` refuses non-ASCII text with a ``TypeError``."""
+        if not secret or not secret.strip() or not signature:
             return False
-        return hmac.compare_digest(sign(body, secret), signature.strip().lower())
+        given = signature.strip().lower()
+        if not given.isascii():
+            return False
+        return hmac.compare_digest(sign(body, secret).encode(), given.encode())
 
     def states(self, payload: Any) -> list[SubscriberState]:
         """The subscribers in a flat, nested or batched delivery; events that are not about a

@@ -81,6 +81,7 @@ from connectors.sdk.base import (
     Findings,
     personal_fields,
 )
+from connectors.sdk.paths import checked_segment, path_segment
 from hub.core.errors import ConnectorError, CredentialsRejected, ProcessorUnavailable, ProtocolError
 from hub.core.models import Record
 from hub.core.subject import Identifier, MatchStrength, Subject
@@ -284,6 +285,9 @@ class StripeConnector(Connector):
         if self._sdk is None:
             import stripe
 
+            # Telemetry would write a lasting id into ~/.config/stripe and send it, with our
+            # request timings, in every request's headers: nothing a data-protection tool needs.
+            stripe.enable_telemetry = False
             key = self.settings.api_key.get_secret_value() if self.settings.api_key else ""
             self._sdk = stripe.StripeClient(
                 key,
@@ -369,6 +373,7 @@ class StripeConnector(Connector):
 
     def _linked_lists(self, customer_id: str) -> dict[str, Callable[[], Awaitable[Any]]]:
         v1 = self.sdk.v1
+        checked_segment(customer_id, what="customer id")  # a path segment of the first list
         # literal parameters: each list has its own typed parameter set in the SDK
         return {
             "payment_method": lambda: v1.customers.payment_methods.list_async(
@@ -480,6 +485,7 @@ class StripeConnector(Connector):
             raise ValueError(f"Stripe records have no type {kind!r}")
         noun = kind.replace("_", " ")
         try:
+            checked_segment(record.id, what=f"{noun} id")  # the SDK escapes, but keeps dots
             if action is ErasureAction.DELETE:
                 if kind == "customer":
                     return await self._delete_customer(record.id, idempotency_key)
@@ -581,7 +587,8 @@ class StripeConnector(Connector):
         deadline = time.monotonic() + self.settings.redaction_wait_seconds
         while job.get("status") in waiting and time.monotonic() < deadline:
             await asyncio.sleep(self.settings.redaction_poll_seconds)
-            job = await self._redaction_call("get", f"/v1/privacy/redaction_jobs/{job['id']}")
+            job = await self._redaction_call(
+                "get", f"/v1/privacy/redaction_jobs/{path_segment(job['id'], what='job id')}")
         return job
 
     async def _redaction_errors(self, job: dict[str, Any]) -> list[str]:
@@ -592,7 +599,8 @@ class StripeConnector(Connector):
         if not isinstance(listed, dict):
             try:
                 listed = (await self.sdk.raw_request_async(
-                    "get", f"/v1/privacy/redaction_jobs/{job['id']}/validation_errors",
+                    "get", f"/v1/privacy/redaction_jobs/{path_segment(job['id'], what='job id')}"
+                    "/validation_errors",
                     limit=10, stripe_version=self.settings.redaction_api_version)).data
             except stripe.StripeError:
                 return []  # the outcome still names the job, where a person can read them
@@ -628,7 +636,7 @@ class StripeConnector(Connector):
         job = await self._redaction_job_after(job, VALIDATING)
         if job.get("status") == "ready":
             job = await self._redaction_call(
-                "post", f"/v1/privacy/redaction_jobs/{job_id}/run",
+                "post", f"/v1/privacy/redaction_jobs/{path_segment(job_id, what='job id')}/run",
                 idempotency_key=_derived_key(key, "run"))
             job = await self._redaction_job_after(job, REDACTING)
         status = job.get("status")

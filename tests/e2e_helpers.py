@@ -22,9 +22,17 @@ class Run:
         return json.loads(self.stdout)
 
 
+def hub_environment() -> dict[str, str]:
+    """This process's environment for a ``python -m hub`` subprocess: no DSAR_* setting of the
+    developer's, except the test's database (``DSAR_DATABASE_URL``, set by the conftest only
+    when the suite runs on PostgreSQL)."""
+    return {k: v for k, v in os.environ.items()
+            if not k.startswith("DSAR_") or k == "DSAR_DATABASE_URL"}
+
+
 def run_dsar(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None,
              timeout: float = 120) -> Run:
-    base = {k: v for k, v in os.environ.items() if not k.startswith("DSAR_")}
+    base = hub_environment()
     completed = subprocess.run(  # noqa: S603 - our own CLI with test arguments
         [sys.executable, "-m", "hub", *args],
         env={**base, **(env or {})},

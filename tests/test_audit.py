@@ -19,13 +19,14 @@ from hub.store.audit import GENESIS_HASH, HEAD_STATE_KEY, AuditChainError, Audit
 from hub.store.db import open_database
 from hub.store.keyed import keyed_hash, secret_path
 from hub.store.state import StateEntry, StateStore
+from tests.databases import hub_database_url
 
 ANNA = "Anna.Svensson@Example.se"
 
 
 @pytest.fixture
-def url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'db.sqlite3'}"
+def url(database_url: str) -> str:
+    return database_url
 
 
 @pytest.fixture
@@ -236,6 +237,38 @@ def test_threads_appending_never_fork_the_chain(url: str, tmp_path: Path) -> Non
     assert result.ok and result.checked == 60
 
 
+def test_appends_inside_callers_transactions_are_all_kept(url: str, tmp_path: Path) -> None:
+    """Each entry joins a ledger change's transaction (``session=``), four writers at once from
+    an empty log: on PostgreSQL the head has no row to lock before the first entry, yet none
+    is lost and the chain verifies."""
+    open_database(url)
+    secret = secret_path(tmp_path / "state")
+    start = threading.Barrier(4, timeout=30)
+    errors: list[BaseException] = []
+
+    def worker(n: int) -> None:
+        engine = open_database(url)
+        log = AuditLog(engine, secret)
+        try:
+            start.wait()
+            for i in range(25):
+                with Session(engine) as session:
+                    log.append("step", request_id=f"C-{n}", subject_email="anna@example.se",
+                               details={"i": i}, session=session)
+                    session.commit()
+        except BaseException as exc:  # collected for the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    result = AuditLog(open_database(url), secret).verify()
+    assert result.ok and result.checked == 100
+
+
 def test_processes_appending_never_fork_the_chain(url: str, tmp_path: Path) -> None:
     open_database(url)
     secret = secret_path(tmp_path / "state")
@@ -276,7 +309,7 @@ def _cli() -> typer.Typer:
 def cli_audit(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> AuditLog:
     state = tmp_path / "cli-state"
     monkeypatch.setenv("DSAR_STATE_DIR", str(state))
-    engine = open_database(f"sqlite:///{state / 'ledger.sqlite3'}")
+    engine = open_database(hub_database_url(state))
     return AuditLog(engine, secret_path(state))
 
 

@@ -13,7 +13,8 @@ from pathlib import Path
 from hub.consent.database import open_consent_database
 from hub.consent.lock import SyncLock
 from hub.sandbox import Sandbox
-from tests.e2e_helpers import Run, sandbox_env
+from tests.databases import hub_database_url
+from tests.e2e_helpers import Run, hub_environment, sandbox_env
 
 ANNA = "anna.svensson@example.se"
 # The consent commands wired into the main app exactly as hub/cli.py does (idempotent, so this
@@ -23,7 +24,7 @@ BOOT = ("import sys\nfrom hub import cli\nfrom hub.cli.consent import wire\n"
 
 
 def _env(extra: dict[str, str] | None = None) -> dict[str, str]:
-    base = {k: v for k, v in os.environ.items() if not k.startswith("DSAR_")}
+    base = hub_environment()
     return {**base, **(extra or {})}
 
 
@@ -81,7 +82,7 @@ def test_show_refuses_an_invalid_address(tmp_path: Path) -> None:
 
 
 def test_lock_contention_exits_at_once_with_a_message(tmp_path: Path) -> None:
-    engine = open_consent_database(f"sqlite:///{tmp_path / 'ledger.sqlite3'}")
+    engine = open_consent_database(hub_database_url(tmp_path))
     env = {"DSAR_STATE_DIR": str(tmp_path)}
     with SyncLock(engine, tmp_path, "consent-sync") as lock:
         assert lock.acquire()

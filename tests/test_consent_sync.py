@@ -11,7 +11,6 @@ import base64
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any, ClassVar
 
 import httpx
@@ -115,8 +114,8 @@ def initial() -> list[dict[str, Any]]:
 
 
 @pytest.fixture
-def engine(tmp_path: Path):
-    return open_consent_database(f"sqlite:///{tmp_path / 'hub.sqlite3'}")
+def engine(database_url: str):
+    return open_consent_database(database_url)
 
 
 async def sync(engine, policy: HttpPolicy, *, full: bool = False,
@@ -273,10 +272,10 @@ async def test_opt_out_lists_are_reread_hourly_when_counts_cancel_out(engine, fa
 
 # ------------------------------------------------------------------------------ interruptions
 @respx.mock
-async def test_interrupted_run_resumes_to_exactly_the_same_register(tmp_path, fast_policy,
+async def test_interrupted_run_resumes_to_exactly_the_same_register(new_database_url, fast_policy,
                                                                     respx_mock) -> None:
-    reference = open_consent_database(f"sqlite:///{tmp_path / 'reference.sqlite3'}")
-    interrupted = open_consent_database(f"sqlite:///{tmp_path / 'interrupted.sqlite3'}")
+    reference = open_consent_database(new_database_url("reference"))
+    interrupted = open_consent_database(new_database_url("interrupted"))
     FakeMailerLite(initial()).install(respx_mock)
     await sync(reference, fast_policy)
 
@@ -295,7 +294,8 @@ async def test_interrupted_run_resumes_to_exactly_the_same_register(tmp_path, fa
 
 
 @respx.mock
-async def test_429_mid_scan_then_resume(engine, fast_policy, respx_mock, tmp_path) -> None:
+async def test_429_mid_scan_then_resume(engine, fast_policy, respx_mock,
+                                        new_database_url) -> None:
     fake = FakeMailerLite(initial())
     fake.install(respx_mock)
     limited = {"on": True, "served": 0}
@@ -320,7 +320,7 @@ async def test_429_mid_scan_then_resume(engine, fast_policy, respx_mock, tmp_pat
     second = await sync(engine, fast_policy)
     assert second.resumed and second.status == "ok"
     assert fake.requests[0].url.params["cursor"] == cursor  # resumed where it stopped
-    reference = open_consent_database(f"sqlite:///{tmp_path / 'ref.sqlite3'}")
+    reference = open_consent_database(new_database_url("ref"))
     fake.before_list = None
     await sync(reference, fast_policy)
     assert ConsentRegister(engine).snapshot() == ConsentRegister(reference).snapshot()

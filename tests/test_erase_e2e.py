@@ -4,7 +4,6 @@ including a SIGKILL in the middle of the erasure and a resume that repeats nothi
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -17,7 +16,7 @@ import pytest
 from connectors.sdk.base import Capability
 from hub.config.registry import discover
 from hub.sandbox import Sandbox
-from tests.e2e_helpers import run_dsar, sandbox_env
+from tests.e2e_helpers import hub_environment, run_dsar, sandbox_env
 
 ANNA = "anna.svensson@example.se"
 
@@ -131,7 +130,7 @@ def test_sigkill_after_first_deletion_then_resume_does_everything_once(tmp_path:
         pytest.skip("no sandbox connector implements erasure yet")
     with Sandbox(latency=0.02) as sandbox:
         relaxed(sandbox)
-        env = {k: v for k, v in os.environ.items() if not k.startswith("DSAR_")}
+        env = hub_environment()
         env |= sandbox_env(sandbox)
         command = [sys.executable, "-m", "hub", "--json", "--out", str(tmp_path), "erase", ANNA,
                    "--yes"]
@@ -155,3 +154,26 @@ def test_sigkill_after_first_deletion_then_resume_does_everything_once(tmp_path:
         assert states["planned"] == 0
         print(f"\nmutating requests: before kill {sum(before.values())}, "
               f"after resume {sum(after.values())}: {dict(Counter(m[0] for m in after))}")
+
+
+def test_two_erasures_of_one_subject_at_once_share_a_request_and_call_once(
+        tmp_path: Path) -> None:
+    """Cron and a person (two processes, one database) erase Anna in the same moment: one
+    request, and every change at a processor made once."""
+    with Sandbox(latency=0.02) as sandbox:
+        relaxed(sandbox)
+        env = hub_environment()
+        env |= sandbox_env(sandbox)
+        runs = [subprocess.Popen(  # noqa: S603 - our own CLI
+            [sys.executable, "-m", "hub", "--json", "--out", str(tmp_path / name), "erase",
+             ANNA, "--yes"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            for name in ("cron", "person")]
+        outputs = [run.communicate(timeout=120) for run in runs]
+        for run, (_, stderr) in zip(runs, outputs, strict=True):
+            assert run.returncode in (0, 3), stderr
+        documents = [json.loads(stdout) for stdout, _ in outputs]
+        assert documents[0]["request_id"] == documents[1]["request_id"]
+        changes = Counter(mutating(sandbox))
+        assert changes and all(n == 1 for n in changes.values()), changes
+        listed = run_dsar("--json", "requests", "list", "--all", env=env)
+        assert [r["type"] for r in listed.json["requests"]] == ["erasure"]

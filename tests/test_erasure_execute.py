@@ -4,11 +4,16 @@ every call, crash/resume without repeats, refusals, verification, audit without 
 from __future__ import annotations
 
 import asyncio
+import socket
+import subprocess
+import sys
+import threading
 from collections import Counter
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy.orm import Session
 
 from connectors.sdk.base import (
     Capability,
@@ -30,8 +35,9 @@ from hub.requests.erasure import (
     verify,
 )
 from hub.store.audit import AuditLog
-from hub.store.erasure_actions import ErasureLedger
+from hub.store.erasure_actions import CLAIM_TIMEOUT, ErasureLedger, PlannedAction
 from hub.store.ledger import Ledger
+from hub.store.tables import ErasureActionRow
 from tests.test_erasure_plan import EMAIL, TODAY, found, rec, report
 
 
@@ -75,8 +81,8 @@ class FakeConnector(Connector):
 
 
 @pytest.fixture
-def ledger(tmp_path: Path) -> Ledger:
-    return Ledger.open(f"sqlite:///{tmp_path / 'ledger.sqlite3'}")
+def ledger(database_url: str) -> Ledger:
+    return Ledger.open(database_url)
 
 
 def start(ledger: Ledger, tmp_path: Path, lookup):
@@ -204,3 +210,120 @@ def test_close_pseudonymises_ledger_and_audit(ledger, tmp_path) -> None:
     audit = AuditLog(ledger.engine, tmp_path / "key")
     assert all(e.subject_email is None for e in audit.entries(request.id))
     assert audit.verify().ok
+
+
+class MeetingConnector(FakeConnector):
+    """A processor two runs call at the same moment: the first call of each run waits until
+    both runs are inside an erase call, so both have read the plan before either finished."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.both_calling = threading.Barrier(2, timeout=10)
+        self._guard = threading.Lock()
+
+    async def erase(self, record, action, *, idempotency_key, fields=()):
+        with self._guard:
+            first_two = len(self.calls) < 2
+            self.calls.append((record.id, action.value, idempotency_key))
+        if first_two:
+            self.both_calling.wait()
+        self.applied.add(record.id)
+        return ErasureOutcome(state=ErasureState.DONE, detail="deleted")
+
+
+def test_two_runs_at_once_call_the_processor_once_per_action(tmp_path, database_url) -> None:
+    """Two processes (own engines on one database) execute the same saved plan at once:
+    every action is claimed by exactly one of them, and each record is erased once."""
+    url = database_url
+    records = (rec("customer", "cus_1"), rec("customer", "cus_2"), rec("customer", "cus_3"),
+               rec("payment_method", "pm_1"))
+    lookup = report(found("stripe", *records))
+    request, _, plan = start(Ledger.open(url), tmp_path, lookup)
+    fake = MeetingConnector()
+    finished: list[list[PlannedAction]] = []
+
+    def run() -> None:
+        ledger = Ledger.open(url)
+        elog = ErasureLedger(ledger.engine, tmp_path / "key", subject_email=EMAIL)
+        finished.append(asyncio.run(execute(plan, lookup, {"stripe": fake}, elog)))
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(finished) == 2
+    assert Counter(record_id for record_id, _, _ in fake.calls) == {
+        "cus_1": 1, "cus_2": 1, "cus_3": 1, "pm_1": 1}
+    final = ErasureLedger(Ledger.open(url).engine).plan(request.id)
+    assert {a.record_id: a.state for a in final} == {
+        "cus_1": "done", "cus_2": "done", "cus_3": "done", "pm_1": "done"}
+    assert all(a.attempts == 1 for a in final)
+    done_events = [e for e in Ledger.open(url).get(request.id).events if e.kind == "erasure.done"]
+    assert len(done_events) == 4  # each action finished once, by the run that claimed it
+
+
+def test_a_claim_is_exclusive_until_its_holder_is_gone(ledger, tmp_path) -> None:
+    lookup = report(found("stripe", rec("customer", "cus_1")))
+    _, first, plan = start(ledger, tmp_path, lookup)
+    second = ErasureLedger(ledger.engine)
+    action_id = plan[0].id
+    claimed = first.claim(action_id)
+    assert claimed is not None and claimed.state == "in-progress"
+    assert second.claim(action_id) is None  # held by a live run
+    assert first.claim(action_id) is None  # not twice by the same run either
+
+    # The holder was killed (SIGKILL): a process of this machine that no longer runs.
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    with Session(ledger.engine) as session, session.begin():
+        row = session.get(ErasureActionRow, action_id)
+        row.claimed_by = f"{socket.gethostname()}:{gone.stdout.strip()}:dead"
+    assert second.claim(action_id) is not None  # taken over at once
+
+    # A holder elsewhere (another machine) keeps its claim until the timeout.
+    with Session(ledger.engine) as session, session.begin():
+        row = session.get(ErasureActionRow, action_id)
+        row.claimed_by = "another-host:1:x"
+        row.claimed_at = datetime.now(UTC) - CLAIM_TIMEOUT + timedelta(minutes=1)
+    assert first.claim(action_id) is None
+    later = datetime.now(UTC) + timedelta(minutes=2)
+    assert first.claim(action_id, now=later) is not None
+
+    first.release(action_id)
+    assert first.action(action_id).state == "planned"
+    assert first.claim(action_id) is not None
+    done = first.set_state(action_id, "done")
+    assert done.state == "done" and second.claim(action_id) is None  # finished: nobody's
+
+
+def test_an_action_another_run_holds_is_skipped_and_left_alone(ledger, tmp_path) -> None:
+    lookup = report(found("stripe", rec("customer", "cus_1"), rec("customer", "cus_2")))
+    _, elog, plan = start(ledger, tmp_path, lookup)
+    other_run = ErasureLedger(ledger.engine)
+    assert other_run.claim(plan[0].id) is not None
+    fake = FakeConnector()
+    after = asyncio.run(execute(plan, lookup, {"stripe": fake}, elog))
+    assert [c[0] for c in fake.calls] == ["cus_2"]
+    assert {a.record_id: a.state for a in after} == {"cus_1": "in-progress", "cus_2": "done"}
+    assert open_work(after) == {"in-progress": 1}
+
+
+def test_deferred_erasure_skips_a_record_another_run_is_erasing(ledger, tmp_path) -> None:
+    from hub.config.settings import HubSettings
+    from hub.requests.context import RequestContext
+    from hub.requests.erasure.retention import erase_due
+
+    lookup = report(found("stripe", rec("charge", "ch_new", created=1_700_000_000)))
+    _, elog, _ = start(ledger, tmp_path, lookup)
+    [due] = elog.due(date(2031, 1, 1))
+    ctx = RequestContext(HubSettings(state_dir=tmp_path, retention=default_policy()), {})
+    other_run = ErasureLedger(ledger.engine)
+    assert other_run.claim(due.id, ("retained",)) is not None  # a second cron entry has it
+    fake = FakeConnector()
+    [skipped] = asyncio.run(erase_due(ctx, [due], {"stripe": fake}, elog))
+    assert skipped.state == "in-progress" and not fake.calls
+    other_run.release(due.id, "retained")
+    [erased] = asyncio.run(erase_due(ctx, elog.due(date(2031, 1, 1)), {"stripe": fake}, elog))
+    assert erased.state == "done" and [c[0] for c in fake.calls] == ["ch_new"]
+    assert not elog.due(date(2031, 1, 1))

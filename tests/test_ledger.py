@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import re
+import threading
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -27,6 +28,9 @@ from hub.store.ledger import (
     ExtensionRefused,
     Ledger,
     LedgerError,
+    LedgerRequest,
+    RequestAlreadyOpen,
+    RequestClosed,
     RequestEvent,
     RequestType,
     UnknownRequest,
@@ -37,8 +41,8 @@ NOW = datetime(2026, 12, 2, 9, 30, tzinfo=UTC)
 
 
 @pytest.fixture
-def ledger(tmp_path: Path) -> Ledger:
-    return Ledger.open(f"sqlite:///{tmp_path / 'ledger.sqlite3'}")
+def ledger(database_url: str) -> Ledger:
+    return Ledger.open(database_url)
 
 
 def test_open_request_computes_the_deadline_and_records_the_opening(ledger: Ledger) -> None:
@@ -76,8 +80,8 @@ def test_received_moment_is_a_swedish_calendar_day(ledger: Ledger) -> None:
     assert request.due_at == date(2027, 1, 4)
 
 
-def test_writes_are_committed_at_once(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'ledger.sqlite3'}"
+def test_writes_are_committed_at_once(database_url: str) -> None:
+    url = database_url
     request = Ledger.open(url).open_request(ANNA, "erasure", now=NOW)
     again = Ledger.open(url)  # another process, say
     assert again.get(request.id).type == "erasure"
@@ -94,6 +98,71 @@ def test_find_open_request_ignores_letter_case_and_closed_requests(ledger: Ledge
     assert ledger.find_open_request(ANNA, "access") is None
     fresh, created = ledger.find_or_open(ANNA, "access", now=NOW + timedelta(seconds=1))
     assert created and fresh.id != request.id
+
+
+def test_one_open_request_per_subject_and_type(ledger: Ledger) -> None:
+    request = ledger.open_request(ANNA, "erasure", now=NOW)
+    with pytest.raises(RequestAlreadyOpen, match=request.id) as refused:
+        ledger.open_request("Anna.Svensson@Example.SE", "erasure", now=NOW)  # same mailbox
+    assert refused.value.existing.id == request.id
+    assert ledger.open_request(ANNA, "access", now=NOW).type == "access"  # another type
+    ledger.close(request.id, now=NOW)
+    with pytest.raises(RequestClosed):
+        ledger.close(request.id, now=NOW)
+    again = ledger.open_request(ANNA, "erasure", now=NOW + timedelta(seconds=1))
+    assert again.id != request.id  # a closed request is no obstacle
+    assert {r.id for r in ledger.list_requests(status=None) if r.type == "erasure"} == {
+        request.id, again.id}
+
+
+def test_two_processes_opening_one_subjects_request_at_once_share_it(database_url: str,
+                                                                    monkeypatch) -> None:
+    """Cron and a person start an erasure of one subject in the same instant: both look for
+    an open request, find none, and open one. Exactly one request must come out of it."""
+    url = database_url
+    Ledger.open(url)
+    both_looked = threading.Barrier(2, timeout=10)
+    looked_once = threading.local()
+    original = Ledger.find_open_request
+
+    def find_then_wait(self: Ledger, email: str, type: str) -> LedgerRequest | None:
+        found = original(self, email, type)
+        if not getattr(looked_once, "done", False):  # only the first look of each process
+            looked_once.done = True
+            both_looked.wait()
+        return found
+
+    monkeypatch.setattr(Ledger, "find_open_request", find_then_wait)
+    outcomes: list[tuple[str, bool]] = []
+
+    def process(spelling: str) -> None:
+        request, created = Ledger.open(url).find_or_open(spelling, "erasure")  # own engine
+        outcomes.append((request.id, created))
+
+    threads = [threading.Thread(target=process, args=(spelling,))
+               for spelling in (ANNA, "Anna.Svensson@example.se")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(outcomes) == 2
+    assert len({request_id for request_id, _ in outcomes}) == 1
+    assert sorted(created for _, created in outcomes) == [False, True]
+    assert len(Ledger.open(url).list_requests(status=None)) == 1
+
+
+def test_the_one_open_request_rule_is_a_partial_unique_index_on_both_databases() -> None:
+    from sqlalchemy.dialects import postgresql, sqlite
+    from sqlalchemy.schema import CreateIndex
+
+    from hub.store.tables import DataSubjectRequest
+
+    [index] = [i for i in DataSubjectRequest.__table__.indexes
+               if i.name == "uq_requests_open_subject"]
+    for dialect in (sqlite.dialect(), postgresql.dialect()):
+        assert str(CreateIndex(index).compile(dialect=dialect)) == (
+            "CREATE UNIQUE INDEX uq_requests_open_subject ON requests (type, subject_key) "
+            "WHERE status = 'open'")
 
 
 def test_attach_appends_events_and_history_is_append_only(ledger: Ledger) -> None:

@@ -41,8 +41,8 @@ def make_app() -> typer.Typer:
 
 
 @pytest.fixture
-def dsar(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
-    monkeypatch.setenv("DSAR_DATABASE_URL", f"sqlite:///{tmp_path / 'ledger.sqlite3'}")
+def dsar(database_url: str, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("DSAR_DATABASE_URL", database_url)
     monkeypatch.setattr(hub.store.ledger, "local_today", lambda: date(2026, 12, 10))
     app, runner = make_app(), CliRunner()
 

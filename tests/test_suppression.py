@@ -24,8 +24,8 @@ from hub.store.suppression import SuppressionList
 
 
 @pytest.fixture
-def engine(tmp_path: Path) -> Engine:
-    return open_database(f"sqlite:///{tmp_path / 'db.sqlite3'}")
+def engine(database_url: str) -> Engine:
+    return open_database(database_url)
 
 
 @pytest.fixture
@@ -98,7 +98,8 @@ def test_keyed_hash_normalises_case_and_unicode(secret_file: Path) -> None:
                                                                           secret_file)
     digest = keyed_hash("anna@example.se", secret_file)
     assert len(digest) == 64 and int(digest, 16) >= 0
-    assert normalise_email("STRASSE@example.de") == normalise_email("straße@example.de")
+    # the local part is lower-cased, not case-folded: two mailboxes, two pseudonyms
+    assert normalise_email("STRASSE@example.de") != normalise_email("straße@example.de")
 
 
 def test_keyed_hash_depends_on_the_secret(tmp_path: Path) -> None:
@@ -128,15 +129,16 @@ def test_add_is_idempotent_and_keeps_the_first_evidence(engine: Engine,
     assert entries[0].added_at.tzinfo is not None
 
 
-def test_list_holds_no_addresses_and_survives_reopening(tmp_path: Path,
+def test_list_holds_no_addresses_and_survives_reopening(database_url: str,
                                                         secret_file: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'db.sqlite3'}"
+    url = database_url
     SuppressionList(open_database(url), secret_file).add("anna@example.se", "erased")
     SuppressionList(open_database(url), secret_file).add_hash("0" * 64, "imported hash")
     reopened = SuppressionList(open_database(url), secret_file)
     assert reopened.is_suppressed("Anna@Example.se")
     assert [e.reason for e in reopened.list()] == ["erased", "imported hash"]
-    assert b"anna@example.se" not in (tmp_path / "db.sqlite3").read_bytes()
+    if url.startswith("sqlite:///"):  # the whole file, whatever table a copy might hide in
+        assert b"anna@example.se" not in Path(url.removeprefix("sqlite:///")).read_bytes()
 
 
 def test_a_replaced_secret_is_detected(engine: Engine, secret_file: Path) -> None:
@@ -146,8 +148,8 @@ def test_a_replaced_secret_is_detected(engine: Engine, secret_file: Path) -> Non
         SuppressionList(engine, secret_file).is_suppressed("anna@example.se")
 
 
-def test_concurrent_adds(tmp_path: Path, secret_file: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'db.sqlite3'}"
+def test_concurrent_adds(database_url: str, secret_file: Path) -> None:
+    url = database_url
     open_database(url)
 
     def worker(n: int) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
 import subprocess
@@ -28,6 +27,8 @@ from hub.sandbox.mailerlite_api import (
     webhook_payload,
 )
 from hub.store.consent_register import ConsentRegister, Destination
+from tests.databases import hub_database_url
+from tests.e2e_helpers import hub_environment
 
 SECRET = "ybmcD7PQ9R"  # the shape MailerLite shows for a webhook's secret
 PALOMA = Destination("paloma", "Paloma", None, "Unsubscribe the address in Paloma.")
@@ -35,8 +36,8 @@ LARS_ID = "109463365921650215"
 
 
 @pytest.fixture
-def register(tmp_path: Path) -> ConsentRegister:
-    return ConsentRegister(open_consent_database(f"sqlite:///{tmp_path / 'hub.sqlite3'}"))
+def register(database_url: str) -> ConsentRegister:
+    return ConsentRegister(open_consent_database(database_url))
 
 
 @pytest.fixture
@@ -169,7 +170,7 @@ def test_propagation_worker_runs_when_woken() -> None:
 def test_cli_serve_refuses_without_secret_and_serves_with_it(tmp_path: Path) -> None:
     boot = ("import sys\nfrom hub import cli\nfrom hub.cli.consent import wire\n"
             "wire(cli.app)\ncli.main()\n")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DSAR_")}
+    env = hub_environment()
     env["DSAR_STATE_DIR"] = str(tmp_path)
     refused = subprocess.run([sys.executable, "-c", boot, "webhook", "serve"], env=env,  # noqa: S603
                              capture_output=True, text=True, timeout=60, check=False)
@@ -191,6 +192,82 @@ def test_cli_serve_refuses_without_secret_and_serves_with_it(tmp_path: Path) -> 
     assert process.returncode == 0, err
     assert "1 deliveries applied" in err and "1 rejected" in err
     assert "lars" not in err.lower()
-    register = ConsentRegister(open_consent_database(f"sqlite:///{tmp_path / 'ledger.sqlite3'}"))
+    register = ConsentRegister(open_consent_database(hub_database_url(tmp_path)))
     assert [e.kind for e in register.history("lars.lindqvist@example.com")["events"]] == [
         "first_seen"]
+
+
+def test_a_webhook_and_a_poll_recording_one_opt_out_at_once_record_it_once(
+        database_url: str, mailerlite, monkeypatch) -> None:
+    """The webhook server and the scheduled poll learn of Anna's opt-out in the same instant.
+    Both read her as active before either writes (as on PostgreSQL, where reading takes no
+    write lock; on SQLite modelled by an engine whose reads run outside a transaction).
+    The opt-out is recorded once and queued once per destination."""
+    from sqlalchemy import create_engine
+
+    from connectors.mailerlite_consent import subscriber_state
+    from hub.consent.source import observation_of
+    from hub.store.tables import PropagationTask
+
+    url = database_url
+    stripe = Destination("stripe", "Stripe", "stripe")
+    anna = "anna.svensson@example.se"
+    seeded = ConsentRegister(open_consent_database(url))
+    seeded.apply([observation_of(subscriber_state(dict(mailerlite.state.find(anna))),
+                                 "mailerlite")], via="sync")
+    unsubscribed = mailerlite.unsubscribe(anna)
+    webhook = observations_from(webhook_payload(unsubscribed, "subscriber.unsubscribed"))
+    poll = [observation_of(subscriber_state(dict(unsubscribed)), "mailerlite")]
+
+    both_read = threading.Barrier(2, timeout=10)
+    read_once = threading.local()
+    original = ConsentRegister._current
+
+    def read_then_wait(session, keys):
+        current = original(session, keys)
+        if not getattr(read_once, "done", False):
+            read_once.done = True
+            both_read.wait()
+        return current
+
+    sqlite = url.startswith("sqlite")
+    if sqlite:
+        monkeypatch.setattr(ConsentRegister, "_current", staticmethod(read_then_wait))
+    # On PostgreSQL the read itself locks Anna's row: the second writer waits inside it for the
+    # first to commit, so both cannot be held past it; they start together instead.
+    both_start = threading.Barrier(2, timeout=10)
+    results: dict[str, object] = {}
+
+    def writer(via: str, observations, digest: str | None) -> None:
+        register = ConsentRegister(create_engine(url, connect_args={"timeout": 30})
+                                   if sqlite else create_engine(url))
+        both_start.wait()
+        results[via] = register.apply(observations, via=via, destinations=[stripe],
+                                      delivery_digest=digest)
+
+    threads = [threading.Thread(target=writer, args=("webhook", webhook, "d" * 64)),
+               threading.Thread(target=writer, args=("sync", poll, None))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert set(results) == {"webhook", "sync"}  # neither failed
+    history = seeded.history(anna)
+    assert [e.kind for e in history["events"]].count("opt_out") == 1
+    assert len(history["events"]) == 2  # first_seen, opt_out
+    assert [(t.destination, t.action, t.state) for t in history["tasks"]] == [
+        ("stripe", "opt_out", "pending")]
+    [row] = history["subscribers"]
+    assert row.status == "unsubscribed"
+
+    # The rule behind it: one open task per subscriber, destination and kind.
+    from sqlalchemy.exc import IntegrityError
+    from sqlalchemy.orm import Session
+
+    [task] = history["tasks"]
+    with pytest.raises(IntegrityError), Session(seeded.engine) as session, session.begin():
+        session.add(PropagationTask(**{
+            column: getattr(task, column) for column in (
+                "event_id", "system", "subscriber_id", "email", "email_key", "destination",
+                "destination_title", "action", "state", "attempts", "created_at",
+                "updated_at")}))

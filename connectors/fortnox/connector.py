@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
-from urllib.parse import quote
 
 import httpx
 
@@ -50,6 +49,7 @@ from connectors.sdk.base import (
     api_root,
 )
 from connectors.sdk.paginators import Page, PageRequest, walk
+from connectors.sdk.paths import path_segment
 from connectors.sdk.storage import KeyValueStore, MemoryStore
 from hub.core.errors import ConnectorError, CredentialsRejected, ProtocolError, as_connector_error
 from hub.core.logs import register_secret
@@ -168,12 +168,14 @@ class FortnoxConnector(Connector):
         if not self.settings.invoice_details:
             return listed
         full = await gather_all(*(
-            self._get_object(f"invoices/{quote(str(i['DocumentNumber']), safe='')}", "Invoice")
+            self._get_object(
+                f"invoices/{path_segment(i['DocumentNumber'], what='invoice number')}", "Invoice")
             for i in listed))
         return [detail or summary for detail, summary in zip(full, listed, strict=True)]
 
     async def _customer_findings(self, number: str, match: Match) -> Findings:
-        customer = await self._get_object(f"customers/{quote(number, safe='')}", "Customer")
+        customer = await self._get_object(
+            f"customers/{path_segment(number, what='customer number')}", "Customer")
         if customer is None:  # deleted since it was listed
             return Findings()
         customer.setdefault("CustomerNumber", number)

@@ -33,12 +33,12 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from urllib.parse import quote
 
 import httpx
 
 from connectors.fortnox.errors import deletion_refusal
 from connectors.sdk.base import ErasureAction, ErasureOutcome, ErasureState
+from connectors.sdk.paths import path_segment
 from hub.core.errors import ProtocolError
 from hub.core.models import Record
 from hub.core.retention import BOKFORINGSLAGEN_BASIS, default_policy
@@ -83,7 +83,7 @@ def refuse_accounting_record(record: Record, action: ErasureAction) -> ErasureOu
 
 
 async def delete_customer(api: httpx.AsyncClient, number: str, check: Check) -> ErasureOutcome:
-    response = await api.delete(f"customers/{quote(number, safe='')}")
+    response = await api.delete(f"customers/{path_segment(number, what='customer number')}")
     if response.status_code == 404:
         return ErasureOutcome(state=ErasureState.ALREADY_GONE,
                               detail=f"Fortnox has no customer {number} any more (HTTP 404)")
@@ -114,7 +114,8 @@ async def anonymise_customer(api: httpx.AsyncClient, number: str, fields: tuple[
                    "in [retention.processors.fortnox.customer] and resume the request")
     fields = tuple(dict.fromkeys(fields))
     body = {"Customer": {**dict.fromkeys(fields, ""), "Active": False}}
-    response = await api.put(f"customers/{quote(number, safe='')}", json=body)
+    response = await api.put(f"customers/{path_segment(number, what='customer number')}",
+                             json=body)
     if response.status_code == 404:
         return ErasureOutcome(state=ErasureState.ALREADY_GONE,
                               detail=f"Fortnox has no customer {number} any more (HTTP 404)")

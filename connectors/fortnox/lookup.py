@@ -149,10 +149,11 @@ async def gather_all(*steps: Awaitable[T]) -> list[T]:
 
 
 def unique(values: Iterable[str]) -> list[str]:
-    """Drop spellings that differ only in case: Fortnox's search ignores case."""
+    """Drop spellings that differ only in case: Fortnox's search ignores case. Lower-cased,
+    not case-folded: ``straße`` and ``strasse`` are two searches."""
     kept: dict[str, str] = {}
     for value in values:
-        kept.setdefault(value.casefold(), value)
+        kept.setdefault(value.lower(), value)
     return list(kept.values())
 
 

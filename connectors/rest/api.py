@@ -15,6 +15,7 @@ import httpx
 from connectors.rest.spec import ApiDeclaration, ResourceSpec
 from connectors.sdk.fields import MISSING, MissingField, dig, render_path, render_value
 from connectors.sdk.paginators import PageRequest
+from connectors.sdk.paths import UnsafePathSegment
 from hub.core.errors import ProtocolError
 from hub.http import raise_for_response, read_json
 
@@ -58,6 +59,9 @@ class RestReader:
             raise ProtocolError(f"{self.processor}: a {missing.source} record has no "
                                 f"{missing.field!r} for the placeholder {missing} of resource "
                                 f"{resource.name!r}") from None
+        except UnsafePathSegment as unsafe:
+            raise UnsafePathSegment(f"{self.processor}, resource {resource.name!r}: {unsafe}"
+                                    ) from None
         paginator = (resource.paginator or self.api.paginator).build(self.processor)
         request: PageRequest | None = paginator.first_page()
         records: dict[str, Raw] = {}

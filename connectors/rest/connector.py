@@ -52,6 +52,7 @@ from connectors.sdk.base import (
     personal_fields,
 )
 from connectors.sdk.fields import MissingField, dig
+from connectors.sdk.paths import UnsafePathSegment
 from hub.core.errors import ConfigurationError, ConnectorError, as_connector_error
 from hub.core.models import Record
 from hub.core.subject import Identifier, Subject
@@ -175,6 +176,8 @@ class RestConnector(Connector):
                 state=ErasureState.FAILED,
                 detail=f"{system}: the stored {what} has no {missing.field!r} for the "
                        f"placeholder {missing} of its erase call; correct the declaration")
+        except UnsafePathSegment as unsafe:
+            return ErasureOutcome(state=ErasureState.FAILED, detail=f"{system} {what}: {unsafe}")
         resource = self._reader.api.resource(record.type)
         if not calls and resource is not None and resource.erased_with_parent:
             # Nothing to send: the parent's erase call removes it. The hub runs deletions

@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
+from connectors.sdk.paths import path_segment
+
 #: ``{source.field.path}``: ``source`` names a resource, the rest is a dotted field path
 PLACEHOLDER = re.compile(r"\{(?P<source>[A-Za-z_]\w*)\.(?P<field>[^{}\s]+)\}")
 #: a lone ``{`` or ``}`` that is not part of a placeholder: almost always a typo
@@ -81,10 +83,22 @@ def _lookup(context: Mapping[str, Any], source: str, field: str) -> Any:
 
 
 def render_path(template: str, context: Mapping[str, Any]) -> str:
-    """``template`` with placeholders replaced by URL-quoted values (an id may hold ``/``)."""
-    return PLACEHOLDER.sub(
-        lambda m: quote(str(_lookup(context, m["source"], m["field"])), safe=""), template
-    )
+    """``template`` with placeholders replaced by URL-quoted values (an id may hold ``/``).
+
+    In the path part each value goes through :func:`~connectors.sdk.paths.path_segment`, so a
+    record whose id is empty, ``.`` or ``..`` is refused (:class:`UnsafePathSegment`) rather
+    than turned into a call on the collection; in the query part a value is only quoted.
+    """
+    path, mark, query = template.partition("?")
+
+    def segment(m: re.Match[str]) -> str:
+        return path_segment(_lookup(context, m["source"], m["field"]),
+                            what=f"{m['field']} of a {m['source']} record")
+
+    def query_value(m: re.Match[str]) -> str:
+        return quote(str(_lookup(context, m["source"], m["field"])), safe="")
+
+    return PLACEHOLDER.sub(segment, path) + mark + PLACEHOLDER.sub(query_value, query)
 
 
 def render_value(value: Any, context: Mapping[str, Any]) -> Any:

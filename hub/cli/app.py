@@ -23,6 +23,7 @@ import typer
 from hub.cli.audit import audit_app
 from hub.cli.config import config_app, list_connectors
 from hub.cli.consent import consent_app, consent_sync_command, webhook_app
+from hub.cli.db import db_app
 from hub.cli.erase import erase_command, resume_command
 from hub.cli.lookup import lookup
 from hub.cli.requests import requests_app
@@ -76,6 +77,7 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(consent_app, name="consent")
 app.add_typer(webhook_app, name="webhook")
 app.add_typer(retention_app, name="retention")
+app.add_typer(db_app, name="db")
 requests_app.command("resume")(resume_command)
 requests_app.add_typer(task_app, name="task")
 

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from hub.cli.shared import ExitCode, console, fail, options
+from hub.cli.shared import ExitCode, console, fail, options, settings_only
 
 if TYPE_CHECKING:
     from hub.store.audit import AuditLog
@@ -31,17 +31,15 @@ audit_app = typer.Typer(
 
 @contextmanager
 def _audit_log(ctx: typer.Context) -> Iterator[AuditLog]:
-    """The audit log on the configured database; configuration errors exit with 2."""
-    from hub.config.registry import discover
-    from hub.config.settings import load_settings
+    """The audit log on the configured database (``--sandbox``: an empty throw-away one);
+    configuration errors exit with 2."""
     from hub.core.errors import ConfigurationError
     from hub.store.audit import AuditLog
     from hub.store.db import open_database
     from hub.store.keyed import secret_path
 
+    settings = settings_only(options(ctx))
     try:
-        config = options(ctx).config
-        settings = load_settings(discover(config), config)
         engine = open_database(settings.ledger_url)
     except ConfigurationError as exc:
         raise fail(str(exc)) from None

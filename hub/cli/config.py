@@ -56,15 +56,17 @@ def list_connectors(ctx: typer.Context) -> None:
 
 @config_app.command("check")
 def config_check(ctx: typer.Context) -> None:
-    """Validate settings and test each enabled processor's credentials with one cheap read."""
-    from hub.config.check import check_all
+    """Validate settings and test each enabled processor's credentials with one cheap read;
+    warn about a state folder (or a file in it) that other users could read."""
+    from hub.config.check import check_all, state_warnings
 
     opts = options(ctx)
     with request_context(opts) as env:
         checks = asyncio.run(check_all(env.settings, env.connectors, **env.connector_options))
+        warnings = [] if env.sandbox else state_warnings(env.settings)
     code = ExitCode.OK if all(c["ok"] for c in checks) else ExitCode.PARTIAL
     if opts.json:
-        typer.echo(json.dumps({"exit_code": code, "processors": checks}))
+        typer.echo(json.dumps({"exit_code": code, "processors": checks, "warnings": warnings}))
         raise typer.Exit(code)
     from rich.table import Table
 
@@ -75,4 +77,6 @@ def config_check(ctx: typer.Context) -> None:
         mark = "[green]ok[/]" if check["ok"] else "[red]failed[/]"
         table.add_row(check["name"], mark, escaped(check["details"]))
     console().print(table)
+    for warning in warnings:
+        console(stderr=True).print(f"[yellow]warning: {escaped(warning)}[/]")
     raise typer.Exit(code)

@@ -221,20 +221,21 @@ def _is_suppressed(engine: Engine, settings: HubSettings, email: str) -> bool | 
 
 def _print_history(email: str, suppressed: bool | None, current: list[dict[str, Any]],
                    events: list[dict[str, Any]], tasks: list[dict[str, Any]]) -> None:
+    from rich.markup import escape
     from rich.table import Table
 
     console = shared.console()
     if not events:
-        console.print(f"No consent records for {email}.")
+        console.print(f"No consent records for {escape(email)}.")
         if suppressed:
             console.print("The address is on the suppression list: it is never re-subscribed.")
         return
-    now = Table(title=f"Consent of {email}")
+    now = Table(title=f"Consent of {escape(email)}")
     for column in ("system", "status", "evidence", "subscriber id"):
         now.add_column(column)
     for row in current:
-        now.add_row(row["system"], row["status"], _evidence_text(row["evidence"]),
-                    row["subscriber_id"])
+        now.add_row(escape(row["system"]), escape(row["status"]),
+                    escape(_evidence_text(row["evidence"])), escape(row["subscriber_id"] or ""))
     console.print(now)
     if suppressed:
         console.print("[yellow]On the suppression list[/]: the hub never re-subscribes "
@@ -247,14 +248,16 @@ def _print_history(email: str, suppressed: bool | None, current: list[dict[str, 
                   if event["previous_status"] else event["status"])
         change = f"{event['kind'].replace('_', ' ')}: {status}" + (
             f" ({event['note']})" if event["note"] else "")
-        history.add_row(_short(event["learned_at"]), event["system"], change,
-                        _short(event["changed_at"]), event["learned_via"])
+        history.add_row(_short(event["learned_at"]), escape(event["system"]),
+                        shared.escaped(change), _short(event["changed_at"]),
+                        escape(event["learned_via"] or ""))
     console.print(history)
     if tasks:
         _print_tasks(tasks, "Opt-out propagation")
 
 
 def _print_tasks(tasks: list[dict[str, Any]], title: str, with_email: bool = False) -> None:
+    from rich.markup import escape
     from rich.table import Table
 
     table = Table(title=title)
@@ -271,16 +274,17 @@ def _print_tasks(tasks: list[dict[str, Any]], title: str, with_email: bool = Fal
         if task["state"] == "manual-open" and task["instructions"]:
             instructions.setdefault(task["system"], task["instructions"])
             result = result or "to do by hand (see below)"
-        row = [str(task["id"]), task["system"], task["action"].replace("_", "-"),
-               f"[{styles.get(task['state'], 'white')}]{task['state']}[/]",
-               _short(task["updated_at"]), result]
+        # a failed push's error is the processor's own text: never markup
+        row = [str(task["id"]), escape(task["system"]), task["action"].replace("_", "-"),
+               f"[{styles.get(task['state'], 'white')}]{escape(task['state'])}[/]",
+               _short(task["updated_at"]), shared.escaped(result)]
         if with_email:
-            row.insert(1, task.get("email", ""))
+            row.insert(1, escape(task.get("email") or ""))
         table.add_row(*row)
     console = shared.console()
     console.print(table)
     for system, text in instructions.items():
-        console.print(f"[bold]{system}[/]: {text}")
+        console.print(f"[bold]{escape(system)}[/]: {escape(text)}")
     if instructions:
         console.print("When done: dsar consent resolve TASK [--note TEXT]")
 
@@ -309,7 +313,8 @@ def consent_tasks(
 @consent_app.command("resolve")
 def consent_resolve(
     ctx: typer.Context,
-    task_id: Annotated[int, typer.Argument(help="The task number (dsar consent tasks).")],
+    task_id: Annotated[int, typer.Argument(
+        help="The task number (dsar consent tasks).", min=1, max=2**63 - 1)],
     note: Annotated[str | None, typer.Option("--note", help="What was done.")] = None,
 ) -> None:
     """Mark a manual opt-out task as done (after unsubscribing the person by hand)."""
@@ -324,7 +329,8 @@ def consent_resolve(
     if opts.json:
         typer.echo(json.dumps(_task_dict(task), ensure_ascii=False))
         return
-    shared.console().print(f"Task {task.id} ({task.destination_title}): {task.state}")
+    shared.console().print(f"Task {task.id} ({shared.escaped(task.destination_title)}): "
+                           f"{shared.escaped(task.state)}")
 
 
 # ---------------------------------------------------------------------------------------------

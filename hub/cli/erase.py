@@ -1,6 +1,6 @@
 """``dsar erase`` and ``dsar requests resume``: the erasure request (Art. 17) on the command line.
 
-    dsar erase EMAIL [--yes] [--dry-run] [--include-weak-matches] [--lang sv|en]
+    dsar erase EMAIL [--yes] [--dry-run] [--approve REF ...] [--lang sv|en]
     dsar requests resume ID
 
 The work is :mod:`hub.requests.erasure.job`: this module parses the options, shows the proposed
@@ -8,11 +8,19 @@ plan (stdout: a table, or with ``--json`` one document), asks for confirmation, 
 use-case and prints its result. Re-running ``erase`` (or ``requests resume``) continues the
 open erasure request of that subject and never repeats a completed action.
 
+The plan shows for every record why it matched and whose it looks like (name, e-mail, phone,
+masked personnummer). A record matched only by a weaker identifier than the verified address
+(a ``+tag`` spelling, a phone number seen elsewhere) is erased only when the operator approves
+that one record: ``--approve REF`` with its ref as the plan prints it (repeatable), or ``dsar
+requests review ID --approve REF``. A record with another name and another e-mail address than
+the subject's is someone else's and is never erased through this request.
+
 Confirmation: ``--yes``, or an interactive "y" on a terminal. Exit codes (docs/interface.md):
 
 * ``0`` everything erasable is gone, nothing is open (the request is closed and its address
   replaced by a keyed hash); ``--dry-run`` also exits 0 (it only plans, and did so);
-* ``2`` invalid address or unknown request id, nothing contacted;
+* ``2`` invalid address or unknown request id, nothing contacted; an ``--approve`` ref that is
+  not a weak match found for the subject, or is someone else's record (nothing written);
 * ``3`` something failed, a processor could not be reached, or manual tasks are open (the
   report says which; resume later) -- and also when the plan was shown but **not confirmed**
   (no terminal and no ``--yes``, or answered "no"): nothing was executed, the erasure is still
@@ -44,12 +52,12 @@ from hub.core.languages import DEFAULT_LANGUAGE, LANGUAGES, language_choices
 
 if TYPE_CHECKING:
     from hub.core.subject import Subject
-    from hub.requests.erasure import ErasureResult
-    from hub.store.erasure_actions import PlannedAction
+    from hub.requests.erasure import ErasureProposal, ErasureResult
 
 #: Rich styles of the action states in the tables.
 STATE_STYLE = {"planned": "cyan", "done": "green", "failed": "red", "manual-open": "yellow",
-               "manual-done": "green", "retained": "magenta"}
+               "manual-done": "green", "retained": "magenta", "not the subject": "dim",
+               "in-progress": "blue"}
 
 
 def erase_command(
@@ -60,9 +68,11 @@ def erase_command(
         "--yes", "-y", help="Execute without asking (non-interactive use).")] = False,
     dry_run: Annotated[bool, typer.Option(
         "--dry-run", help="Only show the plan; change nothing anywhere.")] = False,
-    include_weak: Annotated[bool, typer.Option(
-        "--include-weak-matches", help="Also erase records matched only by a weaker identifier "
-        "(another spelling of the mailbox, a phone number found elsewhere).")] = False,
+    approve: Annotated[list[str] | None, typer.Option(
+        "--approve", metavar="REF", help="Also erase this record matched only by a weaker "
+        "identifier (a +tag spelling of the address, a phone number found elsewhere), after "
+        "checking in the plan that it is the subject's; REF as the plan prints it, e.g. "
+        "fortnox:customer:10. Repeat for each record.", show_default=False)] = None,
     lang: Annotated[str, typer.Option(
         "--lang", help="Language of report.html and the cover letter "
                        f"({', '.join(LANGUAGES)}).")] = DEFAULT_LANGUAGE,
@@ -70,16 +80,17 @@ def erase_command(
     """Erasure request (Art. 17): plan, confirm, execute, verify, write the erasure report."""
     from hub.core.errors import InvalidInput
     from hub.core.subject import Subject
+    from hub.requests.erasure import parse_ref
 
     if lang not in LANGUAGES:
         raise fail(f"unsupported language {lang!r}; choose {language_choices()}",
                    ExitCode.USAGE)
     try:
         subject = Subject.from_email(email)
+        refs = tuple(dict.fromkeys(parse_ref(ref) for ref in approve or ()))
     except InvalidInput as exc:
         raise fail(str(exc), ExitCode.USAGE) from None
-    code = _erase(options(ctx), subject, yes=yes, dry_run=dry_run, include_weak=include_weak,
-                  lang=lang)
+    code = _erase(options(ctx), subject, yes=yes, dry_run=dry_run, approve=refs, lang=lang)
     raise typer.Exit(code)
 
 
@@ -102,22 +113,26 @@ def resume_command(
     except InvalidInput as exc:
         raise fail(str(exc), ExitCode.USAGE) from None
     subject = Subject.from_email(request.subject_email or "")
-    raise typer.Exit(_erase(opts, subject, yes=True, dry_run=False, include_weak=False,
-                            lang=lang, request_id=request_id))
+    raise typer.Exit(_erase(opts, subject, yes=True, dry_run=False, lang=lang,
+                            request_id=request_id))
 
 
-def _erase(opts: Options, subject: Subject, *, yes: bool, dry_run: bool, include_weak: bool,
-           lang: str, request_id: str | None = None) -> ExitCode:
+def _erase(opts: Options, subject: Subject, *, yes: bool, dry_run: bool, lang: str,
+           approve: Sequence[str] = (), request_id: str | None = None) -> ExitCode:
     """Propose, show, confirm, carry out, print; returns the exit code."""
+    from hub.core.errors import InvalidInput
     from hub.core.logs import register_secret
     from hub.requests.erasure import NotExecuted, carry_out, propose_erasure
 
     register_secret(subject.email, "subject")
     with request_context(opts) as env:
-        proposal = asyncio.run(propose_erasure(env, subject, include_weak=include_weak,
-                                               request_id=request_id))
+        try:
+            proposal = asyncio.run(propose_erasure(env, subject, approve=approve,
+                                                   request_id=request_id))
+        except InvalidInput as exc:  # an --approve ref that cannot be approved
+            raise fail(str(exc), ExitCode.USAGE) from None
         if not opts.json:
-            _print_plan(proposal.preview, proposal.plan.unreachable, proposal.request_id)
+            _print_plan(proposal)
         reason = None
         if dry_run:
             reason = NotExecuted.DRY_RUN
@@ -146,26 +161,51 @@ def _confirmed() -> bool:
     return bool(typer.confirm("Execute this erasure plan?", default=False, err=True))
 
 
-def _print_plan(plan: Sequence[PlannedAction], unreachable: dict[str, str],
-                request_id: str | None) -> None:
+def _print_plan(proposal: ErasureProposal) -> None:
+    """The plan as a table: per row why the records matched and whose they look like, so the
+    operator can tell two people apart before approving a weak match."""
     from rich.markup import escape
     from rich.table import Table
 
-    from hub.requests.erasure import plan_rows
+    from hub.requests.erasure import EXCLUDED, plan_rows
 
+    request_id = proposal.request_id
     title = f"Erasure plan{f' (request {request_id})' if request_id else ''}"
     table = Table(title=title)
-    for column in ("processor", "record", "action", "legal basis", "retained until", "state"):
-        table.add_column(column, overflow="fold")
-    for row in plan_rows(plan):
+    table.add_column("processor", overflow="fold", max_width=15)
+    table.add_column("record", overflow="fold", min_width=16, max_width=20)
+    table.add_column("matched on", overflow="fold", max_width=16)
+    table.add_column("whose (name · e-mail · phone · personnummer)", overflow="fold",
+                     min_width=24, ratio=2)
+    table.add_column("action", no_wrap=True)
+    table.add_column("legal basis", overflow="fold", max_width=18)
+    table.add_column("retained until", overflow="fold", max_width=10)
+    table.add_column("state", overflow="fold", max_width=11)
+    rows = plan_rows([*proposal.preview, *proposal.plan.excluded], proposal.plan.matches,
+                     proposal.approved)
+    for row in rows:
         style = STATE_STYLE.get(row["state"], "")
-        table.add_row(row["processor"], escape(row["record"]), row["action"],
+        # Escaped, not redacted: the operator needs the other addresses to tell people apart
+        # (the subject's own address is already shown as "subject's address").
+        table.add_row(escape(row["processor"]), escape(row["ref"] or row["record"]),
+                      escape(row["matched"]), escape(row["identity"]), escape(row["action"]),
                       escape(row["legal_basis"]), row["retained_until"],
-                      f"[{style}]{row['state']}[/]" if style else row["state"])
+                      f"[{style}]{row['state']}[/]" if style else escape(row["state"]))
     out = wide_console()
     out.print(table)
-    for name, error in unreachable.items():
-        out.print(f"[red]{name}: could not be searched ({escaped(error)}); its "
+    waiting = [r for r in rows if r["ref"] and r["state"] != EXCLUDED]
+    if waiting:
+        out.print(f"[yellow]{len(waiting)} weak match(es) (found only by a +tag spelling of the "
+                  "address or by a number seen elsewhere) are not erased unless approved one "
+                  "by one: check each one's name, e-mail, phone and personnummer, then re-run "
+                  "with --approve REF (repeatable) for those that are the subject's.[/]")
+    others = sum(1 for r in rows if r["state"] == EXCLUDED)
+    if others:
+        out.print(f"{others} record(s) marked '{EXCLUDED}' have another name and another "
+                  "e-mail address than the subject's: they are someone else's and are never "
+                  "erased through this request.")
+    for name, error in proposal.plan.unreachable.items():
+        out.print(f"[red]{escaped(name)}: could not be searched ({escaped(error)}); its "
                   "records are not in the plan: resume the request later[/]")
 
 

@@ -107,7 +107,7 @@ def _read_batch(path: Path) -> list[str]:
     """One address a line; blank lines and ``#`` comments are ignored. All are validated
     before anything is contacted (exit 2 names the bad lines, not their content)."""
     from hub.core.errors import InvalidInput
-    from hub.core.subject import Subject
+    from hub.core.subject import Subject, address_key
 
     try:
         lines = path.read_text(encoding="utf-8-sig").splitlines()
@@ -129,7 +129,7 @@ def _read_batch(path: Path) -> list[str]:
         raise fail(f"no e-mail addresses in {path}", ExitCode.USAGE)
     unique: dict[str, str] = {}
     for address in addresses:  # one mailbox in two spellings is one person, one request
-        unique.setdefault(address.casefold(), address)
+        unique.setdefault(address_key(address), address)
     return list(unique.values())
 
 

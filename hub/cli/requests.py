@@ -6,6 +6,7 @@
     dsar requests extend ID --reason "..." [--months 2]
     dsar requests close ID
     dsar requests export --csv [--out FILE]
+    dsar requests review ID [--approve REF ...]
 
 Wired into the main app by :mod:`hub.cli.app`; the callbacks read the global options
 (``--config``, ``--json``) from ``ctx.obj`` (:class:`hub.cli.shared.Options`). The request types
@@ -30,7 +31,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from hub.cli.shared import console, fail, options
+from hub.cli.shared import ExitCode, console, fail, options, request_context, wide_console
 from hub.core.request_types import REQUEST_TYPES
 
 if TYPE_CHECKING:
@@ -73,22 +74,39 @@ def _ledger(ctx: typer.Context) -> Iterator[Ledger]:
         ledger.engine.dispose()
 
 
+#: The longest period ``--due-within`` takes: deadlines lie months ahead, and a longer period
+#: would run past the end of the calendar.
+MAX_PERIOD_DAYS = 36500
+
+#: The day the GDPR started to apply: an earlier receipt date is a typo (and a date near the
+#: start of the calendar cannot be turned into a moment in UTC).
+EARLIEST_RECEIPT = date(2018, 5, 25)
+
+
 def parse_days(text: str) -> int:
     """``7d``, ``2w`` or ``10`` (days) as a number of days."""
     match = re.fullmatch(r"\s*(\d+)\s*([dw]?)\s*", text.lower())
     if not match:
         raise typer.BadParameter(f"{text!r} is not a period like 7d, 2w or 10")
     number, unit = int(match.group(1)), match.group(2)
-    return number * 7 if unit == "w" else number
+    days = number * 7 if unit == "w" else number
+    if days > MAX_PERIOD_DAYS:
+        raise typer.BadParameter(f"{text.strip()!r} is too long a period: at most "
+                                 f"{MAX_PERIOD_DAYS} days (leave --due-within out for all)")
+    return days
 
 
 def _parse_received(text: str | None) -> date | None:
     if text is None:
         return None
     try:
-        return date.fromisoformat(text)
+        day = date.fromisoformat(text)
     except ValueError:
         raise typer.BadParameter(f"{text!r} is not a date (YYYY-MM-DD)") from None
+    if day < EARLIEST_RECEIPT:
+        raise typer.BadParameter(f"{text!r} is before the GDPR applied ({EARLIEST_RECEIPT}); "
+                                 "give the day the request reached you")
+    return day
 
 
 def _deadline_cell(request: LedgerRequest, today: date) -> str:
@@ -307,3 +325,58 @@ def export_requests(
     else:
         console(stderr=True).print(f"Wrote {count} requests to {out}")
 
+
+@requests_app.command("review")
+def review_request(
+    ctx: typer.Context,
+    request_id: Annotated[str, typer.Argument(metavar="ID", help="The erasure request id.")],
+    approve: Annotated[list[str] | None, typer.Option(
+        "--approve", metavar="REF", help="Approve this weak match as the subject's (REF as "
+        "listed, e.g. fortnox:customer:10); repeat for each record. `dsar requests resume ID` "
+        "then erases it.", show_default=False)] = None,
+) -> None:
+    """The weak matches of an erasure request, whose records they look like, and approving
+    the subject's one by one (looks the subject up again; erases nothing)."""
+    import asyncio
+
+    from rich.markup import escape
+    from rich.table import Table
+
+    from hub.core.errors import InvalidInput
+    from hub.requests.erasure import parse_ref, review_erasure
+
+    opts = options(ctx)
+    try:
+        refs = tuple(dict.fromkeys(parse_ref(ref) for ref in approve or ()))
+    except InvalidInput as exc:
+        raise fail(str(exc), ExitCode.USAGE) from None
+    with request_context(opts) as env:
+        try:
+            result = asyncio.run(review_erasure(env, request_id, approve=refs))
+        except InvalidInput as exc:  # unknown or closed request, a ref that cannot be approved
+            raise fail(str(exc), ExitCode.USAGE) from None
+    if opts.json:
+        typer.echo(json.dumps(result.as_dict(), ensure_ascii=False))
+        return
+    out = wide_console()
+    if not result.items:
+        out.print(f"Request {result.request_id} has no weak matches to review.")
+    else:
+        table = Table(title=f"Weak matches of {result.request_id}")
+        table.add_column("ref", overflow="fold", min_width=20, max_width=36)
+        table.add_column("matched on", overflow="fold", max_width=18)
+        table.add_column("whose (name · e-mail · phone · personnummer)", overflow="fold",
+                         min_width=30, ratio=2)
+        table.add_column("status", no_wrap=True)
+        table.add_column("state", overflow="fold", max_width=11)
+        for item in result.items:
+            # Escaped, not redacted: the addresses are what tells two people apart.
+            table.add_row(escape(item.ref), escape(item.reason), escape(item.identity),
+                          item.status, escape(item.state or ""))
+        out.print(table)
+    for action in result.approved:
+        out.print(f"Approved {escape(action.task)}: {escape(action.action)} "
+                  f"({escape(action.state)}).")
+    if any(action.state == "planned" for action in result.approved):
+        out.print(f"Nothing was erased yet: `dsar requests resume {result.request_id}` "
+                  "carries out what is planned.")

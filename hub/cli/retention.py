@@ -46,8 +46,9 @@ def retention_due(
     for column in ("request", "processor", "record", "kept until", "state", "detail"):
         table.add_column(column, overflow="fold")
     for a in run.actions:
-        table.add_row(a.request_id or "", a.processor, f"{a.record_type} {a.record_id}",
-                      a.retained_until.isoformat() if a.retained_until else "", a.state,
+        table.add_row(a.request_id or "", escaped(a.processor),
+                      escaped(f"{a.record_type} {a.record_id}"),
+                      a.retained_until.isoformat() if a.retained_until else "", escaped(a.state),
                       escaped(a.detail or ""))
     out.print(table)
     raise typer.Exit(run.code)

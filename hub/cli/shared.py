@@ -92,15 +92,30 @@ def options(ctx: typer.Context) -> Options:
 
 def settings_only(opts: Options) -> HubSettings:
     """The settings, without starting the sandbox or registering secrets: for commands that
-    only read the hub's own records. A configuration error exits with 2."""
+    only read the hub's own records. A configuration error exits with 2.
+
+    With ``--sandbox`` the database is an empty in-memory one and the state folder a
+    throw-away one (removed when the process ends): a sandbox command never reads or writes
+    the real ledger, keys or reports."""
     from hub.config.registry import discover
     from hub.config.settings import load_settings
     from hub.core.errors import ConfigurationError
 
     try:
-        return load_settings(discover(opts.config), opts.config)
+        settings = load_settings(discover(opts.config), opts.config)
     except ConfigurationError as exc:
         raise fail(str(exc), ExitCode.USAGE) from None
+    if not opts.sandbox:
+        return settings
+    import atexit
+    import shutil
+    import tempfile
+
+    from hub.store.ledger import SANDBOX_DB_MARK
+
+    scratch = tempfile.mkdtemp(prefix=SANDBOX_DB_MARK)
+    atexit.register(shutil.rmtree, scratch, ignore_errors=True)
+    return settings.model_copy(update={"database_url": "sqlite://", "state_dir": Path(scratch)})
 
 
 @contextmanager
@@ -116,7 +131,7 @@ def request_context(opts: Options) -> Iterator[RequestContext]:
     from hub.requests.context import RequestContext
     from hub.store.db import open_database
     from hub.store.ledger import SANDBOX_DB_MARK
-    from hub.store.state import StateStore
+    from hub.store.state import connector_state
 
     try:
         connectors = discover(opts.config)
@@ -126,17 +141,21 @@ def request_context(opts: Options) -> Iterator[RequestContext]:
     if not opts.sandbox:
         for name in connectors:
             register_secrets(settings.processor(name).secret_values())
-        state = StateStore(open_database(settings.ledger_url))
+        state = connector_state(open_database(settings.ledger_url), settings.state_dir)
         yield RequestContext(settings, connectors, {"state": state}, out_dir=opts.out)
         return
 
     from hub.sandbox import Sandbox
 
-    # A sandbox run keeps its ledger and tokens in a throw-away database: the fake processors
-    # start afresh each run, and invented people never enter the real request log.
+    # A sandbox run keeps its ledger, tokens and keys in a throw-away folder: the fake
+    # processors start afresh each run, invented people never enter the real request log, and
+    # nothing is written to the real state folder. Its reports (when --out is not given) go to
+    # a fresh private temporary folder that outlives the run, so they can be opened afterwards.
+    out_dir = opts.out or Path(tempfile.mkdtemp(prefix="dsar-sandbox-reports-"))
     with Sandbox() as sandbox, tempfile.TemporaryDirectory(prefix=SANDBOX_DB_MARK) as scratch:
         database = f"sqlite:///{Path(scratch) / 'sandbox.sqlite3'}"
-        settings = settings.model_copy(update={"database_url": database})
+        settings = settings.model_copy(update={"database_url": database,
+                                               "state_dir": Path(scratch)})
         for name in connectors:
             if name in sandbox.base_urls:
                 values = {"enabled": True, "base_url": sandbox.base_urls[name],
@@ -144,9 +163,9 @@ def request_context(opts: Options) -> Iterator[RequestContext]:
             else:  # never let a sandbox run reach a real processor
                 values = {"enabled": False}
             settings = with_processor_overrides(settings, name, values)
-        state = StateStore(open_database(database))
+        state = connector_state(open_database(database), Path(scratch))
         yield RequestContext(settings, connectors, {"state": state}, sandbox=True,
-                             out_dir=opts.out)
+                             out_dir=out_dir)
 
 
 @contextmanager

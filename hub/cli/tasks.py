@@ -16,7 +16,7 @@ from typing import Annotated
 
 import typer
 
-from hub.cli.shared import ExitCode, console, fail, options, settings_only
+from hub.cli.shared import ExitCode, console, escaped, fail, options, settings_only
 
 task_app = typer.Typer(help="Manual tasks of erasure requests.", no_args_is_help=True)
 
@@ -75,7 +75,7 @@ def task_done(
         typer.echo(json.dumps(done.as_dict()))
     else:
         out = console()
-        out.print(f"Task {done.task} of {request_id} done.")
+        out.print(f"Task {escaped(done.task)} of {escaped(request_id)} done.")
         out.print("The request is closed." if done.closed else
                   "Still open: " + ", ".join(f"{n} {s}" for s, n in done.open.items()))
     raise typer.Exit(done.code)

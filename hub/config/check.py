@@ -8,6 +8,8 @@ the configuration, the processor or this tool has to change).
 from __future__ import annotations
 
 import asyncio
+import stat
+from pathlib import Path
 from typing import Any
 
 from connectors.sdk.base import Connector
@@ -36,6 +38,42 @@ async def _check(name: str, cls: type[Connector], settings: HubSettings,
         return {"name": name, "ok": False, "failure_type": error.failure_type.value,
                 "details": f"{error}{warning}"}
     return {"name": name, "ok": True, "details": f"{proved} at {processor.base_url}{warning}"}
+
+
+def _who(mode: int) -> str:
+    group, others = bool(mode & 0o070), bool(mode & 0o007)
+    return "group and others" if group and others else "its group" if group else "others"
+
+
+def state_warnings(settings: HubSettings) -> list[str]:
+    """What in the state folder other users of the machine could read: the folder itself and
+    the files in it (the ledger database with subjects' addresses, the keyed-hash secret, the
+    state-encryption key, reports), and a SQLite database configured elsewhere. The hub
+    creates all of these owner-only; a folder made by hand, a copy or a restore may not be.
+    Empty files (the consent sync's lock files) hold nothing and are not reported."""
+    paths = [settings.state_dir]
+    if settings.state_dir.is_dir():
+        paths += sorted(settings.state_dir.iterdir())
+    url = settings.ledger_url
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
+        database = Path(url.removeprefix("sqlite:///"))
+        paths += [p for p in (database.parent, database) if p not in paths]
+    warnings = []
+    for path in paths:
+        try:
+            info = path.stat()
+        except OSError:
+            continue
+        mode = stat.S_IMODE(info.st_mode)
+        if not mode & 0o077 or (stat.S_ISREG(info.st_mode) and info.st_size == 0):
+            continue
+        if stat.S_ISDIR(info.st_mode):
+            warnings.append(f"the folder {path} is open to {_who(mode)} (mode {mode:04o}); it "
+                            f"holds personal data and keys: chmod 700 {path}")
+        else:
+            warnings.append(f"{path} can be read by {_who(mode)} (mode {mode:04o}): "
+                            f"chmod 600 {path}")
+    return warnings
 
 
 async def check_all(

@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field, ValidationError, create_model
+from pydantic import BaseModel, Field, ValidationError, create_model, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -60,6 +60,41 @@ class HubSettings(BaseSettings):
     retention: RetentionPolicy = Field(
         default_factory=RetentionPolicy,
         description="What erasure does to each record type; empty: every record is manual.")
+
+    @field_validator("state_dir")
+    @classmethod
+    def _state_dir_can_exist(cls, value: Path) -> Path:
+        """A state folder that cannot be created (a path under a file, a parent folder this
+        user may not write) is a configuration error, found before anything is contacted.
+        Only looks: the folder is created when something is first stored in it."""
+        for folder in (value, *value.parents):
+            if not folder.exists():
+                continue
+            if not folder.is_dir():
+                raise ValueError(f"{value} cannot be a folder: {folder} is a file (DSAR_STATE_DIR)")
+            if folder != value and not os.access(folder, os.W_OK | os.X_OK):
+                raise ValueError(f"{value} cannot be created: {folder} is not writable "
+                                 "(DSAR_STATE_DIR)")
+            break
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_database(cls, value: str | None) -> str | None:
+        """A URL whose scheme no installed SQLAlchemy dialect serves is refused at once; the
+        message names the scheme only, as the URL may carry a password."""
+        if not value:
+            return value
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+
+        scheme = value.split(":", 1)[0]
+        try:
+            make_url(value).get_dialect()
+        except ArgumentError:
+            raise ValueError(f"DSAR_DATABASE_URL: no database driver for the scheme {scheme!r}; "
+                             "use sqlite:///PATH or postgresql+psycopg://...") from None
+        return value
 
     @classmethod
     def settings_customise_sources(

@@ -29,7 +29,7 @@ from hub.consent.sync import ConsentSync
 from hub.core.errors import InvalidInput
 from hub.store.consent_register import ConsentRegister
 from hub.store.keyed import secret_path
-from hub.store.state import StateStore
+from hub.store.state import StateStore, connector_state
 from hub.store.suppression import SuppressionList
 
 
@@ -78,8 +78,9 @@ async def sync_once(
             pushing = SyncLock(engine, settings.state_dir, f"{lock_name}.propagation")
             if pushing.acquire():  # else the webhook server is pushing the same tasks now
                 try:
-                    done, failed = await Propagator(register, destinations, settings,
-                                                    connectors, state=store).run()
+                    done, failed = await Propagator(
+                        register, destinations, settings, connectors,
+                        state=connector_state(engine, settings.state_dir)).run()
                 finally:
                     pushing.release()
                 summary.propagated, summary.propagation_failed = done, failed

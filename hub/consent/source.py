@@ -18,7 +18,7 @@ from hub.config.consent import ConsentSettings
 from hub.config.settings import HubSettings, env_name
 from hub.core.errors import ConfigurationError, ConnectorError
 from hub.store.consent_register import Observation
-from hub.store.state import StateStore
+from hub.store.state import connector_state
 
 
 class SourceNotReady(ConnectorError):
@@ -77,5 +77,6 @@ def open_source(settings: HubSettings, connectors: dict[str, type[Connector]],
     if missing:
         raise SourceNotReady(f"{cls.title} is not configured: missing setting "
                              + ", ".join(env_name(name, f) for f in missing))
-    accepted: dict[str, Any] = {"state": StateStore(engine)} if "state" in cls.init_options else {}
+    accepted: dict[str, Any] = ({"state": connector_state(engine, settings.state_dir)}
+                                if "state" in cls.init_options else {})
     return cls(processor, **accepted)

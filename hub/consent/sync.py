@@ -48,7 +48,11 @@ Durability and resumption
     its unchanged fingerprints record nothing, so no change is lost or applied twice. A
     webhook and a poll seeing the same change record it once for the same reason; an older
     picture than the stored one (``updated_at`` earlier) is ignored rather than rolling the
-    state back.
+    state back. That ordering trusts the source's clock only so far: an ``updated_at`` more
+    than a few minutes ahead of ours orders nothing (it is logged, by subscriber id, and
+    counted in the run's warnings), so one mis-dated record cannot make every later real
+    opt-out look stale; and a ``--full`` run records the source's current status whatever
+    the timestamps say, which repairs what such a record left behind.
 
 Propagation (:mod:`hub.consent.propagate`) and the lock (:mod:`hub.consent.lock`) are wrapped
 around a run by :func:`hub.consent.job.sync_once`.
@@ -60,6 +64,7 @@ import logging
 import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -81,6 +86,8 @@ from hub.store.consent_register import (
 from hub.store.state import StateStore
 
 log = logging.getLogger(__name__)
+
+_SKEW_WARNING = "some subscriber timestamps from the source lay"
 
 
 class ConsentSync:
@@ -172,7 +179,8 @@ class ConsentSync:
                                "started_at": now.isoformat(), "max_seen": hwm}
         if reason is not None:
             return run | {"mode": "full", "reason": reason, "counts": None, "unseen": None,
-                          "steps": [_step(s, "full") for s in self.statuses]}
+                          "steps": [_step(s, "full") for s in self.statuses],
+                          "reconcile": full}
         counts = await self._counts()
         expected = self.register.counts_by_status(self.source.name)
         pending_full = set(state.get("pending_full") or []) | {
@@ -245,7 +253,8 @@ class ConsentSync:
             summary.pages += 1
             summary.subscribers_read += len(page.states)
             self._apply([observation_of(s, self.source.name) for s in states], summary,
-                        scan_id=scan_id, via="reconciliation" if run["mode"] == "full" else "sync")
+                        scan_id=scan_id, via="reconciliation" if run["mode"] == "full" else "sync",
+                        reconcile=bool(run.get("reconcile")))
             positions = [s.position for s in states if s.position is not None]
             if positions:
                 run["max_seen"] = max(run["max_seen"] or 0, *positions)
@@ -261,9 +270,13 @@ class ConsentSync:
         self._save(state, run)
 
     def _apply(self, observations: list[Observation], summary: SyncSummary, *,
-               scan_id: str | None, via: str) -> ApplyResult | None:
+               scan_id: str | None, via: str, reconcile: bool = False) -> ApplyResult | None:
+        """Record one batch. ``reconcile`` (a ``--full`` run) makes the source's current
+        state win over the stored one whatever their ``updated_at`` say."""
         if not observations:
             return None
+        if reconcile:
+            observations = [replace(o, reconcile=True) for o in observations]
         if self.dry_run and scan_id is not None:
             self._dry_seen.update(o.subscriber_id for o in observations)
         result = self.register.apply(
@@ -277,6 +290,11 @@ class ConsentSync:
         summary.stale += result.stale
         summary.manual_opened += result.tasks.get(TaskState.MANUAL_OPEN, 0)
         summary.review_opened += result.review_tasks
+        if result.clock_skew and not any(w.startswith(_SKEW_WARNING) for w in summary.warnings):
+            summary.warnings.append(
+                f"{_SKEW_WARNING} in the future (a skewed clock at the source?) and were not "
+                "used to order changes; `dsar consent-sync --full` records the source's "
+                "current status whatever its timestamps say")
         return result
 
     async def _lookup_unseen(self, state: dict[str, Any], run: dict[str, Any],
@@ -295,7 +313,8 @@ class ConsentSync:
                     observation_of(found, self.source.name) if found is not None
                     else Observation.deleted(self.source.name, subscriber_id, email))
             self._apply(observations, summary, scan_id=run["scan_id"],
-                        via="reconciliation" if run["mode"] == "full" else "sync")
+                        via="reconciliation" if run["mode"] == "full" else "sync",
+                        reconcile=bool(run.get("reconcile")))
             if self.dry_run:
                 self._dry_seen.update(o.subscriber_id for o in observations)
 

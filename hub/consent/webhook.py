@@ -19,6 +19,13 @@ acknowledged with 200 but applied no second time; (2) the register ignores a pic
 subscriber older than the one it holds (``updated_at``), so re-sent old events cannot roll a
 newer state back. The endpoint should still sit behind a TLS reverse proxy: it binds to
 127.0.0.1 by default.
+
+Malformed requests. The endpoint faces the internet, so whatever a client sends is answered
+with a 4xx and never reaches the 500 path (which tells the source to retry): a signature header
+that is not ASCII is no signature (401), a ``Content-Length`` that is not plain ASCII digits,
+appears twice with different values or promises more than arrives is 400, one above the limit
+413 for every method. A blank secret would let anyone sign, so the server refuses to start
+without a real one.
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ import asyncio
 import hashlib
 import json
 import logging
+import re
 import threading
 from collections.abc import Callable, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -46,10 +54,13 @@ from hub.consent.suppression import Suppression
 from hub.core.errors import ConfigurationError
 from hub.store.consent_register import ConsentRegister, Destination, Observation
 from hub.store.keyed import secret_path
-from hub.store.state import StateStore
+from hub.store.state import connector_state
 from hub.store.suppression import SuppressionList
 
 log = logging.getLogger(__name__)
+
+#: a Content-Length the handler accepts: ASCII digits, short enough for ``int``
+_LENGTH = re.compile(r"[0-9]{1,18}")
 
 
 def installed_webhook(system: str) -> ConsentWebhook:
@@ -85,8 +96,8 @@ class WebhookApp:
     ) -> None:
         """``system`` names the source connector; its installed class gives the webhook
         format and title unless ``webhook`` and ``system_title`` are passed."""
-        if not secret:
-            raise ValueError("a webhook secret is required")
+        if not secret or not secret.strip():
+            raise ValueError("a webhook secret is required (a blank one would let anyone sign)")
         self.register, self.secret, self.destinations = register, secret, list(destinations)
         self.path, self.max_body_bytes, self.system = path, max_body_bytes, system
         self.webhook = webhook or installed_webhook(system)
@@ -100,6 +111,8 @@ class WebhookApp:
             return 404, {"error": "not found"}
         if method != "POST":
             return 405, {"error": "use POST"}
+        if signature is not None and not signature.isascii():
+            signature = None  # header bytes that are not ASCII: no signature of any source
         if not self.webhook.verify(body, signature, self.secret):
             self.counts["rejected"] += 1
             log.warning("webhook: rejected a delivery with a missing or invalid %s header",
@@ -147,19 +160,45 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(payload)
 
+    def _refuse(self, status: int, error: str) -> None:
+        """Answer an unreadable request and drop the connection (its body was not read, so
+        nothing after it on this connection can be trusted to start a new request)."""
+        self.close_connection = True
+        self._answer(status, {"error": error})
+
+    def _body(self) -> bytes | None:
+        """The request body, or None once a refusal has been answered.
+
+        ``Content-Length`` must be plain ASCII digits (``str.isdigit`` also accepts ``²`` and
+        other digits ``int`` refuses, and ``int`` refuses more than 4,300 of them); two
+        different values are refused (the classic request-smuggling shape). The size limit
+        holds for every method, so no request makes the server allocate what it announces.
+        """
+        values = self.headers.get_all("Content-Length") or []
+        if not values:
+            if self.command == "POST":
+                self._refuse(411, "Content-Length required")
+                return None
+            return b""
+        texts = {value.strip() for value in values}
+        if len(texts) > 1 or not all(_LENGTH.fullmatch(text) for text in texts):
+            self._refuse(400, "malformed Content-Length")
+            return None
+        length = int(texts.pop())
+        if length > self.server.app.max_body_bytes:
+            self._refuse(413, "body too large")
+            return None
+        body = self.rfile.read(length) if length else b""
+        if len(body) != length:
+            self._refuse(400, "the body is shorter than its Content-Length")
+            return None
+        return body
+
     def _dispatch(self) -> None:
         app = self.server.app
-        length_header = self.headers.get("Content-Length")
-        if self.command == "POST":
-            if length_header is None or not length_header.isdigit():
-                self._answer(411, {"error": "Content-Length required"})
-                return
-            if int(length_header) > app.max_body_bytes:
-                self.close_connection = True
-                self._answer(413, {"error": "body too large"})
-                return
-        body = self.rfile.read(int(length_header)) if length_header and \
-            length_header.isdigit() else b""
+        body = self._body()
+        if body is None:
+            return
         try:
             status, answer = app.handle(self.command, self.path,
                                         self.headers.get(app.webhook.signature_header), body)
@@ -260,9 +299,10 @@ def build(settings: HubSettings, connectors: dict[str, type[Connector]],
     """The server and its propagation worker as ``dsar webhook serve`` runs them."""
     source = connectors.get(consent.source)
     title = getattr(source, "title", consent.source)
-    if consent.webhook_secret is None or not consent.webhook_secret.get_secret_value():
+    if consent.webhook_secret is None or not consent.webhook_secret.get_secret_value().strip():
         raise ConfigurationError(f"set DSAR_CONSENT__WEBHOOK_SECRET (the secret {title} "
-                                 "shows for the webhook) before serving webhooks")
+                                 "shows for the webhook) before serving webhooks; a blank one "
+                                 "would let anyone sign a delivery")
     webhook = source_webhook(source, consent.source)
     register = ConsentRegister(engine)
     destinations, _ = resolve_destinations(settings, connectors, consent)
@@ -274,7 +314,7 @@ def build(settings: HubSettings, connectors: dict[str, type[Connector]],
             return  # a consent-sync is propagating right now; it takes these tasks too
         try:
             asyncio.run(Propagator(register, destinations, settings, connectors,
-                                   state=StateStore(engine)).run())
+                                   state=connector_state(engine, settings.state_dir)).run())
         finally:
             lock.release()
 

@@ -5,10 +5,20 @@ Processors store the same address with different case and sometimes with plus-ad
 ``email-validator`` (RFC 5322 syntax, IDNA, domain lower-cased; no DNS lookup so it works
 offline), then every connector asks :meth:`Subject.match_email` whether a stored address is the
 subject's, and records how strong that match was.
+
+Letter case: the domain is case-insensitive (DNS), so it is compared case-folded (and an
+``xn--`` label as the Unicode it stands for). The local part belongs to the receiving server;
+in practice servers ignore ASCII case, so it is compared *lower-cased* after NFC, and nothing
+looser: ``casefold`` would make ``straße@`` and ``strasse@`` one verified mailbox, and NFKC would
+make full-width ``ａｎｎａ@`` the same as ``anna@``. Such spellings may be the subject's but may
+as well be someone else's, so they are reported as :attr:`MatchStrength.LOOKALIKE` (weak: a
+person decides), never as the subject's own address.
 """
 
 from __future__ import annotations
 
+import unicodedata
+from collections.abc import Callable
 from enum import StrEnum
 
 from email_validator import EmailNotValidError, validate_email
@@ -23,6 +33,7 @@ class MatchStrength(StrEnum):
     EXACT = "exact"  # the address exactly as the subject gave it
     CASE_INSENSITIVE = "case-insensitive"  # same address, different letter case
     PLUS_ADDRESS = "plus-address"  # same mailbox, a +tag added or removed
+    LOOKALIKE = "lookalike"  # equal only after case folding or NFKC (ß/ss, full-width letters)
     DERIVED = "derived"  # matched on an identifier found at another processor
 
 
@@ -60,9 +71,40 @@ class Identifier(BaseModel):
         return cls(kind=kind, value=value, source=source) if value else None
 
 
-def _mailbox(address: str) -> str:
-    """Lower-case the address and drop a ``+tag`` from the local part."""
-    local, _, domain = address.casefold().rpartition("@")
+def _label(label: str) -> str:
+    """One domain label, an ``xn--`` (IDNA) label as the Unicode it stands for."""
+    if not label.startswith("xn--"):
+        return label
+    try:
+        return label[4:].encode("ascii").decode("punycode").casefold()
+    except (UnicodeError, ValueError):
+        return label
+
+
+def _domain_key(domain: str) -> str:
+    """The domain as compared: NFC, case-folded, ``xn--`` labels decoded."""
+    labels = unicodedata.normalize("NFC", domain).casefold().split(".")
+    return unicodedata.normalize("NFC", ".".join(_label(label) for label in labels))
+
+
+def address_key(address: str) -> str:
+    """The form two spellings of one mailbox share: the local part NFC and lower-cased (only
+    that: see the module docstring), the domain as :func:`_domain_key` compares it."""
+    local, at, domain = unicodedata.normalize("NFC", address.strip()).rpartition("@")
+    if not at:
+        return unicodedata.normalize("NFC", domain.lower())
+    return f"{unicodedata.normalize('NFC', local.lower())}@{_domain_key(domain)}"
+
+
+def _lookalike_key(address: str) -> str:
+    """A deliberately loose form (NFKC, case-folded): equal here but not under
+    :func:`address_key` means "looks like the same address", a weak match."""
+    return unicodedata.normalize("NFKC", address_key(address)).casefold()
+
+
+def _mailbox(address: str, key: Callable[[str], str] = address_key) -> str:
+    """The address in the form ``key`` makes, without a ``+tag`` in the local part."""
+    local, _, domain = key(address).rpartition("@")
     return f"{local.split('+', 1)[0]}@{domain}"
 
 
@@ -128,8 +170,12 @@ class Subject(BaseModel):
         stored = stored.strip()
         if stored == self.email:
             return MatchStrength.EXACT
-        if stored.casefold() == self.email.casefold():
+        if address_key(stored) == address_key(self.email):
             return MatchStrength.CASE_INSENSITIVE
-        if "@" in stored and _mailbox(stored) == _mailbox(self.email):
+        if "@" not in stored:
+            return None
+        if _mailbox(stored) == _mailbox(self.email):
             return MatchStrength.PLUS_ADDRESS
+        if _mailbox(stored, _lookalike_key) == _mailbox(self.email, _lookalike_key):
+            return MatchStrength.LOOKALIKE
         return None

@@ -13,10 +13,17 @@ processor of each system, the entry's ``recipients`` and the controller-level ``
 The information is tailored to the subject (EDPB Guidelines 01/2022 on the right of access):
 the "whole" lists only the systems that hold, or may hold, their data; a system searched with no
 result is still shown, as searched and empty.
+
+What went wrong technically is the operator's business, not the subject's: a processor's error
+text can quote a token, another person's address or a request URL, and names settings such as
+``DSAR_STRIPE__API_KEY``. The subject's report says in plain words that a system could not be
+searched (and when the answer follows); the error itself stays in the operator's report.json,
+terminal and ``--json`` output. A note that carries such technical text is replaced the same way.
 """
 
 from __future__ import annotations
 
+import re
 import tomllib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -32,10 +39,34 @@ from hub.core.models import ManualItem, ProcessorResult, ProcessorStatus, Report
 from hub.core.subject import MatchStrength
 
 #: Records matched only through a weaker identifier: the report marks them for the subject.
-WEAK_MATCHES = frozenset({MatchStrength.DERIVED, MatchStrength.PLUS_ADDRESS})
+WEAK_MATCHES = frozenset({MatchStrength.DERIVED, MatchStrength.PLUS_ADDRESS,
+                          MatchStrength.LOOKALIKE})
 
 #: Statuses of a system that still needs work; the subject gets a supplement by the due date.
 PENDING_STATUSES = frozenset({"error", "skipped", "manual", "by_hand", "not_searched"})
+
+#: What marks a note as technical, for the operator only: a setting's name, an HTTP status or
+#: URL, an exception's name, an e-mail address, a credential's name.
+TECHNICAL_TEXT = re.compile(
+    r"\bDSAR_\w+|\bHTTP\b|https?://|\b[A-Z]\w*(?:Error|Exception|Timeout)\b|Traceback"
+    r"|[\w.+-]+(?:@|%40)[\w-]+\.[\w.-]+|\b(?:api[ _-]?key|token|secret|credentials?)\b",
+    re.IGNORECASE)
+
+
+def is_technical(text: str) -> bool:
+    """True when ``text`` is for the operator, not for the data subject (see module doc)."""
+    return bool(TECHNICAL_TEXT.search(text))
+
+
+def subject_notes(notes: Iterable[str], withheld: str | None) -> list[str]:
+    """The notes a data subject may read: technical ones become ``withheld`` once (or are
+    dropped when it is None)."""
+    shown: list[str] = []
+    for note in notes:
+        text = withheld if is_technical(note) else note
+        if text is not None and text not in shown:
+            shown.append(text)
+    return shown
 
 
 @cache
@@ -293,9 +324,12 @@ def build_view(report: Report, *, lang: str = DEFAULT_LANGUAGE,
     for result in report.processors:
         entry = inventory_entry_for(result.name, inventory)
         shown.add(entry.key if entry else result.name)
+        # the operator's error text never reaches the subject: a translated sentence instead
+        failed = result.error and result.status == ProcessorStatus.ERROR
         view = SystemView(key=result.name, title=result.name, processor=None,
                           status=result.status.value, record_count=len(result.records),
-                          error=result.error, notes=list(result.notes),
+                          error=t["next_step"]["technical_withheld"] if failed else None,
+                          notes=subject_notes(result.notes, t["systems"]["note_withheld"]),
                           also_manual=bool(entry and entry.manual_instructions),
                           groups=_record_groups(result, lang))
         rank = order.get(entry.key, len(order)) if entry else len(order)

@@ -15,9 +15,11 @@ line ends. Nested data is flattened to dotted column names (``address.city``, li
 Encoding is UTF-8 *with* a byte order mark: Excel opens a double-clicked .csv in the legacy
 code page unless a BOM says UTF-8, which turns "Åsa Öberg" into "Ã…sa Ã–berg"; LibreOffice,
 Numbers, pandas (``encoding="utf-8-sig"``) and Python's csv module read the BOM correctly, and
-it is the documented way to make Excel read UTF-8. Values are written verbatim (no prefixing of
-cells that start with ``=``/``+``): Art. 20 asks for the data as processed, and phone numbers
-such as ``+46701234567`` must survive a machine import unchanged.
+it is the documented way to make Excel read UTF-8. A cell a spreadsheet would run as a formula
+(one starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return) gets a leading
+apostrophe (:mod:`hub.core.spreadsheet`): the values come from processors and web forms, and the
+file is opened by a double click. Plain numbers, phone numbers such as ``+46701234567``
+included, are left as they are; report.json keeps every value exactly, and README.txt says so.
 """
 
 from __future__ import annotations
@@ -32,7 +34,8 @@ from typing import IO, Any
 
 from hub.core.inventory import InventoryEntry
 from hub.core.models import ProcessorResult, Record, Report
-from hub.reports.content import AccessReportView, flatten, inventory_entry_for
+from hub.core.spreadsheet import safe_cell
+from hub.reports.content import AccessReportView, flatten, inventory_entry_for, subject_notes
 from hub.reports.render import render_export_readme
 
 CSV_ENCODING = "utf-8-sig"  # UTF-8 with BOM, see the module docstring
@@ -52,8 +55,10 @@ def is_portable(entry: InventoryEntry | None) -> bool:
 
 
 def portable_report(report: Report, inventory: Sequence[InventoryEntry]) -> Report:
-    """A copy of ``report`` with only the processors Art. 20 covers and no manual items."""
-    kept = [p for p in report.processors if is_portable(inventory_entry_for(p.name, inventory))]
+    """A copy of ``report`` with only the processors Art. 20 covers and no manual items, and
+    without the operator's error texts and technical notes (the subject receives this file)."""
+    kept = [p.model_copy(update={"error": None, "notes": subject_notes(p.notes, None)})
+            for p in report.processors if is_portable(inventory_entry_for(p.name, inventory))]
     return report.model_copy(update={"processors": kept, "manual_items": []})
 
 
@@ -84,10 +89,10 @@ def records_csv(records: Iterable[Record]) -> str:
             row[column] = _cell(value)
         rows.append(row)
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(columns), restval="",
-                            quoting=csv.QUOTE_MINIMAL, lineterminator="\r\n")
-    writer.writeheader()
-    writer.writerows(rows)
+    writer = csv.writer(buffer, quoting=csv.QUOTE_MINIMAL, lineterminator="\r\n")
+    # column names are processors' field names: as untrusted as the values
+    writer.writerow([safe_cell(column) for column in columns])
+    writer.writerows([safe_cell(row.get(column, "")) for column in columns] for row in rows)
     return buffer.getvalue()
 
 

@@ -185,6 +185,9 @@ class BookingServer(FakeAPIServer):
     def server_error(self) -> Response:
         return json_response(500, _status_body("InternalServerError", "An error occurred"))
 
+    def refused(self, message: str) -> Response:
+        return json_response(400, _status_body("ArgumentException", message))
+
     def rate_limited(self) -> Response:
         return json_response(429, _status_body(
             "TooManyRequests", f"Rate limit exceeded: {RATE_LIMIT_PER_SECOND} requests per second"))

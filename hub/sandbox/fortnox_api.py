@@ -302,6 +302,9 @@ class FortnoxServer(FakeAPIServer):
     def rate_limited(self) -> Response:
         return json_response(429, {"message": "Too Many Requests"})
 
+    def refused(self, message: str) -> Response:
+        return error_information(400, message, 2000588).response
+
     # ----------------------------------------------------------------- OAuth
     def _token(self, request: Request) -> Response:
         if not self.tokens.client_ok(request.headers.get("Authorization", "")):

@@ -33,11 +33,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal, TypeVar
 from urllib.parse import parse_qs, unquote, urlsplit
 
-FailMode = Literal["500", "429", "garbage"]
-FAIL_MODES: frozenset[str] = frozenset({"500", "429", "garbage"})
+FailMode = Literal["500", "429", "garbage", "hostile"]
+FAIL_MODES: frozenset[str] = frozenset({"500", "429", "garbage", "hostile"})
 
 # A body that is certainly not JSON, as a misbehaving proxy or maintenance page would send.
 GARBAGE_BODY = b"<html><body><h1>502 Bad Gateway</h1>upstream hiccup</body></html>"
+
+# An error message a processor (or a proxy in front of it) may well send and that must stay
+# text wherever the hub prints it: a stray closing tag and a link in terminal markup syntax.
+HOSTILE_MESSAGE = "[/] Bad request: see [link=https://x.example.com]the status page[/link]"
 
 
 @dataclass(frozen=True)
@@ -219,6 +223,11 @@ class FakeAPIServer:
     def rate_limited(self) -> Response:
         raise NotImplementedError
 
+    def refused(self, message: str) -> Response:
+        """A 400 in the processor's own error envelope quoting ``message`` (fail mode
+        ``hostile``): the processor's words reach the hub's output as they are."""
+        return json_response(400, {"message": message})
+
     def admit(self, request: Request) -> Response | None:
         """Refuse a request before authentication (e.g. a rate limiter); None lets it through."""
         return None
@@ -270,6 +279,8 @@ class FakeAPIServer:
             response = self.rate_limited()
             response.headers.setdefault("Retry-After", "1")
             return response
+        if mode == "hostile":
+            return self.refused(HOSTILE_MESSAGE)
         return Response(status=200, raw=GARBAGE_BODY, content_type="text/html; charset=utf-8")
 
 

@@ -461,6 +461,9 @@ class StripeServer(FakeAPIServer):
     def server_error(self) -> Response:
         return stripe_error(500, "An unknown error occurred", error_type="api_error")
 
+    def refused(self, message: str) -> Response:
+        return stripe_error(400, message)
+
     def rate_limited(self) -> Response:
         return stripe_error(
             429,

@@ -362,6 +362,9 @@ class ZettleServer(FakeAPIServer):
         return json_response(429, {"developerMessage": "Too many requests",
                                    "errorType": "TOO_MANY_REQUESTS"})
 
+    def refused(self, message: str) -> Response:
+        return json_response(400, {"developerMessage": message, "errorType": "BAD_REQUEST"})
+
     def expire_tokens(self) -> None:
         """Let every issued access token run out now (tests of the re-grant)."""
         with self.state_lock:

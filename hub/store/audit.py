@@ -15,7 +15,9 @@ entry (a hash chain from a fixed genesis value) and ``verify`` recomputes the ch
   ``dsar audit verify`` prints somewhere else and pass it back as ``expected_head``.
 
 Concurrency. Appends are serialised by the database's write lock: SQLite's ``BEGIN
-IMMEDIATE`` (:mod:`hub.store.db`), and on PostgreSQL ``SELECT ... FOR UPDATE`` on the head row. The
+IMMEDIATE`` (:mod:`hub.store.db`), and on PostgreSQL an advisory lock on the head's key taken
+before the head is read (:mod:`hub.store.locks`; a row lock alone would lock nothing before the
+first entry), held until the appending transaction ends, the caller's own included. The
 sequence number is the primary key, so even a writer that bypassed the lock could not fork the
 chain: two entries with one number cannot both commit.
 
@@ -50,6 +52,7 @@ from sqlalchemy.orm import Session
 
 from hub.core.errors import DsarError
 from hub.store.keyed import Pseudonymiser, keyed_hash_with
+from hub.store.locks import lock_state_entry
 from hub.store.tables import AuditEntry, StateEntry
 
 #: What the first entry chains to.
@@ -134,7 +137,7 @@ class AuditLog:
                     entry = self._append_in(own, fields, subject_email)
                     own.commit()
                     return entry
-                except IntegrityError:  # PostgreSQL: a concurrent first entry won the race
+                except IntegrityError:  # a writer that bypassed the lock took the number
                     own.rollback()
                     if attempt == _APPEND_ATTEMPTS - 1:
                         raise
@@ -156,6 +159,7 @@ class AuditLog:
 
     def _append_in(self, session: Session, fields: dict[str, Any],
                    subject_email: str | None) -> AuditEntry:
+        lock_state_entry(session, HEAD_STATE_KEY)
         head = session.get(StateEntry, HEAD_STATE_KEY, with_for_update=True,
                            populate_existing=True)
         anchored = json.loads(head.value) if head else None

@@ -29,10 +29,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -43,9 +44,19 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
 
+from connectors.sdk.consent import DELETED, EVIDENCE_FIELDS
 from hub.store.keyed import normalise_email
-from hub.store.tables import ConsentEvent, ConsentSubscriber, PropagationTask, WebhookDelivery
+from hub.store.tables import (
+    OPEN_PROPAGATION_STATES,
+    ConsentEvent,
+    ConsentSubscriber,
+    PropagationTask,
+    WebhookDelivery,
+)
+
+log = logging.getLogger(__name__)
 
 #: statuses that mean "no marketing" and are pushed to every destination (Art. 7(3), 21(3));
 #: ``junk`` is a spam complaint, an objection in all but name.
@@ -53,9 +64,7 @@ OPT_OUT_STATUSES = frozenset({"unsubscribed", "junk"})
 #: statuses under which the source may still send (unconfirmed waits for the double opt-in)
 CONSENTING_STATUSES = frozenset({"active", "unconfirmed"})
 #: what we record when the source no longer has the subscriber (deleted or forgotten)
-DELETED = "deleted"
-EVIDENCE_FIELDS = ("unsubscribed_at", "opted_in_at", "optin_ip", "subscribed_at", "ip_address")
-OPEN_TASK_STATES = ("pending", "failed", "manual-open")
+OPEN_TASK_STATES = OPEN_PROPAGATION_STATES
 
 
 class TaskState:
@@ -105,7 +114,9 @@ def _iso(moment: datetime | None) -> str | None:
 
 
 def email_key(email: str) -> str:
-    """The lookup form of an address (case-folded, as processors store it in any case)."""
+    """The lookup form of an address: processors store it in any letter case, so the local
+    part is lower-cased and the domain case-folded (:func:`hub.store.keyed.normalise_email`);
+    not case-folded throughout, which would file ``straße@`` and ``strasse@`` as one person."""
     return normalise_email(email)
 
 
@@ -123,6 +134,10 @@ class Observation:
     status: str
     evidence: dict[str, str | None]
     updated_at: datetime | None = None
+    #: the source's current state read by a reconciliation the operator asked for
+    #: (``consent-sync --full``): recorded even when older than the stored picture, so a wrong
+    #: timestamp the register holds cannot keep the real status out
+    reconcile: bool = False
 
     @classmethod
     def from_mailerlite(cls, subscriber: dict[str, Any], *, system: str = "mailerlite",
@@ -183,6 +198,7 @@ class ApplyResult:
     tasks: Counter[str] = field(default_factory=Counter)  # by initial state
     review_tasks: int = 0
     duplicate_delivery: bool = False
+    clock_skew: int = 0  # source timestamps in the future, not used to order changes
     max_id: int | None = None
     moves: Counter[str] = field(default_factory=Counter)  # net subscribers per status
 
@@ -196,6 +212,7 @@ class ApplyResult:
         self.unchanged += other.unchanged
         self.stale += other.stale
         self.review_tasks += other.review_tasks
+        self.clock_skew += other.clock_skew
         self.moves.update(other.moves)
         if other.max_id is not None:
             self.max_id = max(self.max_id or other.max_id, other.max_id)
@@ -234,8 +251,47 @@ class ConsentRegister:
         ``delivery_digest`` (a webhook body's SHA-256) a body applied before changes nothing.
         ``dry_run`` does all of it and rolls back. ``source_title`` names the source system
         in review tasks (a person must look at something there).
+
+        Two writers may record the same change at once (the webhook server and a scheduled
+        poll). The subscribers' rows are read locked (``FOR UPDATE`` on PostgreSQL; SQLite's
+        transactions hold the write lock from their start), so the later writer sees what the
+        earlier one recorded and finds nothing new. Should both still write (a database that
+        took no lock: each subscriber row is versioned, a new subscriber is a unique key, and
+        so is an open task per opt-out and destination), the loser's batch is rolled back and
+        applied once more on top of the winner's, where it finds nothing new.
         """
-        now = now or datetime.now(UTC)
+        options: dict[str, Any] = {
+            "via": via, "destinations": destinations, "scan_id": scan_id,
+            "suppressed_hashes": suppressed_hashes, "suppression_lookup": suppression_lookup,
+            "delivery_digest": delivery_digest, "dry_run": dry_run,
+            "now": now or datetime.now(UTC), "source_title": source_title}
+        try:
+            return self._apply_once(observations, **options)
+        except (IntegrityError, StaleDataError):
+            if delivery_digest is not None and self._delivered(delivery_digest):
+                return ApplyResult(duplicate_delivery=True)  # the same body, applied meanwhile
+        return self._apply_once(observations, **options)
+
+    def _delivered(self, digest: str) -> bool:
+        with Session(self.engine) as session:
+            return session.get(WebhookDelivery, digest) is not None
+
+    def _apply_once(
+        self,
+        observations: Sequence[Observation],
+        *,
+        via: str,
+        destinations: Sequence[Destination],
+        scan_id: str | None,
+        suppressed_hashes: dict[str, str] | None,
+        suppression_lookup: SuppressionLookup | None,
+        delivery_digest: str | None,
+        dry_run: bool,
+        now: datetime,
+        source_title: str | None,
+    ) -> ApplyResult:
+        """One attempt of :meth:`apply`, in one transaction; IntegrityError or StaleDataError
+        when another writer changed one of the same rows first."""
         result = ApplyResult()
         with Session(self.engine) as session:
             if delivery_digest is not None:
@@ -255,13 +311,7 @@ class ConsentRegister:
             if dry_run:
                 session.rollback()
                 return result
-            try:
-                session.commit()
-            except IntegrityError:
-                session.rollback()
-                if delivery_digest is not None:  # the same body applied concurrently
-                    return ApplyResult(duplicate_delivery=True)
-                raise
+            session.commit()
         return result
 
     @staticmethod
@@ -275,7 +325,8 @@ class ConsentRegister:
             for start in range(0, len(ids), 500):
                 rows = session.scalars(select(ConsentSubscriber).where(
                     ConsentSubscriber.system == system,
-                    ConsentSubscriber.subscriber_id.in_(ids[start:start + 500])))
+                    ConsentSubscriber.subscriber_id.in_(ids[start:start + 500]),
+                ).with_for_update())
                 found.update({(row.system, row.subscriber_id): row for row in rows})
         return found
 
@@ -308,8 +359,10 @@ class ConsentRegister:
         row = current.get((o.system, o.subscriber_id))
         if row is not None and scan_id is not None:
             row.seen_scan = scan_id
-        stored_updated = aware(row.source_updated_at) if row else None
-        if stored_updated and o.updated_at and o.updated_at < stored_updated:
+        claimed_updated = o.updated_at
+        o, stored_updated = _sane_stamps(o, row, now, result)
+        if stored_updated and o.updated_at and o.updated_at < stored_updated \
+                and not o.reconcile:
             result.stale += 1  # an older picture (a late webhook retry): never go back in time
             return
         evidence = {**(row.evidence if row else {}), **o.evidence} if o.status != DELETED else \
@@ -318,12 +371,12 @@ class ConsentRegister:
         print_ = fingerprint(email, o.status, evidence)
         if row is not None and row.fingerprint == print_:
             result.unchanged += 1
-            if o.updated_at and (stored_updated is None or o.updated_at > stored_updated):
-                row.source_updated_at = o.updated_at
+            row.source_updated_at = _next_stamp(stored_updated, o)
             return
 
         previous = row.status if row else None
-        kind = _classify(previous, o.status, evidence, aware(row.last_opt_out_at) if row else None)
+        kind = _classify(previous, o.status, evidence, aware(row.last_opt_out_at) if row else None,
+                         now)
         notes = []
         review: str | None = None
         if email in suppressed:
@@ -341,8 +394,8 @@ class ConsentRegister:
         event = ConsentEvent(
             system=o.system, subscriber_id=o.subscriber_id, email=email,
             email_key=email_key(email), kind=kind, status=o.status, previous_status=previous,
-            changed_at=_changed_at(o, evidence), evidence={**evidence,
-                                                           "updated_at": _iso(o.updated_at)},
+            changed_at=_changed_at(o, evidence, now),
+            evidence={**evidence, "updated_at": _iso(claimed_updated)},
             learned_at=now, learned_via=via, note="; ".join(notes) or None,
         )
         session.add(event)
@@ -360,8 +413,7 @@ class ConsentRegister:
         row.email, row.email_key, row.status = email, email_key(email), o.status
         row.evidence, row.fingerprint, row.changed_at = evidence, print_, now
         row.last_event_id = event.id
-        if o.updated_at and (stored_updated is None or o.updated_at > stored_updated):
-            row.source_updated_at = o.updated_at
+        row.source_updated_at = _next_stamp(stored_updated, o)
         opted_out = o.status in OPT_OUT_STATUSES and previous not in OPT_OUT_STATUSES
         if opted_out:
             row.last_opt_out_at = event.changed_at or now
@@ -539,18 +591,72 @@ class ConsentRegister:
         return {"events": sorted(events), "states": states, "tasks": sorted(tasks)}
 
 
-def _changed_at(o: Observation, evidence: dict[str, Any]) -> datetime | None:
-    """When the change happened at the source, from its own evidence where it has one."""
+#: how far ahead of this machine's clock a source timestamp may be and still order changes
+CLOCK_SKEW_TOLERANCE = timedelta(minutes=5)
+
+
+def _future(moment: datetime | None, now: datetime) -> bool:
+    """``moment`` lies in the future beyond :data:`CLOCK_SKEW_TOLERANCE`."""
+    return moment is not None and moment > now + CLOCK_SKEW_TOLERANCE
+
+
+def _evidence_time(evidence: dict[str, Any], name: str, now: datetime) -> datetime | None:
+    """An evidence timestamp to compare with, or None when absent or in the future."""
+    moment = parse_source_time(evidence.get(name))
+    return None if _future(moment, now) else moment
+
+
+def _sane_stamps(o: Observation, row: ConsentSubscriber | None, now: datetime,
+                 result: ApplyResult) -> tuple[Observation, datetime | None]:
+    """The observation and the stored ``updated_at`` as far as they can order changes.
+
+    One record whose ``updated_at`` lies in the future (a skewed clock at the source, an import
+    with a wrong date) would otherwise outrank every later real change of that subscriber: each
+    real opt-out would count as an older, stale picture. So a future ``updated_at`` is not used
+    to order anything, whether it arrives now (it is dropped from the observation, and the
+    event keeps it as the source's claim) or is already stored (it is disregarded and replaced
+    by the next sane one). The log names the subscriber by id only, never by address.
+    """
+    stored = aware(row.source_updated_at) if row else None
+    if o.updated_at is not None and _future(o.updated_at, now):
+        log.warning("%s subscriber %s: updated_at %s is %s ahead of this clock; not used to "
+                    "order changes", o.system, o.subscriber_id, _iso(o.updated_at),
+                    o.updated_at - now)
+        result.clock_skew += 1
+        o = replace(o, updated_at=None)
+    if row is not None and _future(stored, now):
+        log.warning("%s subscriber %s: the stored updated_at %s is in the future; disregarded",
+                    o.system, o.subscriber_id, _iso(stored))
+        result.clock_skew += 1
+        row.source_updated_at = stored = None
+    if row is not None and _future(aware(row.last_opt_out_at), now):
+        log.warning("%s subscriber %s: the stored opt-out time is in the future; set to now",
+                    o.system, o.subscriber_id)
+        result.clock_skew += 1
+        row.last_opt_out_at = now  # it happened before we learnt it, so not after now
+    return o, stored
+
+
+def _next_stamp(stored: datetime | None, o: Observation) -> datetime | None:
+    """The ``updated_at`` to keep: the newer one; the observed one on a reconciliation."""
+    if o.reconcile or (o.updated_at and (stored is None or o.updated_at > stored)):
+        return o.updated_at
+    return stored
+
+
+def _changed_at(o: Observation, evidence: dict[str, Any], now: datetime) -> datetime | None:
+    """When the change happened at the source, from its own evidence where it has one (a
+    timestamp in the future is no evidence of when anything happened)."""
     if o.status == "unsubscribed":
-        return parse_source_time(evidence.get("unsubscribed_at")) or o.updated_at
+        return _evidence_time(evidence, "unsubscribed_at", now) or o.updated_at
     if o.status in CONSENTING_STATUSES:
-        return (parse_source_time(evidence.get("opted_in_at"))
-                or parse_source_time(evidence.get("subscribed_at")) or o.updated_at)
+        return (_evidence_time(evidence, "opted_in_at", now)
+                or _evidence_time(evidence, "subscribed_at", now) or o.updated_at)
     return o.updated_at
 
 
 def _classify(previous: str | None, status: str, evidence: dict[str, Any],
-              last_opt_out: datetime | None) -> str:
+              last_opt_out: datetime | None, now: datetime) -> str:
     if previous is None:
         return "first_seen"
     if status == DELETED:
@@ -559,8 +665,8 @@ def _classify(previous: str | None, status: str, evidence: dict[str, Any],
         return "opt_out"
     if status in CONSENTING_STATUSES and (previous in OPT_OUT_STATUSES
                                           or (previous == DELETED and last_opt_out)):
-        opted_in = (parse_source_time(evidence.get("opted_in_at"))
-                    or parse_source_time(evidence.get("subscribed_at")))
+        opted_in = (_evidence_time(evidence, "opted_in_at", now)
+                    or _evidence_time(evidence, "subscribed_at", now))
         fresh = opted_in is not None and (last_opt_out is None or opted_in > last_opt_out)
         return "re_subscribed" if fresh else "reactivated_without_fresh_optin"
     if previous == "unconfirmed" and status == "active":

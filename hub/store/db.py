@@ -15,7 +15,8 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
 
-from hub.store.tables import Base
+from hub.core.errors import ConfigurationError
+from hub.store.schema import upgrade
 
 
 def _private_sqlite_file(path: Path) -> None:
@@ -33,7 +34,13 @@ def _private_sqlite_file(path: Path) -> None:
 def make_engine(url: str) -> Engine:
     """An engine for ``url``; for SQLite the folder is created (0700) and WAL switched on."""
     if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
-        _private_sqlite_file(Path(url.removeprefix("sqlite:///")))
+        path = Path(url.removeprefix("sqlite:///"))
+        try:
+            _private_sqlite_file(path)
+        except OSError as exc:  # the folder cannot be made or written: the settings are wrong
+            raise ConfigurationError(
+                f"cannot create the database {path} ({exc.strerror or exc}: "
+                f"{exc.filename or path}); check DSAR_STATE_DIR or DSAR_DATABASE_URL") from None
     if not url.startswith("sqlite"):
         return create_engine(url, pool_pre_ping=True)
 
@@ -59,7 +66,7 @@ def make_engine(url: str) -> Engine:
 
 
 def open_database(url: str) -> Engine:
-    """Engine with every table of :mod:`hub.store.tables` created (idempotent)."""
+    """Engine on a database at the current schema (migrated first if it is behind)."""
     engine = make_engine(url)
-    Base.metadata.create_all(engine)
+    upgrade(engine)
     return engine

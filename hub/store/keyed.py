@@ -24,7 +24,6 @@ import logging
 import os
 import secrets
 import stat
-import unicodedata
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -33,6 +32,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from hub.core.errors import ConfigurationError
+from hub.core.subject import address_key
+from hub.store.locks import lock_state_entry
 from hub.store.tables import StateEntry
 
 if TYPE_CHECKING:
@@ -51,26 +52,35 @@ def secret_path(state_dir: Path) -> Path:
 
 
 def normalise_email(email: str) -> str:
-    """The form that is hashed: trimmed, Unicode NFC, case-folded.
+    """The form that is hashed: :func:`hub.core.subject.address_key`, the one the matching
+    treats as the subject's own address (trimmed, NFC, local part lower-cased, domain
+    case-folded with ``xn--`` labels decoded).
 
-    Processors store one address in several letter cases; case-folding (not just lower-casing:
-    ``ß`` and ``ss`` fold alike) and NFC (one code-point sequence for ``å`` however it was
-    typed) make them one pseudonym. Plus-addressing is kept: ``anna+news@`` is a different
-    address as far as the suppression list is concerned.
+    Processors store one address in several letter cases, and NFC gives ``å`` one code-point
+    sequence however it was typed, so those become one pseudonym. The local part is only
+    lower-cased, not case-folded: folding would make ``straße@`` and ``strasse@`` (two
+    mailboxes) one pseudonym, so erasing one would suppress the other. Plus-addressing is kept:
+    ``anna+news@`` is a different address as far as the suppression list is concerned.
+
+    Hashes made before this form replaced case-folding stay valid for ordinary addresses: for
+    ASCII and for almost every letter (å, ä, ö, é, …) ``lower()`` equals ``casefold()``. They
+    differ only where the local part holds a letter that folds to others (``ß``, final ``ς``,
+    ligatures such as ``ﬁ``) or the domain was stored in its ``xn--`` spelling; such an entry
+    was hashed under the folded spelling and is not recognised under this one.
     """
-    folded = unicodedata.normalize("NFC", email.strip()).casefold()
-    return unicodedata.normalize("NFC", folded)
+    return address_key(email)
 
 
-def load_or_create_secret(path: Path) -> bytes:
+def load_or_create_secret(path: Path, what: str = "keyed-hash secret") -> bytes:
     """The secret at ``path``, created (0600) if it does not exist yet.
 
     Creation is atomic: the bytes are written to a private temporary file opened with
     ``O_EXCL`` and then published with ``link``, which fails if another process published
     first; so no process ever reads a half-written secret and two first uses agree on one.
+    ``what`` names the secret in messages (the state-encryption key is made the same way).
     """
     try:
-        return _read_secret(path)
+        return _read_secret(path, what)
     except FileNotFoundError:
         pass
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -88,8 +98,8 @@ def load_or_create_secret(path: Path) -> bytes:
     finally:
         temporary.unlink(missing_ok=True)
     _fsync_directory(path.parent)
-    log.info("keyed-hash secret ready in %s", path.parent)
-    return _read_secret(path)
+    log.info("%s ready in %s", what, path.parent)
+    return _read_secret(path, what)
 
 
 def _write_new(path: Path, content: bytes) -> None:
@@ -101,16 +111,17 @@ def _write_new(path: Path, content: bytes) -> None:
         os.fsync(handle.fileno())
 
 
-def _read_secret(path: Path) -> bytes:
+def _read_secret(path: Path, what: str = "keyed-hash secret") -> bytes:
     mode = stat.S_IMODE(path.stat().st_mode)
     if mode & 0o077:
-        log.warning("the keyed-hash secret was readable by others (mode %o); set to 0600", mode)
+        log.warning("the %s was readable by others (mode %o); set to 0600", what, mode)
         path.chmod(0o600)
     secret = path.read_bytes()
     if len(secret) != SECRET_BYTES:
-        # Never replace it: a new secret would silently un-suppress every suppressed person.
+        # Never replace it: a new secret would silently un-suppress every suppressed person
+        # (or, for the state-encryption key, make every stored token unreadable).
         raise ConfigurationError(
-            f"the keyed-hash secret {path} is damaged ({len(secret)} bytes, expected "
+            f"the {what} {path} is damaged ({len(secret)} bytes, expected "
             f"{SECRET_BYTES}); restore it from a backup")
     return secret
 
@@ -155,7 +166,10 @@ class Pseudonymiser:
     different secret (lost state directory, restored database) raises ConfigurationError,
     because matching nothing would let a suppressed person be re-subscribed. Pass the
     caller's ``session`` when it is already inside a transaction: on SQLite every transaction
-    holds the write lock, so a second one would wait for the first.
+    holds the write lock, so a second one would wait for the first. On PostgreSQL the check
+    runs in a short transaction of its own all the same, so the fingerprint's lock is not held
+    for the rest of the caller's transaction (which may go on to lock the audit log's head, as
+    another process's may in the opposite order).
     """
 
     def __init__(self, engine: Engine, secret_path: Path) -> None:
@@ -165,7 +179,7 @@ class Pseudonymiser:
     def secret(self, session: Session | None = None) -> bytes:
         if self._secret is None:
             secret = load_or_create_secret(self.secret_path)
-            if session is not None:
+            if session is not None and session.get_bind().dialect.name == "sqlite":
                 _check_fingerprint(session, secret, self.secret_path)
             else:
                 try:
@@ -186,6 +200,7 @@ class Pseudonymiser:
 
 def _check_fingerprint(session: Session, secret: bytes, path: Path) -> None:
     fingerprint = json.dumps(secret_fingerprint(secret))
+    lock_state_entry(session, FINGERPRINT_STATE_KEY)  # the first use of two processes, too
     stored = session.get(StateEntry, FINGERPRINT_STATE_KEY, with_for_update=True)
     if stored is None:
         session.add(StateEntry(key=FINGERPRINT_STATE_KEY, value=fingerprint,

@@ -7,7 +7,9 @@ keeps exactly that, in the hub's database (``store.db``: SQLite by default, Post
 Tables
     ``requests``            one row per request: type, received, due date (Art. 12(3), see
                             :mod:`hub.core.deadlines`), an optional extension with its reason, who
-                            verified the requester's identity, open/closed.
+                            verified the requester's identity, open/closed. At most one
+                            open request per subject and type (a unique index on
+                            ``subject_key``), so two runs at once share one request.
     ``request_identifiers`` the subject's identifiers of that request (the verified address,
                             and later ones found at processors).
     ``request_events``      append-only history: ``opened``, ``lookup``, ``extended``,
@@ -35,6 +37,7 @@ add their module to the import list in :func:`hub.store.db.open_database`):
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 from collections.abc import Callable, Iterable, Sequence
@@ -49,13 +52,16 @@ from sqlalchemy import (
     event,
     select,
 )
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from hub.core.deadlines import LOCAL_TIMEZONE, MAX_EXTENSION_MONTHS, extended_due, response_due
 from hub.core.errors import InvalidInput
 from hub.core.ids import new_request_id
 from hub.core.request_types import RequestType
+from hub.core.spreadsheet import safe_cell
 from hub.store.db import open_database
+from hub.store.keyed import normalise_email
 from hub.store.tables import DataSubjectRequest, RequestEvent, RequestIdentifier
 
 if TYPE_CHECKING:
@@ -74,6 +80,20 @@ class LedgerError(InvalidInput):
 
 class UnknownRequest(LedgerError):
     pass
+
+
+class RequestAlreadyOpen(LedgerError):
+    """The subject already has an open request of this type (one at a time: two erasures
+    started at once must share one request, not each send every deletion)."""
+
+    def __init__(self, existing: LedgerRequest) -> None:
+        super().__init__(f"request {existing.id} ({existing.type}) is already open for this "
+                         f"address; `dsar requests show {existing.id}`")
+        self.existing = existing
+
+
+class RequestClosed(LedgerError):
+    """The request was closed already (perhaps a moment ago, by another process)."""
 
 
 class ExtensionRefused(LedgerError):
@@ -197,6 +217,13 @@ def bind_report(report: Report, request: LedgerRequest) -> Report:
     return report.model_copy(update={"request": info})
 
 
+def subject_key(email: str) -> str:
+    """What makes two addresses one subject for "one open request per subject and type": a
+    SHA-256 of the normalised address (:func:`hub.store.keyed.normalise_email`). Kept only while
+    the request is open, beside the address itself, so it reveals nothing the row does not."""
+    return hashlib.sha256(normalise_email(email).encode("utf-8")).hexdigest()
+
+
 def local_today() -> date:
     """Today in Swedish local time (deadlines are Swedish calendar days)."""
     return datetime.now(LOCAL_TIMEZONE).date()
@@ -244,6 +271,8 @@ class Ledger:
 
         ``email`` must already be validated and normalised (:class:`hub.core.subject.Subject`).
         ``received`` is the day (or moment) the request reached the controller; default now.
+        A subject has at most one open request per type (a unique index decides, so it holds
+        for processes racing each other too): :class:`RequestAlreadyOpen` names the open one.
         """
         kind = _request_type(type)
         today = now.astimezone(LOCAL_TIMEZONE).date() if now else local_today()
@@ -254,7 +283,7 @@ class Ledger:
         row = DataSubjectRequest(
             id=new_request_id(kind.value, now), type=kind.value,
             status=RequestStatus.OPEN.value, subject_email=email,
-            received_at=received_at, received_on=received_on,
+            subject_key=subject_key(email), received_at=received_at, received_on=received_on,
             due_at=response_due(received_on), verified_by=verified_by or None, created_at=now)
         seen = {("email", email)}
         row.identifiers.append(RequestIdentifier(kind="email", value=email, source="request"))
@@ -265,21 +294,31 @@ class Ledger:
         row.events.append(RequestEvent(at=now, kind="opened", details={
             "type": kind.value, "received_on": received_on.isoformat(),
             "due_at": row.due_at.isoformat(), "verified": bool(verified_by)}))
-        with Session(self.engine) as session, session.begin():
-            session.add(row)
-            session.flush()
-            return LedgerRequest.of(row, with_history=True)
+        try:
+            with Session(self.engine) as session, session.begin():
+                session.add(row)
+                session.flush()
+                return LedgerRequest.of(row, with_history=True)
+        except IntegrityError:
+            existing = self.find_open_request(email, kind)
+            if existing is None:  # not the one-open-request rule: something else is wrong
+                raise
+            raise RequestAlreadyOpen(existing) from None
 
     def find_or_open(self, email: str, type: RequestType | str, **kwargs: Any,
                      ) -> tuple[LedgerRequest, bool]:
         """The open request of this subject and type, or a new one; ``True`` when created.
 
         What ``dsar lookup`` / ``dsar erase`` use to attach to the request the owner opened
-        (or to open one when they did not)."""
+        (or to open one when they did not). Two processes calling it at once for one subject
+        get the same request: the one whose insert loses attaches to the winner's."""
         found = self.find_open_request(email, type)
         if found is not None:
             return found, False
-        return self.open_request(email, type, **kwargs), True
+        try:
+            return self.open_request(email, type, **kwargs), True
+        except RequestAlreadyOpen as race:
+            return race.existing, False
 
     def attach(self, request_id: str, kind: str, details: dict[str, Any] | None = None, *,
                now: datetime | None = None) -> LedgerEvent:
@@ -355,13 +394,16 @@ class Ledger:
 
     def close(self, request_id: str, *, now: datetime | None = None,
               note: str | None = None) -> LedgerRequest:
-        """Mark a request answered. (The issue that hashes addresses hooks in here.)"""
+        """Mark a request answered; :class:`RequestClosed` if it already is (the row is
+        locked, so of two processes closing at once exactly one succeeds). The subject key
+        goes: the subject may open a new request of this type."""
         now = now or datetime.now(UTC)
         with Session(self.engine) as session, session.begin():
-            row = self._row(session, request_id)
+            row = self._row(session, request_id, for_update=True)
             if row.status == RequestStatus.CLOSED:
-                raise LedgerError(f"request {request_id} is already closed")
+                raise RequestClosed(f"request {request_id} is already closed")
             row.status, row.closed_at = RequestStatus.CLOSED.value, now
+            row.subject_key = None
             session.add(RequestEvent(request_id=row.id, at=now, kind="closed",
                                      details={"note": note} if note else {}))
             session.flush()
@@ -386,7 +428,7 @@ class Ledger:
             row = self._row(session, request_id)
             if row.subject_email and row.subject_email in hashes:
                 row.subject_hash = hashes[row.subject_email]
-                row.subject_email = None
+                row.subject_email = row.subject_key = None
                 changed += 1
             for identifier in row.identifiers:
                 if identifier.value in hashes:
@@ -407,22 +449,20 @@ class Ledger:
 
     def find_open_request(self, email: str, type: RequestType | str,
                           ) -> LedgerRequest | None:
-        """The newest open request of ``type`` for this address (letter case ignored)."""
+        """The open request of ``type`` for this address (as :func:`subject_key` compares
+        addresses: letter case ignored), found by the key the uniqueness rule is on."""
         kind = _request_type(type)
-        wanted = email.strip().casefold()
         with Session(self.engine) as session, session.begin():
-            rows = session.scalars(
+            row = session.scalars(
                 select(DataSubjectRequest)
                 .where(DataSubjectRequest.status == RequestStatus.OPEN.value,
-                       DataSubjectRequest.type == kind.value)
+                       DataSubjectRequest.type == kind.value,
+                       DataSubjectRequest.subject_key == subject_key(email))
                 .order_by(DataSubjectRequest.created_at.desc())
                 .options(selectinload(DataSubjectRequest.identifiers),
                          selectinload(DataSubjectRequest.events))
-            ).all()
-            for row in rows:  # compared in Python: SQLite's lower() is ASCII-only
-                if (row.subject_email or "").casefold() == wanted:
-                    return LedgerRequest.of(row, with_history=True)
-        return None
+            ).first()
+            return LedgerRequest.of(row, with_history=True) if row is not None else None
 
     def list_requests(
         self,
@@ -457,7 +497,9 @@ class Ledger:
 
     def export_csv(self, *, today: date | None = None) -> str:
         """The request log an auditor asks for: one row per request, RFC 4180 CSV (no BOM;
-        the CLI adds one when writing a file for Excel)."""
+        the CLI adds one when writing a file for Excel). A cell a spreadsheet would run as a
+        formula (an address or a reason starting with ``=``, ``+``, ``-``, ``@``) is written
+        with a leading apostrophe (:func:`hub.core.spreadsheet.safe_cell`)."""
         with Session(self.engine) as session, session.begin():
             rows = session.scalars(
                 select(DataSubjectRequest).order_by(DataSubjectRequest.received_at,
@@ -469,7 +511,7 @@ class Ledger:
         writer = csv.writer(buffer, lineterminator="\r\n")
         writer.writerow(EXPORT_COLUMNS)
         for r in requests:
-            writer.writerow([
+            writer.writerow(safe_cell(cell) for cell in [
                 r.id, r.type, r.status, r.subject_email or "", r.received_on.isoformat(),
                 r.received_at.isoformat(), r.due_at.isoformat(),
                 r.extended_due_at.isoformat() if r.extended_due_at else "",
@@ -482,8 +524,9 @@ class Ledger:
     # -- helpers ---------------------------------------------------------------------------
 
     @staticmethod
-    def _row(session: Session, request_id: str) -> DataSubjectRequest:
-        row = session.get(DataSubjectRequest, request_id)
+    def _row(session: Session, request_id: str, *, for_update: bool = False
+             ) -> DataSubjectRequest:
+        row = session.get(DataSubjectRequest, request_id, with_for_update=for_update)
         if row is None:
             raise UnknownRequest(f"no request with id {request_id!r}; `dsar requests list --all` "
                                  "shows every id")

@@ -42,8 +42,8 @@ class SuppressionList:
     """Keyed hashes of suppressed addresses in the hub's database.
 
     The tables are created by :func:`hub.store.db.open_database`; the secret is created in the state
-    directory on first use. Matching is case-insensitive (the hash is of the case-folded,
-    NFC-normalised address).
+    directory on first use. Matching ignores letter case as far as it is safe (the hash is of
+    :func:`hub.store.keyed.normalise_email`: NFC, local part lower-cased, domain case-folded).
     """
 
     def __init__(self, engine: Engine, secret_path: Path) -> None:

@@ -44,6 +44,10 @@ class DataSubjectRequest(Base):
     status: Mapped[str] = mapped_column(String(16), default="open", index=True)
     subject_email: Mapped[str | None] = mapped_column(String(320))
     subject_hash: Mapped[str | None] = mapped_column(String(128), index=True)
+    subject_key: Mapped[str | None] = mapped_column(
+        String(64), doc="Digest of the normalised address while the request is open; what "
+                        "makes a second open request of one subject and type impossible. "
+                        "Cleared on closing (the address itself then gets a keyed hash).")
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     received_on: Mapped[date] = mapped_column(
         Date, doc="The day of receipt in Swedish local time; the deadline counts from it.")
@@ -60,6 +64,17 @@ class DataSubjectRequest(Base):
     #: in the order they were appended (``at`` may come from an injected clock)
     events: Mapped[list[RequestEvent]] = relationship(
         back_populates="request", order_by="RequestEvent.id")
+
+
+# One open request per subject and type: two erasures started at once (cron and a person, two
+# terminals) must end up in one request, whichever process inserts first; the loser's INSERT
+# fails and it attaches to the winner's request. A partial index (SQLite >= 3.8, PostgreSQL),
+# so closed requests of the same subject never conflict.
+Index("uq_requests_open_subject", DataSubjectRequest.type, DataSubjectRequest.subject_key,
+      unique=True, sqlite_where=DataSubjectRequest.status == "open",
+      postgresql_where=DataSubjectRequest.status == "open")
+
+
 class RequestIdentifier(Base):
     __tablename__ = "request_identifiers"
     __table_args__ = (UniqueConstraint("request_id", "kind", "value"),)
@@ -110,6 +125,10 @@ class ErasureActionRow(Base):
     attempted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    claimed_by: Mapped[str | None] = mapped_column(
+        String(200), doc="host:pid:token of the run carrying the action out (state "
+                         "in-progress); see hub.store.erasure_actions.ErasureLedger.claim.")
+    claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -213,6 +232,16 @@ class ConsentSubscriber(Base):
     first_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     last_event_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    version: Mapped[int] = mapped_column(
+        Integer, doc="Bumped by every write through the ORM, which writes only over the "
+                     "version it read: a writer that read the row before another changed it "
+                     "fails (StaleDataError) instead of recording the same change again.")
+
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012 - read once by the mapper
+#: states of a propagation task that still asks for work (see hub.store.consent_register)
+OPEN_PROPAGATION_STATES = ("pending", "failed", "manual-open")
+
+
 class PropagationTask(Base):
     __tablename__ = "consent_propagation"
     __table_args__ = (
@@ -236,6 +265,17 @@ class PropagationTask(Base):
     instructions: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+# One open task per subscriber, destination and kind: a webhook and a poll recording the same
+# opt-out at once must not queue it twice (the register's row lock makes the second see the
+# first; this makes it impossible even where that lock is not taken).
+Index("uq_consent_propagation_open_task", PropagationTask.system,
+      PropagationTask.subscriber_id, PropagationTask.destination, PropagationTask.action,
+      unique=True, sqlite_where=PropagationTask.state.in_(OPEN_PROPAGATION_STATES),
+      postgresql_where=PropagationTask.state.in_(OPEN_PROPAGATION_STATES))
+
+
 class WebhookDelivery(Base):
     __tablename__ = "consent_webhook_deliveries"
 

@@ -13,7 +13,6 @@ import base64
 import threading
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -171,8 +170,8 @@ def fortnox(router: respx.MockRouter) -> MockFortnox:
 
 
 @pytest.fixture
-def db_url(tmp_path: Path) -> str:
-    url = f"sqlite:///{tmp_path / 'state.sqlite3'}"
+def db_url(database_url: str) -> str:
+    url = database_url
     open_database(url)
     return url
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 
@@ -15,20 +14,20 @@ from hub.store.db import open_database
 from hub.store.state import StateStore
 
 
-def memory(tmp_path: Path) -> KeyValueStore:
+def memory(request: pytest.FixtureRequest) -> KeyValueStore:
     return MemoryStore()
 
 
-def database(tmp_path: Path) -> KeyValueStore:
-    return StateStore(open_database(f"sqlite:///{tmp_path / 'state.sqlite3'}"))
+def database(request: pytest.FixtureRequest) -> KeyValueStore:
+    return StateStore(open_database(request.getfixturevalue("database_url")))
 
 
-STORES: list[Callable[[Path], KeyValueStore]] = [memory, database]
+STORES: list[Callable[[pytest.FixtureRequest], KeyValueStore]] = [memory, database]
 
 
 @pytest.fixture(params=STORES, ids=lambda make: make.__name__)
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> KeyValueStore:
-    return request.param(tmp_path)
+def store(request: pytest.FixtureRequest) -> KeyValueStore:
+    return request.param(request)
 
 
 def test_both_stores_fit_the_protocol(store: KeyValueStore) -> None:

@@ -12,7 +12,6 @@ overwrites the personal fields. Zettle: a refusal with the manual request, and n
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -52,11 +51,11 @@ def policy() -> HttpPolicy:
                       backoff_max_seconds=0.05, timeout_seconds=5)
 
 
-def fortnox(sandbox: Sandbox, tmp_path: Path, policy: HttpPolicy) -> FortnoxConnector:
+def fortnox(sandbox: Sandbox, database_url: str, policy: HttpPolicy) -> FortnoxConnector:
     settings = FortnoxSettings.model_validate({
         "base_url": sandbox.base_urls["fortnox"], **sandbox.credentials["fortnox"],
         "http": policy, "invoice_details": False})
-    state = StateStore(open_database(f"sqlite:///{tmp_path / 'state.sqlite3'}"))
+    state = StateStore(open_database(database_url))
     return FortnoxConnector(settings, state=state)
 
 
@@ -79,10 +78,10 @@ def of_type(records: list[Record], kind: str) -> dict[str, Record]:
 
 # --------------------------------------------------------------------------- Fortnox
 async def test_fortnox_customer_with_invoices_is_anonymised_after_the_refusal(
-        sandbox: Sandbox, tmp_path: Path, policy: HttpPolicy) -> None:
+        sandbox: Sandbox, database_url: str, policy: HttpPolicy) -> None:
     server = sandbox.servers["fortnox"]
     assert isinstance(server, FortnoxServer)
-    async with fortnox(sandbox, tmp_path, policy) as connector:
+    async with fortnox(sandbox, database_url, policy) as connector:
         found = await connector.find_subject(Subject.from_email(ANNA))
         customer = of_type(found.records, "customer")["1"]
         invoices = of_type(found.records, "invoice")
@@ -121,23 +120,23 @@ async def test_fortnox_customer_with_invoices_is_anonymised_after_the_refusal(
 
 
 async def test_fortnox_anonymised_customer_no_longer_matches_the_address(
-        sandbox: Sandbox, tmp_path: Path, policy: HttpPolicy) -> None:
-    async with fortnox(sandbox, tmp_path, policy) as connector:
+        sandbox: Sandbox, database_url: str, policy: HttpPolicy) -> None:
+    async with fortnox(sandbox, database_url, policy) as connector:
         before = await connector.find_subject(Subject.from_email(ANNA))
         customer = of_type(before.records, "customer")["1"]
         outcome = await connector.erase(customer, ErasureAction.ANONYMISE, idempotency_key=KEY)
         assert outcome.state is ErasureState.DONE
-    async with fortnox(sandbox, tmp_path, policy) as connector:
+    async with fortnox(sandbox, database_url, policy) as connector:
         after = await connector.find_subject(Subject.from_email(ANNA))
     assert "1" not in of_type(after.records, "customer")
     assert "10" in of_type(after.records, "customer")  # her other customer was not touched
 
 
 async def test_fortnox_customer_without_invoices_is_deleted_then_already_gone(
-        sandbox: Sandbox, tmp_path: Path, policy: HttpPolicy) -> None:
+        sandbox: Sandbox, database_url: str, policy: HttpPolicy) -> None:
     server = sandbox.servers["fortnox"]
     assert isinstance(server, FortnoxServer)
-    async with fortnox(sandbox, tmp_path, policy) as connector:
+    async with fortnox(sandbox, database_url, policy) as connector:
         found = await connector.find_subject(Subject.from_email(LARS))
         [customer] = found.records
         number = customer.id
@@ -156,10 +155,10 @@ async def test_fortnox_customer_without_invoices_is_deleted_then_already_gone(
 
 
 async def test_fortnox_down_mid_erasure_is_failed_and_resumable(
-        sandbox: Sandbox, tmp_path: Path, policy: HttpPolicy) -> None:
+        sandbox: Sandbox, database_url: str, policy: HttpPolicy) -> None:
     server = sandbox.servers["fortnox"]
     assert isinstance(server, FortnoxServer)
-    async with fortnox(sandbox, tmp_path, policy) as connector:
+    async with fortnox(sandbox, database_url, policy) as connector:
         [customer] = (await connector.find_subject(Subject.from_email(LARS))).records
         server.fail_mode = "500"
         failed = await connector.erase(customer, ErasureAction.DELETE, idempotency_key=KEY)

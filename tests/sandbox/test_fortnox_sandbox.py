@@ -25,6 +25,7 @@ from hub.sandbox.fortnox_api import (
 from hub.sandbox.server import SandboxOptions
 from hub.store.db import open_database
 from hub.store.state import StateStore
+from tests.databases import hub_database_url
 
 ANNA = "anna.svensson@example.se"
 
@@ -38,8 +39,8 @@ def server() -> Iterator[FortnoxServer]:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> StateStore:
-    return StateStore(open_database(f"sqlite:///{tmp_path / 'state.sqlite3'}"))
+def store(database_url: str) -> StateStore:
+    return StateStore(open_database(database_url))
 
 
 def sandbox_settings(server: FortnoxServer, policy: HttpPolicy, **extra: object
@@ -253,3 +254,49 @@ def test_customer_put_and_delete(api: httpx.Client, server: FortnoxServer) -> No
     assert api.delete("/customers/9").status_code == 204
     missing = api.get("/customers/9")
     assert missing.status_code == 404 and missing.json()["ErrorInformation"]["code"] == 2000433
+
+
+def _everything_stored(url: str) -> bytes:
+    """The database's bytes as they lie on disk: the SQLite file with its WAL, or on
+    PostgreSQL every stored state value."""
+    if url.startswith("sqlite:///"):
+        path = Path(url.removeprefix("sqlite:///"))
+        files = [p for p in path.parent.iterdir() if p.name.startswith(path.name)]
+        return b"".join(p.read_bytes() for p in files)
+    from sqlalchemy import select
+    from sqlalchemy.orm import Session
+
+    from hub.store.tables import StateEntry
+
+    engine = open_database(url)
+    with Session(engine) as session:
+        stored = b"".join(v.encode() for v in session.scalars(select(StateEntry.value)))
+    engine.dispose()
+    return stored
+
+
+def test_rotated_tokens_never_reach_the_database_file_in_clear(
+        server: FortnoxServer, tmp_path: Path) -> None:
+    """``dsar config check`` (the real CLI) spends the configured refresh token at the fake
+    Fortnox and stores the rotated pair; the database file, with its WAL, holds neither."""
+    from hub.config.registry import discover
+    from tests.e2e_helpers import run_dsar
+
+    env = {"XDG_STATE_HOME": str(tmp_path), "DSAR_FORTNOX__BASE_URL": server.base_url,
+           **{f"DSAR_FORTNOX__{name.upper()}": str(value)
+              for name, value in SPEC.credentials.items()},
+           **{f"DSAR_{name.upper()}__ENABLED": "false" for name in discover()
+              if name != "fortnox"}}
+    run = run_dsar("--json", "config", "check", env=env)
+    [fortnox] = run.json["processors"]
+    assert fortnox["ok"], fortnox
+    assert token_requests(server) == 1  # rotated: the stored refresh token is a new one
+    issued = [server.tokens.refresh_token, *server.tokens.access_tokens]
+    state_dir = tmp_path / "dsar"
+    stored = _everything_stored(hub_database_url(state_dir))
+    assert b"fernet:v1:" in stored  # the tokens are there, encrypted
+    for token in issued:
+        assert token.encode() not in stored
+    assert (state_dir / "state-encryption.key").stat().st_mode & 0o077 == 0
+    again = run_dsar("--json", "config", "check", env=env)  # a later run can read them
+    assert again.json["processors"][0]["ok"] and token_requests(server) == 1

@@ -5,6 +5,11 @@ action is committed as attempted before its external call and with its outcome a
 crash loses nothing. A re-run first reconciles: a record that was attempted and is no longer
 found (or is found already anonymised) is done without a second call; otherwise the call is
 repeated with the same idempotency key, which the processor treats as the same request.
+
+Another run may be working on the same request at the same moment (cron and a person): every
+action is claimed in the ledger before anything is done with it
+(:meth:`~hub.store.erasure_actions.ErasureLedger.claim`), and an action another run holds, or
+has finished meanwhile, is skipped, so each processor is called once per action.
 """
 
 from __future__ import annotations
@@ -66,7 +71,8 @@ async def execute(
     on_change: Callable[[PlannedAction], None] | None = None,
 ) -> list[PlannedAction]:
     """Run every ``delete``/``anonymise`` action that is planned or failed; return the plan
-    with its new states. ``opened`` are the connectors (open) by name.
+    with its new states. ``opened`` are the connectors (open) by name. An action is claimed
+    first; one that another run holds is left to it and returned as it stands.
 
     Deletions run first: deleting a parent often takes its dependents with it (Stripe cancels
     a deleted customer's subscriptions and detaches its cards; a booking system deletes a
@@ -79,14 +85,35 @@ async def execute(
     for index in order:
         action = plan[index]
         if action.action not in ERASING or ActionState(action.state) not in (
-                ActionState.PLANNED, ActionState.FAILED):
+                ActionState.PLANNED, ActionState.FAILED, ActionState.IN_PROGRESS):
             continue
         assert action.id is not None
-        new = await _execute_one(action, records, statuses, opened, elog)
+        claimed = elog.claim(action.id)
+        if claimed is None:
+            new = elog.action(action.id)
+            log.info("erasure action %s is %s by another run; skipped", action.id, new.state)
+        else:
+            new = await _run_claimed(claimed, records, statuses, opened, elog)
         if on_change:
             on_change(new)
         result[index] = new
     return result
+
+
+async def _run_claimed(action: PlannedAction, records: Mapping[RecordKey, Record],
+                       statuses: Mapping[str, ProcessorResult],
+                       opened: Mapping[str, Connector], elog: ErasureLedger) -> PlannedAction:
+    """:func:`_execute_one` under this run's claim; an interruption (Ctrl-C, cancellation)
+    gives the claim back at once instead of leaving it to time out."""
+    assert action.id is not None
+    try:
+        return await _execute_one(action, records, statuses, opened, elog)
+    except BaseException:
+        try:
+            elog.release(action.id)
+        except Exception:  # the original error matters more; the claim times out
+            log.exception("could not give back the claim on erasure action %s", action.id)
+        raise
 
 
 async def _execute_one(action: PlannedAction, records: Mapping[RecordKey, Record],

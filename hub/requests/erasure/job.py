@@ -7,11 +7,17 @@ suppresses the address (Art. 21(3)), verifies by a second lookup, records the Ar
 notifications, writes the erasure report and closes the request when nothing is left open.
 Running it again, or resuming the request, continues the plan and never repeats a completed
 action (:mod:`.execute`).
+
+A weak match is erased only once the operator has approved that one record by its ref
+(``approve``; approvals of earlier runs are read from the request's history), and never when
+it is someone else's record (:mod:`.identity`). :func:`review_erasure` records approvals
+without erasing anything; resuming the request carries them out.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
@@ -27,12 +33,27 @@ from hub.reports.files import write_private, write_report
 from hub.requests.access.lookup import look_up
 from hub.requests.context import RequestContext
 from hub.requests.erasure.execute import execute
-from hub.requests.erasure.plan import ERASING, Plan, build_plan, merged
+from hub.requests.erasure.plan import (
+    ERASING,
+    Plan,
+    ReviewItem,
+    build_plan,
+    check_approvals,
+    merged,
+    review_items,
+)
 from hub.requests.erasure.report import Notification, erasure_report, notifications, open_work
 from hub.requests.erasure.stores import ErasureStores, close_request, open_stores
+from hub.requests.erasure.tasks import resumable_request
 from hub.requests.erasure.verify import Verification, verify
 from hub.requests.fanout import open_connectors
-from hub.store.erasure_actions import ActionState, PlannedAction, summarise
+from hub.store.erasure_actions import (
+    RUNNABLE,
+    ActionState,
+    ErasureLedger,
+    PlannedAction,
+    summarise,
+)
 from hub.store.ledger import Ledger, LedgerRequest, bind_report, local_today
 from hub.store.suppression import SuppressionList
 
@@ -63,7 +84,10 @@ class ErasureProposal:
     plan: Plan
     #: the ledger's plan as it will be after saving this proposal (what to show)
     preview: list[PlannedAction]
-    include_weak: bool
+    #: refs of weak matches approved by this run (recorded when it is carried out)
+    approve: tuple[str, ...] = ()
+    #: every approved ref: this run's and those of earlier runs of the request
+    approved: frozenset[str] = frozenset()
 
     @property
     def request_id(self) -> str | None:
@@ -83,7 +107,13 @@ class ErasureProposal:
         """The JSON document of a plan shown but not carried out."""
         return {"type": RequestType.ERASURE.value, "executed": False, "reason": reason.value,
                 "exit_code": reason.code, "unreachable": self.plan.unreachable,
-                "actions": [a.as_dict() for a in self.preview]}
+                "actions": [a.as_dict() for a in self.preview],
+                "review": [item.as_dict() for item in self.review]}
+
+    @property
+    def review(self) -> list[ReviewItem]:
+        """The weak matches, whose they look like and whether they are approved."""
+        return review_items(self.plan, self.approved, self.preview)
 
 
 @dataclass
@@ -116,22 +146,41 @@ class ErasureResult:
         }
 
 
-async def propose_erasure(ctx: RequestContext, subject: Subject, *, include_weak: bool = False,
-                          request_id: str | None = None, today: date | None = None
-                          ) -> ErasureProposal:
+async def propose_erasure(ctx: RequestContext, subject: Subject, *,
+                          approve: Sequence[str] = (), request_id: str | None = None,
+                          today: date | None = None) -> ErasureProposal:
     """Look ``subject`` up and plan its erasure, continuing ``request_id`` or the subject's
-    open erasure request if there is one. Writes nothing."""
+    open erasure request if there is one. ``approve`` are refs of weak matches the operator
+    says are the subject's; one that is not a weak match found now, or is someone else's
+    record, raises :class:`~hub.requests.erasure.plan.NotApprovable`. Writes nothing."""
     register_secret(subject.email, "subject")
     today = today or local_today()
     stores = open_stores(ctx.settings, sandbox=ctx.sandbox, email=subject.email)
     existing = (stores.ledger.get(request_id) if request_id
                 else stores.ledger.find_open_request(subject.email, RequestType.ERASURE))
+    earlier = approved_refs(stores.ledger, existing.id) if existing else frozenset()
+    approved = earlier | frozenset(approve)
     lookup = await look_up(subject, ctx.settings, ctx.connectors, **ctx.connector_options)
     plan = build_plan(lookup, ctx.settings.retention, ctx.settings.inventory, today,
-                      include_weak=include_weak)
+                      approved=approved)
+    check_approvals(approve, plan, earlier)
     current = stores.actions.plan(existing.id) if existing else []
     return ErasureProposal(subject, today, stores, existing, lookup, plan,
-                           merged(current, plan.actions, include_weak), include_weak)
+                           merged(current, plan.actions, approved), tuple(approve), approved)
+
+
+def approved_refs(ledger: Ledger, request_id: str) -> frozenset[str]:
+    """The weak matches approved in earlier runs of the request (its ``erasure.approved``
+    events)."""
+    return frozenset(str(e.details.get("task")) for e in ledger.get(request_id).events
+                     if e.kind == "erasure.approved")
+
+
+def record_approvals(proposal: ErasureProposal, request_id: str) -> list[PlannedAction]:
+    """Save this run's approvals: each approved review becomes the action planned for it."""
+    wanted = set(proposal.approve)
+    return proposal.stores.actions.approve(
+        request_id, [a for a in proposal.plan.actions if a.task in wanted])
 
 
 async def carry_out(ctx: RequestContext, proposal: ErasureProposal, *,
@@ -141,8 +190,9 @@ async def carry_out(ctx: RequestContext, proposal: ErasureProposal, *,
     ledger, elog = proposal.stores.ledger, proposal.stores.actions
     subject = proposal.subject
     request = proposal.existing or ledger.find_or_open(subject.email, RequestType.ERASURE)[0]
-    plan = elog.save_plan(request.id, proposal.plan.actions,
-                          replace_reviews=proposal.include_weak)
+    record_approvals(proposal, request.id)
+    plan = elog.save_plan(request.id, proposal.plan.actions)
+    plan = _withhold_others(plan, proposal.plan, elog)
     async with open_connectors(ctx.settings, ctx.connectors, **ctx.connector_options) as (
             opened, _):
         plan = await execute(plan, proposal.lookup, opened, elog)
@@ -158,7 +208,7 @@ async def carry_out(ctx: RequestContext, proposal: ErasureProposal, *,
 
     report = erasure_report(proposal.lookup, plan, request_id=request.id,
                             verification=verification, suppressed=True, today=proposal.today,
-                            inventory=ctx.settings.inventory)
+                            inventory=ctx.settings.inventory, approved=proposal.approved)
     report = bind_report(report, request)
     folder = write_report(report, ctx.reports_dir, lang=lang, settings=ctx.settings)
     done = not open_work(plan) and not proposal.plan.unreachable and verification.ok
@@ -179,6 +229,51 @@ async def erase_subject(ctx: RequestContext, subject: Subject, *,
     """One subject's erasure, already decided on (the request-type registry's entry point:
     a scheduler or web UI that has its own confirmation step)."""
     return await carry_out(ctx, await propose_erasure(ctx, subject), lang=lang)
+
+
+@dataclass
+class ReviewResult:
+    """The weak matches of an erasure request and the approvals recorded now
+    (``dsar requests review``)."""
+
+    request_id: str
+    items: list[ReviewItem]
+    approved: list[PlannedAction]
+
+    def as_dict(self) -> dict[str, object]:
+        return {"request_id": self.request_id, "review": [i.as_dict() for i in self.items],
+                "approved": [a.as_dict() for a in self.approved]}
+
+
+async def review_erasure(ctx: RequestContext, request_id: str, *,
+                         approve: Sequence[str] = ()) -> ReviewResult:
+    """Look the subject of the open erasure request ``request_id`` up again and list its weak
+    matches with whose they look like; record the approvals in ``approve`` (each becomes the
+    action the retention policy decides) without erasing anything: resuming the request
+    carries them out. Raises InvalidInput for an unknown or closed request or a ref that
+    cannot be approved (nothing written then)."""
+    request = resumable_request(open_stores(ctx.settings, sandbox=ctx.sandbox), request_id)
+    subject = Subject.from_email(request.subject_email or "")
+    proposal = await propose_erasure(ctx, subject, approve=approve, request_id=request_id)
+    recorded = record_approvals(proposal, request_id) if approve else []
+    return ReviewResult(request_id, proposal.review, recorded)
+
+
+def _withhold_others(plan: list[PlannedAction], proposal: Plan, elog: ErasureLedger
+                     ) -> list[PlannedAction]:
+    """A record approved earlier whose name and e-mail now both differ from the subject's is
+    not erased: it goes back to a person instead."""
+    others = {a.key for a in proposal.excluded}
+    out = []
+    for action in plan:
+        if action.key in others and action.id is not None \
+                and ActionState(action.state) in RUNNABLE:
+            action = elog.set_state(
+                action.id, ActionState.MANUAL_OPEN,
+                detail="not erased: its name and e-mail address now both differ from the "
+                       "subject's; check whose record it is by hand")
+        out.append(action)
+    return out
 
 
 def _suppress(stores: ErasureStores, subject: Subject, request_id: str) -> None:

@@ -2,13 +2,16 @@
 
 The erasure report is the access report's format with what was done to each record
 (``action``, ``legal_basis``, ``retained_until``), so the subject reads one kind of document.
+It holds only the subject's records: those matched on the verified address and the weak
+matches the operator approved. A weak match not approved (it may be someone else's, e.g. a
+client who shares the subject's phone) never puts its fields in front of the subject.
 Art. 19 obliges the controller to tell each recipient of the data about the erasure: a
 processor whose API erased a record has been told through it (:func:`notifications`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 
@@ -22,9 +25,11 @@ from hub.core.models import (
     Report,
 )
 from hub.core.request_types import RequestType
+from hub.core.subject import Identifier
+from hub.requests.erasure.identity import VERIFIED_MATCHES, identifier_values, record_ref
 from hub.requests.erasure.plan import ERASING, TASK, record_key
 from hub.requests.erasure.verify import Verification
-from hub.store.erasure_actions import ActionState, PlannedAction
+from hub.store.erasure_actions import ActionState, PlannedAction, is_review
 
 
 @dataclass
@@ -83,10 +88,17 @@ def record_action(action: PlannedAction) -> RecordAction | None:
 
 def erasure_report(lookup: Report, plan: Sequence[PlannedAction], *, request_id: str,
                    verification: Verification | None, suppressed: bool, today: date,
-                   inventory: Sequence[InventoryEntry] = ()) -> Report:
-    """The erasure report: the lookup's records with what was done to each (``action``,
-    ``legal_basis``, ``retained_until``), per-processor notes (Art. 19 notifications,
-    completion dates, verification) and the manual tasks as manual items."""
+                   inventory: Sequence[InventoryEntry] = (), approved: Collection[str] = ()
+                   ) -> Report:
+    """The erasure report: the subject's records of the lookup (see the module docstring;
+    ``approved`` are the refs of approved weak matches) with what was done to each
+    (``action``, ``legal_basis``, ``retained_until``), per-processor notes (Art. 19
+    notifications, completion dates, verification) and the manual tasks as manual items."""
+    withheld = {record_key(r.name, rec) for r in lookup.processors for rec in r.records
+                if rec.match_strength not in VERIFIED_MATCHES
+                and record_ref(r.name, rec) not in approved}
+    withheld |= {a.key for a in plan if is_review(a.detail)}
+    everything, plan = plan, [a for a in plan if a.key not in withheld]
     by_key = {a.key: a for a in plan}
     told = {n.recipient: n for n in notifications(plan, today)}
     processors: list[ProcessorResult] = []
@@ -94,6 +106,8 @@ def erasure_report(lookup: Report, plan: Sequence[PlannedAction], *, request_id:
     for result in lookup.processors:
         records, notes = [], list(result.notes)
         for rec in result.records:
+            if record_key(result.name, rec) in withheld:
+                continue
             action = by_key.get(record_key(result.name, rec))
             seen.add(record_key(result.name, rec))
             records.append(_annotated(rec, action))
@@ -108,10 +122,11 @@ def erasure_report(lookup: Report, plan: Sequence[PlannedAction], *, request_id:
             notes.append("verification: the processor could not be asked again")
         status = result.status
         if any(a.processor == result.name and a.state == ActionState.MANUAL_OPEN
-               for a in plan) and status == ProcessorStatus.FOUND:
+               for a in everything) and status == ProcessorStatus.FOUND:
             notes.append("a person must act on some records (see the manual tasks)")
-        processors.append(result.model_copy(update={"records": records, "notes": notes,
-                                                    "status": status}))
+        processors.append(result.model_copy(update={
+            "records": records, "notes": notes, "status": status,
+            "identifiers": _identifiers(result, records)}))
     if suppressed and processors:
         processors[0].notes.append(
             "the address is on the suppression list (a keyed hash, GDPR Art. 21(3)): a later "
@@ -120,6 +135,18 @@ def erasure_report(lookup: Report, plan: Sequence[PlannedAction], *, request_id:
                                              "type": RequestType.ERASURE.value})
     return lookup.model_copy(update={"request": info, "processors": processors,
                                      "manual_items": _manual_items(plan, inventory)})
+
+
+def _identifiers(result: ProcessorResult, kept: Sequence[Record]) -> list[Identifier]:
+    """The identifiers seen at the processor, without those only a withheld record held (his
+    e-mail address must not reach her through this list either)."""
+    keys = {(rec.type, rec.id) for rec in kept}
+    withheld = {value for rec in result.records if (rec.type, rec.id) not in keys
+                for value in identifier_values(rec)}
+    if not withheld:
+        return result.identifiers
+    shown = {value for rec in kept for value in identifier_values(rec)}
+    return [i for i in result.identifiers if i.value not in withheld or i.value in shown]
 
 
 def _manual_items(plan: Sequence[PlannedAction], inventory: Sequence[InventoryEntry]

@@ -61,28 +61,44 @@ async def retention_due(ctx: RequestContext, *, execute: bool = False,
 
 async def erase_due(ctx: RequestContext, due: Sequence[PlannedAction],
                     opened: dict[str, Connector], elog: ErasureLedger) -> list[PlannedAction]:
-    """Erase each due record with the policy's ``after`` action (manual: a task)."""
+    """Erase each due record with the policy's ``after`` action (manual: a task). Each is
+    claimed first, so two runs at once (two cron entries) never erase one record twice."""
     done: list[PlannedAction] = []
-    for action in due:
+    for listed in due:
+        assert listed.id is not None
+        action = elog.claim(listed.id, (ActionState.RETAINED, ActionState.FAILED))
+        if action is None:  # another run has it, or finished it meanwhile
+            done.append(elog.action(listed.id))
+            continue
         assert action.id is not None
-        entry = ctx.settings.retention.for_record(action.processor, action.record_type)
-        after = entry.after.value if entry and entry.after else "manual"
-        if after == "manual" or after not in ("delete", "anonymise"):
-            done.append(elog.set_state(
-                action.id, ActionState.MANUAL_OPEN,
-                detail="retention ended: "
-                       + ((entry.instructions if entry else None) or "erase by hand")))
-            continue
-        connector = opened.get(action.processor)
-        if connector is None:
-            done.append(elog.set_state(action.id, ActionState.FAILED, detail=(
-                f"retention ended, but {action.processor} is not enabled; run again")))
-            continue
-        record = Record(type=action.record_type, id=action.record_id,
-                        matched_on=action.matched_on)
-        key = idempotency_key(action.request_id or "", *action.key, after)
-        elog.mark_attempt(action.id)
-        outcome = await call_connector(connector, record, ErasureAction(after), key,
-                                       entry.anonymise_fields if entry else ())
-        done.append(record_outcome(elog, action.id, outcome))
+        try:
+            done.append(await _erase_claimed(ctx, action, opened, elog))
+        except BaseException:
+            elog.release(action.id, listed.state if listed.state != ActionState.IN_PROGRESS
+                         else ActionState.RETAINED)
+            raise
     return done
+
+
+async def _erase_claimed(ctx: RequestContext, action: PlannedAction,
+                         opened: dict[str, Connector], elog: ErasureLedger) -> PlannedAction:
+    """One due record, claimed by this run: a manual task, a failure, or the erase call."""
+    assert action.id is not None
+    entry = ctx.settings.retention.for_record(action.processor, action.record_type)
+    after = entry.after.value if entry and entry.after else "manual"
+    if after == "manual" or after not in ("delete", "anonymise"):
+        return elog.set_state(
+            action.id, ActionState.MANUAL_OPEN,
+            detail="retention ended: "
+                   + ((entry.instructions if entry else None) or "erase by hand"))
+    connector = opened.get(action.processor)
+    if connector is None:
+        return elog.set_state(action.id, ActionState.FAILED, detail=(
+            f"retention ended, but {action.processor} is not enabled; run again"))
+    record = Record(type=action.record_type, id=action.record_id,
+                    matched_on=action.matched_on)
+    key = idempotency_key(action.request_id or "", *action.key, after)
+    elog.mark_attempt(action.id)
+    outcome = await call_connector(connector, record, ErasureAction(after), key,
+                                   entry.anonymise_fields if entry else ())
+    return record_outcome(elog, action.id, outcome)

@@ -16,7 +16,7 @@ from hub.store.audit import AuditLog
 from hub.store.db import open_database
 from hub.store.erasure_actions import ErasureLedger
 from hub.store.keyed import Pseudonymiser, secret_path
-from hub.store.ledger import Ledger, ledger_url
+from hub.store.ledger import Ledger, RequestClosed, ledger_url
 
 
 @dataclass(frozen=True)
@@ -39,14 +39,19 @@ def open_stores(settings: HubSettings, *, sandbox: bool, email: str | None = Non
                          secret)
 
 
-def close_request(ledger: Ledger, request_id: str, secret: Path, *, note: str) -> None:
+def close_request(ledger: Ledger, request_id: str, secret: Path, *, note: str) -> bool:
     """Close an erasure request and replace the subject's address by its keyed hash in the
-    ledger and the audit log."""
+    ledger and the audit log. False when it was closed already: two runs of one request
+    finishing together close it once, and only the one that did records it."""
     request = ledger.get(request_id)
+    try:
+        ledger.close(request_id, note=note)
+    except RequestClosed:
+        return False
     audit = AuditLog(ledger.engine, secret)
     audit.append("request.closed", request_id=request_id, subject_email=request.subject_email,
                  details={"note": note})
-    ledger.close(request_id, note=note)
     ledger.pseudonymise(request_id, Pseudonymiser(ledger.engine, secret).hash)
     if request.subject_email:
         audit.pseudonymise(request.subject_email)
+    return True
