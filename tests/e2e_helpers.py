@@ -6,7 +6,9 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -22,14 +24,6 @@ class Run:
         return json.loads(self.stdout)
 
 
-def hub_environment() -> dict[str, str]:
-    """This process's environment for a ``python -m hub`` subprocess: no DSAR_* setting of the
-    developer's, except the test's database (``DSAR_DATABASE_URL``, set by the conftest only
-    when the suite runs on PostgreSQL)."""
-    return {k: v for k, v in os.environ.items()
-            if not k.startswith("DSAR_") or k == "DSAR_DATABASE_URL"}
-
-
 def run_dsar(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None,
              timeout: float = 120) -> Run:
     base = hub_environment()
@@ -43,6 +37,40 @@ def run_dsar(*args: str, env: dict[str, str] | None = None, cwd: Path | None = N
         check=False,
     )
     return Run(completed.returncode, completed.stdout, completed.stderr)
+
+
+#: The shipped example's placeholders and the invented values a practice would fill in.
+FILLED_VALUES = {
+    "<name>": "Lena Ek",
+    "<accounting firm>": "Ekonomibyrån Exempel AB",
+    "<fill in: Art. 15(1)(d) needs a period or the criteria>":
+        "två år efter din senaste kontakt med oss",
+    "<fill in the legal basis (and the Art. 9(2) condition for health data)>":
+        "samtycke (artikel 6.1 a och 9.2 a)",
+    "info@example.se": "kontakt@sjalvkraft.example.se",
+}
+
+
+@cache
+def filled_config() -> Path:
+    """The shipped example configuration with every placeholder filled in, as a practice would
+    run it: lookups and erasures against it write real (not draft) documents."""
+    text = (Path(__file__).resolve().parents[1] / "config" / "hub.toml").read_text("utf-8")
+    for placeholder, value in FILLED_VALUES.items():
+        text = text.replace(placeholder, value)
+    path = Path(tempfile.mkdtemp(prefix="dsar-test-config-")) / "hub.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def hub_environment() -> dict[str, str]:
+    """This process's environment for a ``python -m hub`` subprocess: no DSAR_* setting of the
+    developer's, except the test's database (``DSAR_DATABASE_URL``, set by the conftest only
+    when the suite runs on PostgreSQL); the configuration is the filled-in example
+    (:func:`filled_config`) unless a test passes its own ``DSAR_CONFIG`` or ``--config``."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("DSAR_") or k == "DSAR_DATABASE_URL"}
+    return {**env, "DSAR_CONFIG": str(filled_config())}
 
 
 def sandbox_env(sandbox: Any, names: tuple[str, ...] | None = None) -> dict[str, str]:

@@ -1,6 +1,7 @@
 """``dsar config check`` and ``dsar connectors``: what is installed and whether it is set up.
 
-    dsar config check     validate settings and test each processor's credentials (exit 0 / 3)
+    dsar config check     validate settings and test each processor's credentials (exit 0 / 3;
+                          2 while a subject-facing setting still holds a placeholder)
     dsar connectors       installed connectors and their capabilities
 """
 
@@ -57,16 +58,24 @@ def list_connectors(ctx: typer.Context) -> None:
 @config_app.command("check")
 def config_check(ctx: typer.Context) -> None:
     """Validate settings and test each enabled processor's credentials with one cheap read;
-    warn about a state folder (or a file in it) that other users could read."""
+    list every unfilled placeholder of the controller and inventory texts by its TOML key
+    (exit 2: they would reach the data subject); warn about a state folder (or a file in it)
+    that other users could read."""
     from hub.config.check import check_all, state_warnings
+    from hub.config.placeholders import find_placeholders
 
     opts = options(ctx)
     with request_context(opts) as env:
         checks = asyncio.run(check_all(env.settings, env.connectors, **env.connector_options))
         warnings = [] if env.sandbox else state_warnings(env.settings)
+        # a sandbox run writes drafts only, so the example's placeholders are not its problem
+        placeholders = [] if env.sandbox else find_placeholders(env.settings)
     code = ExitCode.OK if all(c["ok"] for c in checks) else ExitCode.PARTIAL
+    if placeholders:
+        code = ExitCode.USAGE
     if opts.json:
-        typer.echo(json.dumps({"exit_code": code, "processors": checks, "warnings": warnings}))
+        typer.echo(json.dumps({"exit_code": code, "processors": checks, "warnings": warnings,
+                               "placeholders": placeholders}))
         raise typer.Exit(code)
     from rich.table import Table
 
@@ -79,4 +88,10 @@ def config_check(ctx: typer.Context) -> None:
     console().print(table)
     for warning in warnings:
         console(stderr=True).print(f"[yellow]warning: {escaped(warning)}[/]")
+    if placeholders:
+        console(stderr=True).print(
+            f"[red]{len(placeholders)} unfilled placeholder(s) would reach the data subject; "
+            "fill in these keys of the configuration:[/]")
+        for key in placeholders:
+            console(stderr=True).print(f"  {key}", markup=False)
     raise typer.Exit(code)

@@ -1,7 +1,7 @@
 """``dsar erase`` and ``dsar requests resume``: the erasure request (Art. 17) on the command line.
 
-    dsar erase EMAIL [--yes] [--dry-run] [--approve REF ...] [--lang sv|en]
-    dsar requests resume ID
+    dsar erase EMAIL [--yes] [--dry-run] [--approve REF ...] [--lang sv|en] [--draft]
+    dsar requests resume ID [--draft]
 
 The work is :mod:`hub.requests.erasure.job`: this module parses the options, shows the proposed
 plan (stdout: a table, or with ``--json`` one document), asks for confirmation, runs the
@@ -20,7 +20,9 @@ Confirmation: ``--yes``, or an interactive "y" on a terminal. Exit codes (docs/i
 * ``0`` everything erasable is gone, nothing is open (the request is closed and its address
   replaced by a keyed hash); ``--dry-run`` also exits 0 (it only plans, and did so);
 * ``2`` invalid address or unknown request id, nothing contacted; an ``--approve`` ref that is
-  not a weak match found for the subject, or is someone else's record (nothing written);
+  not a weak match found for the subject, or is someone else's record (nothing written); the
+  configuration still has placeholders that would reach the subject and ``--draft`` was not
+  given (nothing contacted);
 * ``3`` something failed, a processor could not be reached, or manual tasks are open (the
   report says which; resume later) -- and also when the plan was shown but **not confirmed**
   (no terminal and no ``--yes``, or answered "no"): nothing was executed, the erasure is still
@@ -44,6 +46,7 @@ from hub.cli.shared import (
     escaped,
     fail,
     options,
+    refuse_placeholders,
     request_context,
     settings_only,
     wide_console,
@@ -76,6 +79,9 @@ def erase_command(
     lang: Annotated[str, typer.Option(
         "--lang", help="Language of report.html and the cover letter "
                        f"({', '.join(LANGUAGES)}).")] = DEFAULT_LANGUAGE,
+    draft: Annotated[bool, typer.Option(
+        "--draft", help="Write the documents although the configuration still has unfilled "
+        "placeholders; they are stamped UTKAST / DRAFT and must not be sent.")] = False,
 ) -> None:
     """Erasure request (Art. 17): plan, confirm, execute, verify, write the erasure report."""
     from hub.core.errors import InvalidInput
@@ -90,7 +96,8 @@ def erase_command(
         refs = tuple(dict.fromkeys(parse_ref(ref) for ref in approve or ()))
     except InvalidInput as exc:
         raise fail(str(exc), ExitCode.USAGE) from None
-    code = _erase(options(ctx), subject, yes=yes, dry_run=dry_run, approve=refs, lang=lang)
+    code = _erase(options(ctx), subject, yes=yes, dry_run=dry_run, approve=refs, lang=lang,
+                  draft=draft)
     raise typer.Exit(code)
 
 
@@ -99,6 +106,9 @@ def resume_command(
     request_id: Annotated[str, typer.Argument(metavar="ID", help="The erasure request id.")],
     lang: Annotated[str, typer.Option(
         "--lang", help=f"Report language ({', '.join(LANGUAGES)}).")] = DEFAULT_LANGUAGE,
+    draft: Annotated[bool, typer.Option(
+        "--draft", help="Write the documents although the configuration still has unfilled "
+        "placeholders; they are stamped UTKAST / DRAFT and must not be sent.")] = False,
 ) -> None:
     """Continue an erasure request where it stopped (never repeats a completed action)."""
     from hub.core.errors import InvalidInput
@@ -114,18 +124,22 @@ def resume_command(
         raise fail(str(exc), ExitCode.USAGE) from None
     subject = Subject.from_email(request.subject_email or "")
     raise typer.Exit(_erase(opts, subject, yes=True, dry_run=False, lang=lang,
-                            request_id=request_id))
+                            request_id=request_id, draft=draft))
 
 
 def _erase(opts: Options, subject: Subject, *, yes: bool, dry_run: bool, lang: str,
-           approve: Sequence[str] = (), request_id: str | None = None) -> ExitCode:
-    """Propose, show, confirm, carry out, print; returns the exit code."""
+           approve: Sequence[str] = (), request_id: str | None = None,
+           draft: bool = False) -> ExitCode:
+    """Propose, show, confirm, carry out, print; returns the exit code. A dry run writes no
+    document, so only a real run is refused while the configuration has placeholders."""
     from hub.core.errors import InvalidInput
     from hub.core.logs import register_secret
     from hub.requests.erasure import NotExecuted, carry_out, propose_erasure
 
     register_secret(subject.email, "subject")
-    with request_context(opts) as env:
+    if not dry_run:
+        refuse_placeholders(opts, draft=draft)
+    with request_context(opts, draft=draft) as env:
         try:
             proposal = asyncio.run(propose_erasure(env, subject, approve=approve,
                                                    request_id=request_id))

@@ -1,6 +1,6 @@
 """``dsar lookup``: the access request (Art. 15) on the command line.
 
-    dsar lookup EMAIL [--lang sv|en]
+    dsar lookup EMAIL [--lang sv|en] [--draft]
     dsar lookup --batch FILE [--concurrency N]
 
 Parses the input, runs :func:`hub.requests.access.answer_access` and prints: a live line per
@@ -19,7 +19,16 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from hub.cli.shared import ExitCode, console, escaped, fail, options, redacted, request_context
+from hub.cli.shared import (
+    ExitCode,
+    console,
+    escaped,
+    fail,
+    options,
+    redacted,
+    refuse_placeholders,
+    request_context,
+)
 from hub.core.languages import DEFAULT_LANGUAGE, Language
 
 if TYPE_CHECKING:
@@ -144,6 +153,9 @@ def lookup(
         "--concurrency", min=1, max=50, help="Lookups in flight at once with --batch.")] = 5,
     lang: Annotated[Language, typer.Option(
         "--lang", help="Language of report.html and the cover letter.")] = DEFAULT_LANGUAGE,
+    draft: Annotated[bool, typer.Option(
+        "--draft", help="Write the documents although the configuration still has unfilled "
+        "placeholders; they are stamped UTKAST / DRAFT and must not be sent.")] = False,
 ) -> None:
     """Access request: find what every enabled processor holds and write the access report."""
     from hub.core.errors import InvalidInput
@@ -165,14 +177,15 @@ def lookup(
     if email:
         register_secret(email.strip(), "subject")
 
+    refuse_placeholders(opts, draft=draft)
     single = len(subjects) == 1
-    with request_context(opts) as env:
+    with request_context(opts, draft=draft) as env:
         progress = _LiveProgress(enabled=single and not opts.json and sys.stderr.isatty())
         with progress.progress:
             answers = asyncio.run(answer_access(
                 env, subjects, lang=lang.value, concurrency=concurrency,
                 on_progress=progress if single else None))
-        settings = env.settings
+        settings, draft = env.settings, env.draft
     code = batch_verdict(answer.code for answer in answers)
     summaries = [_json_summary(answer) for answer in answers]
     if opts.json:
@@ -183,7 +196,8 @@ def lookup(
         _print_summary(answers[0].report, answers[0].folder)
         out = console()
         out.rule("cover letter (cover-letter.txt)")
-        out.print(cover_letter(answers[0].report, lang=lang.value, settings=settings),
+        out.print(cover_letter(answers[0].report, lang=lang.value, settings=settings,
+                               draft=draft),
                   markup=False)
     else:
         _print_batch_summary(summaries)

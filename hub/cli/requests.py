@@ -7,6 +7,7 @@
     dsar requests close ID
     dsar requests export --csv [--out FILE]
     dsar requests review ID [--approve REF ...]
+    dsar requests purge [--older-than DAYS] [--dry-run]
 
 Wired into the main app by :mod:`hub.cli.app`; the callbacks read the global options
 (``--config``, ``--json``) from ``ctx.obj`` (:class:`hub.cli.shared.Options`). The request types
@@ -31,7 +32,15 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from hub.cli.shared import ExitCode, console, fail, options, request_context, wide_console
+from hub.cli.shared import (
+    ExitCode,
+    console,
+    fail,
+    options,
+    request_context,
+    settings_only,
+    wide_console,
+)
 from hub.core.request_types import REQUEST_TYPES
 
 if TYPE_CHECKING:
@@ -380,3 +389,35 @@ def review_request(
     if any(action.state == "planned" for action in result.approved):
         out.print(f"Nothing was erased yet: `dsar requests resume {result.request_id}` "
                   "carries out what is planned.")
+
+
+@requests_app.command("purge")
+def purge_command(
+    ctx: typer.Context,
+    older_than: Annotated[int | None, typer.Option(
+        "--older-than", min=0, metavar="DAYS", help="Days since the request was closed; "
+        "default: report_retention_days of the configuration (30).", show_default=False)] = None,
+    dry_run: Annotated[bool, typer.Option(
+        "--dry-run", help="Only list what would be removed.")] = False,
+) -> None:
+    """Remove the report folders of access requests closed longer ago than the retention
+    period, and pseudonymise their subjects' addresses in the ledger and the audit log."""
+    from hub.requests.purge import purge_reports
+    from hub.store.keyed import secret_path
+
+    settings = settings_only(options(ctx))
+    days = settings.report_retention_days if older_than is None else older_than
+    with _ledger(ctx) as ledger:
+        purged = purge_reports(ledger, secret_path(settings.state_dir), older_than_days=days,
+                               dry_run=dry_run)
+    if _wants_json(ctx):
+        typer.echo(json.dumps({"older_than_days": days, "dry_run": dry_run,
+                               "purged": [p.as_dict() for p in purged]}))
+        return
+    verb = "Would remove" if dry_run else "Removed"
+    for item in purged:
+        console().print(f"{verb} the reports of {item.request_id} (closed "
+                        f"{item.closed_at.date().isoformat()}): {len(item.folders)} folder(s)",
+                        markup=False)
+    if not purged:
+        console().print(f"No access request closed more than {days} days ago has reports left.")

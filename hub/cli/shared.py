@@ -90,6 +90,18 @@ def options(ctx: typer.Context) -> Options:
     return Options(config=None, sandbox=False, json=False, out=None, verbose=0)
 
 
+def refuse_placeholders(opts: Options, *, draft: bool) -> None:
+    """Exit 2 before anything is contacted when a subject-facing setting still holds a
+    placeholder and the operator did not ask for a draft (sandbox runs are always drafts)."""
+    if draft or opts.sandbox:
+        return
+    from hub.config.placeholders import find_placeholders, placeholder_message
+
+    keys = find_placeholders(settings_only(opts))
+    if keys:
+        raise fail(placeholder_message(keys), ExitCode.USAGE)
+
+
 def settings_only(opts: Options) -> HubSettings:
     """The settings, without starting the sandbox or registering secrets: for commands that
     only read the hub's own records. A configuration error exits with 2.
@@ -119,9 +131,13 @@ def settings_only(opts: Options) -> HubSettings:
 
 
 @contextmanager
-def request_context(opts: Options) -> Iterator[RequestContext]:
+def request_context(opts: Options, *, draft: bool = False) -> Iterator[RequestContext]:
     """Settings and connectors for one command, as a use-case context; with ``--sandbox`` the
-    fake processors run (and the ledger is a throw-away one) until the block ends."""
+    fake processors run (and the ledger is a throw-away one) until the block ends.
+
+    ``draft``: the subject-facing documents are stamped UTKAST / DRAFT. A sandbox run always
+    writes drafts: its answers are about invented people and use the configuration's texts as
+    they stand (placeholders included), so nothing it writes may pass for an answer to send."""
     import tempfile
 
     from hub.config.registry import discover
@@ -142,7 +158,8 @@ def request_context(opts: Options) -> Iterator[RequestContext]:
         for name in connectors:
             register_secrets(settings.processor(name).secret_values())
         state = connector_state(open_database(settings.ledger_url), settings.state_dir)
-        yield RequestContext(settings, connectors, {"state": state}, out_dir=opts.out)
+        yield RequestContext(settings, connectors, {"state": state}, out_dir=opts.out,
+                             draft=draft)
         return
 
     from hub.sandbox import Sandbox
@@ -165,7 +182,7 @@ def request_context(opts: Options) -> Iterator[RequestContext]:
             settings = with_processor_overrides(settings, name, values)
         state = connector_state(open_database(database), Path(scratch))
         yield RequestContext(settings, connectors, {"state": state}, sandbox=True,
-                             out_dir=out_dir)
+                             out_dir=out_dir, draft=True)
 
 
 @contextmanager

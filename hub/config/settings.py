@@ -52,6 +52,9 @@ class HubSettings(BaseSettings):
     database_url: str | None = Field(
         None, description="SQLAlchemy URL of the request ledger; default SQLite in state_dir."
     )
+    report_retention_days: int = Field(
+        30, ge=0, description="Days after an access request is closed before `dsar requests "
+        "purge` removes its report folder (a full copy of the subject's data).")
     controller: Controller = Field(default_factory=Controller)
     inventory: list[InventoryEntry] = Field(default_factory=list)
     consent: ConsentSettings = Field(

@@ -230,6 +230,8 @@ class AccessReportView:
     general_recipients: list[str]
     systems: list[SystemView]
     generated_at: datetime
+    #: a draft (placeholders allowed, stamped UTKAST / DRAFT): never sent as it is
+    draft: bool = False
 
     @property
     def relevant(self) -> list[SystemView]:

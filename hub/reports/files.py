@@ -71,29 +71,35 @@ def _inventory(settings: HubSettings | None) -> tuple[Controller | None,
 
 def report_view(report: Report, *, lang: str = DEFAULT_LANGUAGE,
                 settings: HubSettings | None = None,
-                generated_at: datetime | None = None) -> AccessReportView:
-    """The report's content in ``lang`` (inventory and controller from ``settings``)."""
+                generated_at: datetime | None = None, draft: bool = False) -> AccessReportView:
+    """The report's content in ``lang`` (inventory and controller from ``settings``);
+    ``draft`` stamps every document made from it UTKAST / DRAFT."""
+    from dataclasses import replace
+
     from hub.reports.content import build_view, with_manual_items
 
     controller, inventory = _inventory(settings)
-    return build_view(with_manual_items(report, inventory), lang=lang, controller=controller,
+    view = build_view(with_manual_items(report, inventory), lang=lang, controller=controller,
                       inventory=inventory, generated_at=generated_at)
+    return replace(view, draft=draft)
 
 
 def cover_letter(report: Report, *, lang: str = DEFAULT_LANGUAGE,
                  settings: HubSettings | None = None,
-                 generated_at: datetime | None = None) -> str:
+                 generated_at: datetime | None = None, draft: bool = False) -> str:
     """The cover-letter text for the reply e-mail (what ``cover-letter.txt`` holds)."""
     from hub.reports.render import render_cover_letter
 
     return render_cover_letter(report_view(report, lang=lang, settings=settings,
-                                           generated_at=generated_at))
+                                           generated_at=generated_at, draft=draft))
 
 
 def write_report(report: Report, out_dir: Path, *, lang: str = DEFAULT_LANGUAGE,
                  settings: HubSettings | None = None,
-                 generated_at: datetime | None = None) -> Path:
+                 generated_at: datetime | None = None, draft: bool = False,
+                 export: bool = True) -> Path:
     """Write the request folder ``<out_dir>/<request id>/`` with every report file; returns it.
+    ``export=False`` writes no ``export.zip`` (an erasure has no data to hand over).
 
     ``settings`` supplies the processing inventory (``[controller]``, ``[[inventory]]``) that
     the human-readable report and the export scope are built from; without it the report has
@@ -105,13 +111,15 @@ def write_report(report: Report, out_dir: Path, *, lang: str = DEFAULT_LANGUAGE,
 
     _, inventory = _inventory(settings)
     report = with_manual_items(report, inventory)
-    content = report_view(report, lang=lang, settings=settings, generated_at=generated_at)
+    content = report_view(report, lang=lang, settings=settings, generated_at=generated_at,
+                          draft=draft)
 
     folder = out_dir / report.request.id
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     write_private(folder / "report.json", report.model_dump_json(indent=2) + "\n")
     write_private(folder / "report.html", render_html(content))
-    write_private_bytes(folder / "export.zip",
-                        lambda handle: write_export_zip(handle, report, content, inventory))
+    if export:
+        write_private_bytes(folder / "export.zip",
+                            lambda handle: write_export_zip(handle, report, content, inventory))
     write_private(folder / "cover-letter.txt", render_cover_letter(content))
     return folder

@@ -39,6 +39,8 @@ class RequestContext:
     sandbox: bool = False
     #: the report folder; None: the settings' default (``<state dir>/reports``)
     out_dir: Path | None = None
+    #: the subject-facing documents are drafts (stamped UTKAST / DRAFT), not an answer to send
+    draft: bool = False
 
     @property
     def reports_dir(self) -> Path:

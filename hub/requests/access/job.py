@@ -78,7 +78,8 @@ def record_and_write(ctx: RequestContext, reports: Sequence[Report],
                 for subject in subjects]
     bound = [with_manual_items(bind_report(report, request), ctx.settings.inventory)
              for report, request in zip(reports, requests, strict=True)]
-    folders = [write_report(report, ctx.reports_dir, lang=lang, settings=ctx.settings)
+    folders = [write_report(report, ctx.reports_dir, lang=lang, settings=ctx.settings,
+                            draft=ctx.draft)
                for report in bound]
     for request, report, folder in zip(requests, bound, folders, strict=True):
         ledger.attach_report(request.id, report, folder)

@@ -210,7 +210,8 @@ async def carry_out(ctx: RequestContext, proposal: ErasureProposal, *,
                             verification=verification, suppressed=True, today=proposal.today,
                             inventory=ctx.settings.inventory, approved=proposal.approved)
     report = bind_report(report, request)
-    folder = write_report(report, ctx.reports_dir, lang=lang, settings=ctx.settings)
+    folder = write_report(report, ctx.reports_dir, lang=lang, settings=ctx.settings,
+                          draft=ctx.draft, export=False)
     done = not open_work(plan) and not proposal.plan.unreachable and verification.ok
     result = ErasureResult(request.id, plan, proposal.plan.unreachable, verification, told,
                            folder, ExitCode.OK if done else ExitCode.PARTIAL)

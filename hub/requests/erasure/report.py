@@ -2,6 +2,9 @@
 
 The erasure report is the access report's format with what was done to each record
 (``action``, ``legal_basis``, ``retained_until``), so the subject reads one kind of document.
+It names each record by processor, type and id only, never by its content: a copy of the
+erased names, addresses and numbers kept in our own files would undo the erasure (and the
+retained records' content stays at the processor, where the law keeps it).
 It holds only the subject's records: those matched on the verified address and the weak
 matches the operator approved. A weak match not approved (it may be someone else's, e.g. a
 client who shares the subject's phone) never puts its fields in front of the subject.
@@ -25,8 +28,7 @@ from hub.core.models import (
     Report,
 )
 from hub.core.request_types import RequestType
-from hub.core.subject import Identifier
-from hub.requests.erasure.identity import VERIFIED_MATCHES, identifier_values, record_ref
+from hub.requests.erasure.identity import VERIFIED_MATCHES, record_ref
 from hub.requests.erasure.plan import ERASING, TASK, record_key
 from hub.requests.erasure.verify import Verification
 from hub.store.erasure_actions import ActionState, PlannedAction, is_review
@@ -125,28 +127,29 @@ def erasure_report(lookup: Report, plan: Sequence[PlannedAction], *, request_id:
                for a in everything) and status == ProcessorStatus.FOUND:
             notes.append("a person must act on some records (see the manual tasks)")
         processors.append(result.model_copy(update={
-            "records": records, "notes": notes, "status": status,
-            "identifiers": _identifiers(result, records)}))
+            "records": records, "notes": notes, "status": status, "identifiers": []}))
     if suppressed and processors:
         processors[0].notes.append(
             "the address is on the suppression list (a keyed hash, GDPR Art. 21(3)): a later "
             "consent sync or import will not subscribe it again")
     info = lookup.request.model_copy(update={"id": request_id,
                                              "type": RequestType.ERASURE.value})
-    return lookup.model_copy(update={"request": info, "processors": processors,
+    # only what the subject gave us, masked: the numbers found on the way were erased with the
+    # records, and the address itself is erased too (the ledger keeps only its keyed hash)
+    given = lookup.subject.model_copy(update={
+        "email": masked_email(lookup.subject.email),
+        "identifiers": [i.model_copy(update={"value": masked_email(i.value)})
+                        for i in lookup.subject.identifiers if i.verified]})
+    return lookup.model_copy(update={"request": info, "subject": given,
+                                     "processors": processors,
                                      "manual_items": _manual_items(plan, inventory)})
 
 
-def _identifiers(result: ProcessorResult, kept: Sequence[Record]) -> list[Identifier]:
-    """The identifiers seen at the processor, without those only a withheld record held (his
-    e-mail address must not reach her through this list either)."""
-    keys = {(rec.type, rec.id) for rec in kept}
-    withheld = {value for rec in result.records if (rec.type, rec.id) not in keys
-                for value in identifier_values(rec)}
-    if not withheld:
-        return result.identifiers
-    shown = {value for rec in kept for value in identifier_values(rec)}
-    return [i for i in result.identifiers if i.value not in withheld or i.value in shown]
+def masked_email(address: str) -> str:
+    """``a…@example.se``: enough for the subject to recognise the answer as theirs, too little
+    to keep the erased address in the erasure folder."""
+    local, at, domain = address.partition("@")
+    return f"{local[:1]}…{at}{domain}" if at else "…"
 
 
 def _manual_items(plan: Sequence[PlannedAction], inventory: Sequence[InventoryEntry]
@@ -165,10 +168,12 @@ def _manual_items(plan: Sequence[PlannedAction], inventory: Sequence[InventoryEn
 
 
 def _annotated(record: Record, action: PlannedAction | None) -> Record:
+    """The record as the erasure report names it: type, id, what matched, what was done, why
+    and until when; its field values are left out (see the module docstring)."""
     if action is None:
-        return record
+        return record.model_copy(update={"data": {}})
     return record.model_copy(update={
-        "action": record_action(action), "legal_basis": action.legal_basis,
+        "data": {}, "action": record_action(action), "legal_basis": action.legal_basis,
         "retained_until": action.retained_until})
 
 
