@@ -81,7 +81,7 @@ from connectors.sdk.base import (
     Findings,
     personal_fields,
 )
-from connectors.sdk.paths import checked_segment, path_segment
+from connectors.sdk.paths import UnsafePathSegment, checked_segment, path_segment
 from hub.core.errors import ConnectorError, CredentialsRejected, ProcessorUnavailable, ProtocolError
 from hub.core.models import Record
 from hub.core.subject import Identifier, MatchStrength, Subject
@@ -390,7 +390,13 @@ class StripeConnector(Connector):
 
     async def _linked_records(self, customer: dict[str, Any], strength: MatchStrength,
                               notes: list[str]) -> list[Record]:
-        lists = self._linked_lists(customer["id"])
+        try:
+            lists = self._linked_lists(customer["id"])
+        except UnsafePathSegment as exc:
+            # One unusable id must not cost the subject the rest of the answer: this customer
+            # is still reported, only what hangs off it cannot be listed.
+            notes.append(f"{exc}; the records linked to that customer were not listed.")
+            return []
         results = await asyncio.gather(*(
             self._collect_or_note(make(), f"a customer's {kind.replace('_', ' ')}s", notes)
             for kind, make in lists.items()))

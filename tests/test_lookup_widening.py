@@ -55,3 +55,15 @@ def test_widening_never_accepts_another_mailbox_or_a_name() -> None:
                                                 ("phone", "+46701234567")]
     assert "ANNA@example.se" in widened.email_variants()
     assert widened.match_identifier("phone", "070-123 45 67") is not None
+
+
+async def test_log_lines_carry_the_request_id_the_ledger_knows(caplog) -> None:  # type: ignore[no-untyped-def]
+    """An operator greps the logs for the id shown in the ledger and the report folder."""
+    with Sandbox(fail={"stripe": "500"}) as sandbox:
+        settings, connectors = sandbox_settings(sandbox)
+        with caplog.at_level("WARNING"):
+            report = await look_up(Subject.from_email("anna.svensson@example.se"), settings,
+                                   connectors, widen=False, request_id="acc-20261129-000000-abcdef")
+    assert report.request.id == "acc-20261129-000000-abcdef"
+    stripe_lines = [r.getMessage() for r in caplog.records if "stripe" in r.getMessage()]
+    assert stripe_lines and all("acc-20261129-000000-abcdef" in m for m in stripe_lines)

@@ -188,21 +188,27 @@ async def test_stripe_sdk_encodes_slash_query_and_fragment(fast_policy: HttpPoli
     assert route.calls.last.request.url.raw_path == b"/v1/customers/cus_A%2Fb%3Fc%23d"
 
 
-async def test_stripe_lookup_refuses_a_customer_whose_id_is_a_dot_segment(
+async def test_stripe_lookup_skips_the_lists_of_a_customer_whose_id_is_a_dot_segment(
         fast_policy: HttpPolicy) -> None:
     """Its payment methods are listed at ``/v1/customers/{id}/payment_methods``: with ``..``
-    that would be every payment method of the account."""
+    that would be every payment method of the account. That one customer's lists are left
+    out with a note; the subject's other customers and their records are still found."""
     with respx.mock(assert_all_called=False) as mock:
         listed = mock.get("https://api.stripe.com/v1/customers").respond(200, json={
             "object": "list", "has_more": False, "url": "/v1/customers",
-            "data": [{"id": "..", "object": "customer", "email": ANNA}]})
+            "data": [{"id": "..", "object": "customer", "email": ANNA},
+                     {"id": "cus_ok", "object": "customer", "email": ANNA}]})
         others = mock.get(url__regex=r"https://api\.stripe\.com/v1/(?!customers$).*").respond(
             200, json={"object": "list", "has_more": False, "data": []})
         async with stripe(fast_policy) as connector:
-            with pytest.raises(UnsafePathSegment):
-                await connector.find_subject(Subject.from_email(ANNA))
+            findings = await connector.find_subject(Subject.from_email(ANNA))
     assert listed.called
-    assert not any(b"payment_methods" in c.request.url.raw_path for c in others.calls)
+    assert not any(b"/v1/customers/../" in c.request.url.raw_path or
+                   c.request.url.raw_path == b"/v1/payment_methods" for c in others.calls)
+    assert any(b"/v1/customers/cus_ok/payment_methods" in c.request.url.raw_path
+               for c in others.calls)
+    assert {r.id for r in findings.records if r.type == "customer"} == {"..", "cus_ok"}
+    assert any("dot segment" in note or "URL path" in note for note in findings.notes)
 
 
 # ------------------------------------------------------------------------------ REST engine

@@ -22,7 +22,7 @@ from hub.reports.files import write_report
 from hub.requests.access.lookup import ProgressCallback, look_up_many
 from hub.requests.context import RequestContext
 from hub.store.db import open_database
-from hub.store.ledger import Ledger, bind_report
+from hub.store.ledger import Ledger, LedgerRequest, bind_report
 
 _ANSWERED = frozenset({ProcessorStatus.FOUND, ProcessorStatus.NOT_FOUND})
 
@@ -64,18 +64,20 @@ async def answer_access(ctx: RequestContext, subjects: Sequence[Subject], *,
     manual items of the processing inventory and write the report folders."""
     for subject in subjects:
         register_secret(subject.email, "subject")
-    reports = await look_up_many(list(subjects), ctx.settings, ctx.connectors,
-                                 concurrency=concurrency, on_progress=on_progress,
-                                 **ctx.connector_options)
-    return record_and_write(ctx, reports, subjects, lang=lang)
-
-
-def record_and_write(ctx: RequestContext, reports: Sequence[Report],
-                     subjects: Sequence[Subject], *, lang: str) -> list[AccessAnswer]:
-    """The ledger and file half of :func:`answer_access`, for lookups already made."""
+    # The requests are found or opened first, so the lookup's log lines carry their ids.
     ledger = Ledger(open_database(ctx.ledger_url))
     requests = [ledger.find_or_open(subject.email, RequestType.ACCESS)[0]
                 for subject in subjects]
+    reports = await look_up_many(list(subjects), ctx.settings, ctx.connectors,
+                                 concurrency=concurrency, on_progress=on_progress,
+                                 request_ids=[request.id for request in requests],
+                                 **ctx.connector_options)
+    return record_and_write(ctx, ledger, reports, requests, lang=lang)
+
+
+def record_and_write(ctx: RequestContext, ledger: Ledger, reports: Sequence[Report],
+                     requests: Sequence[LedgerRequest], *, lang: str) -> list[AccessAnswer]:
+    """The ledger and file half of :func:`answer_access`, for lookups already made."""
     bound = [with_manual_items(bind_report(report, request), ctx.settings.inventory)
              for report, request in zip(reports, requests, strict=True)]
     folders = [write_report(report, ctx.reports_dir, lang=lang, settings=ctx.settings,

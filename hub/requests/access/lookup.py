@@ -10,7 +10,7 @@ marked as derived matches.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -50,10 +50,13 @@ async def look_up(
     on_progress: ProgressCallback | None = None,
     received_at: datetime | None = None,
     widen: bool = True,
+    request_id: str | None = None,
     **connector_options: object,
 ) -> Report:
+    """``request_id``: the ledger's id of the request this lookup answers, so log lines carry
+    the id the operator finds in the ledger and the report folder (a fresh one otherwise)."""
     received = received_at or datetime.now(UTC)
-    request_id = new_request_id(RequestType.ACCESS, received)
+    request_id = request_id or new_request_id(RequestType.ACCESS, received)
     results: dict[str, ProcessorResult] = {}
 
     async with open_connectors(settings, connectors, **connector_options) as (opened, skipped):
@@ -103,15 +106,18 @@ async def look_up_many(
     *,
     concurrency: int = 5,
     on_progress: ProgressCallback | None = None,
+    request_ids: Sequence[str] | None = None,
     **connector_options: Any,
 ) -> list[Report]:
     """Several lookups in one event loop (``dsar lookup --batch``), so they share each
     processor's rate limiter and stay under its documented limit together."""
     gate = asyncio.Semaphore(concurrency)
 
-    async def one(subject: Subject) -> Report:
+    ids: Sequence[str | None] = request_ids or [None] * len(subjects)
+
+    async def one(subject: Subject, request_id: str | None) -> Report:
         async with gate:
             return await look_up(subject, settings, connectors, on_progress=on_progress,
-                                 **connector_options)
+                                 request_id=request_id, **connector_options)
 
-    return list(await asyncio.gather(*(one(s) for s in subjects)))
+    return list(await asyncio.gather(*(one(s, i) for s, i in zip(subjects, ids, strict=True))))
