@@ -1,4 +1,4 @@
-"""Settings as docs/interface.md fixes them: DSAR_ prefix, __ nesting, .env, TOML, SecretStr."""
+"""Settings as the README fixes them: DSAR_ prefix, __ nesting, .env, TOML, SecretStr."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Which Fortnox customers and invoices are the subject's, and what a report shows of them.
 
-Fortnox keeps the controller's accounting (processing-inventory.md, row 3: legal obligation
+Fortnox keeps the controller's accounting (the processing inventory, row 3: legal obligation
 under Bokföringslagen 1999:1078), so an access request must show every customer object of the
 subject and every invoice addressed to them; ``InvoiceDate`` is kept because erasure computes
 the 7 kap. 2 § retention end from it.

@@ -3,7 +3,7 @@
 Shared by the API and the export reader so both modes decide the same way. A booking system's
 search may be partial (BokaMera's ``Search`` is free text over name, e-mail and phone), so a
 search answer is only a list of candidates: each is compared here, exactly, with
-:meth:`Subject.match_email` and :meth:`Subject.match_identifier` (processing-inventory.md,
+:meth:`Subject.match_email` and :meth:`Subject.match_identifier` (the processing inventory,
 "Subject identifiers"). A name is never enough.
 """
 

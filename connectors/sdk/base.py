@@ -48,7 +48,7 @@ class ErasureState(StrEnum):
 
 
 class ErasureOutcome(BaseModel):
-    """The typed result of one erase call; never a swallowed error (style.md)."""
+    """The typed result of one erase call; never a swallowed error."""
 
     state: ErasureState
     detail: str = Field(description="What happened, in words for the report.")

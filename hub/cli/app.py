@@ -2,7 +2,7 @@
 
 This is the only module that knows all command modules; each of them imports only
 :mod:`hub.cli.shared` and the use-cases, so the CLI's parts never depend on each other. Its
-contract is docs/interface.md. Exit codes (:class:`hub.core.exit_codes.ExitCode`): 0 done and
+contract is the README. Exit codes (:class:`hub.core.exit_codes.ExitCode`): 0 done and
 every enabled processor answered; 2 bad usage or bad input, nothing contacted; 3 partial (a
 processor failed, was skipped or needs a manual step; the report says which); 1 unexpected
 error. Results go to stdout (``--json``: one JSON document and nothing else); progress,

@@ -5,7 +5,7 @@
 
 Wired into the main app by :mod:`hub.cli.app`; the callbacks read the global options
 (``--config``, ``--json``) from ``ctx.obj`` (:class:`hub.cli.shared.Options`). Exit codes
-follow docs/interface.md: 0 done, 2 bad configuration or input, 3 the log was tampered with
+follow the README: 0 done, 2 bad configuration or input, 3 the log was tampered with
 (the first bad entry and the reason are printed), 1 unexpected. ``verify`` prints the
 head (sequence number and hash): keep it somewhere outside the database and pass it back with
 ``--expect-head`` to detect a truncated log even if the database's own anchor was rewritten.

@@ -1,5 +1,5 @@
 """The consent commands: ``dsar consent-sync``, ``dsar consent show|tasks|resolve`` and
-``dsar webhook serve`` (docs/interface.md conventions: results on stdout, ``--json`` prints one
+``dsar webhook serve`` (the README conventions: results on stdout, ``--json`` prints one
 JSON document, messages and logs on stderr).
 
 Exit codes of ``consent-sync``: 0 done (also: another run holds the lock, see below); 3 partial:

@@ -15,7 +15,7 @@ that one record: ``--approve REF`` with its ref as the plan prints it (repeatabl
 requests review ID --approve REF``. A record with another name and another e-mail address than
 the subject's is someone else's and is never erased through this request.
 
-Confirmation: ``--yes``, or an interactive "y" on a terminal. Exit codes (docs/interface.md):
+Confirmation: ``--yes``, or an interactive "y" on a terminal. Exit codes (the README):
 
 * ``0`` everything erasable is gone, nothing is open (the request is closed and its address
   replaced by a keyed hash); ``--dry-run`` also exits 0 (it only plans, and did so);

@@ -12,7 +12,7 @@
 Wired into the main app by :mod:`hub.cli.app`; the callbacks read the global options
 (``--config``, ``--json``) from ``ctx.obj`` (:class:`hub.cli.shared.Options`). The request types
 are :data:`hub.core.request_types.REQUEST_TYPES`.
-Exit codes follow docs/interface.md: 0 done, 2 bad input (unknown id, invalid address, an
+Exit codes follow the README: 0 done, 2 bad input (unknown id, invalid address, an
 extension the law does not allow), 1 unexpected. The tables are for the practice owner and show
 addresses; log lines never do (they name request ids).
 """

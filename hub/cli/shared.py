@@ -3,7 +3,7 @@
 Command modules import this module and the use-cases, never each other, so a command can be
 moved, removed or tested alone; only :mod:`hub.cli.app` knows them all.
 
-Output rules (docs/interface.md): results on stdout, messages and logs on stderr. Everything
+Output rules (the README): results on stdout, messages and logs on stderr. Everything
 printed that came from outside (a processor's error, a note, the user's own input) is redacted
 and its Rich markup escaped: a processor name like ``[bold]`` or an error quoting ``[/]`` is
 text, never formatting, and never a crash of the renderer.

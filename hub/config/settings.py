@@ -1,4 +1,4 @@
-"""Settings, exactly as docs/interface.md fixes them.
+"""Settings, exactly as the README fixes them.
 
 Sources, strongest first: values given in code (the ``--sandbox`` overrides), ``DSAR_*``
 environment variables (``__`` separates nesting: ``DSAR_STRIPE__API_KEY``), a ``.env`` file, the

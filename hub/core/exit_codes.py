@@ -1,4 +1,4 @@
-"""The verdict of a command, as its process exit code (docs/interface.md).
+"""The verdict of a command, as its process exit code (the README).
 
 It lives in the core, not the CLI, because the use-cases reach the verdict and also write it
 into their result files (``erasure.json``'s ``exit_code``): a scheduler or web UI that runs a

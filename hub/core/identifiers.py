@@ -1,7 +1,7 @@
 """Identifiers other than the e-mail address: Swedish personnummer and phone numbers.
 
 A personnummer or phone number found at one processor may identify the same person at another
-(processing-inventory.md, "Subject identifiers"), so the hub widens a lookup with them. Both are
+(the processing inventory, "Subject identifiers"), so the hub widens a lookup with them. Both are
 normalised before they are compared or sent, and a personnummer must carry a valid Luhn check
 digit: a typo must never make us report (or erase) someone else's records.
 

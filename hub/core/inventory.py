@@ -1,7 +1,7 @@
 """The processing inventory: which systems hold personal data, why, and for how long.
 
 It is data, kept in ``config/hub.toml`` (the first customer's is restated from its privacy
-policy in docs/processing-inventory.md), because every business has its own and the reports
+policy), because every business has its own and the reports
 must answer GDPR Art. 15(1)(a)-(h) from it: purposes, categories, recipients, retention, source.
 """
 

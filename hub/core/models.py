@@ -1,6 +1,6 @@
 """The typed outcome of a request: records, per-processor results and the report.
 
-These pydantic models *are* the ``report.json`` format of docs/interface.md; its JSON Schema is
+These pydantic models *are* the ``report.json`` format of the README; its JSON Schema is
 generated from them, so the file format and the code cannot drift apart.
 """
 
@@ -17,7 +17,7 @@ from hub.core.subject import Identifier, MatchStrength
 
 
 class ProcessorStatus(StrEnum):
-    """How one processor's part of a request ended (interface.md)."""
+    """How one processor's part of a request ended (README, "Reports")."""
 
     FOUND = "found"
     NOT_FOUND = "not_found"
@@ -111,7 +111,7 @@ class Report(BaseModel):
 
     @property
     def complete(self) -> bool:
-        """True when every processor answered (interface.md exit code 0)."""
+        """True when every processor answered (exit code 0 in the README)."""
         return all(
             p.status in (ProcessorStatus.FOUND, ProcessorStatus.NOT_FOUND) for p in self.processors
         )

@@ -376,7 +376,7 @@ def load_policy(toml_text: str) -> RetentionPolicy:
 
 
 def default_policy() -> RetentionPolicy:
-    """The first customer's policy (Självkraft; docs processing-inventory.md), the same text
+    """The first customer's policy (Självkraft, a coaching practice), the same text
     as the ``[retention]`` table of the shipped ``config/hub.toml``."""
     return load_policy(DEFAULT_RETENTION_TOML)
 

@@ -1,7 +1,7 @@
 """The data subject and how a processor's stored address is matched against them.
 
 Processors store the same address with different case and sometimes with plus-addressing
-(processing-inventory.md, "Subject identifiers"). The hub validates the address once with
+(the processing inventory, "Subject identifiers"). The hub validates the address once with
 ``email-validator`` (RFC 5322 syntax, IDNA, domain lower-cased; no DNS lookup so it works
 offline), then every connector asks :meth:`Subject.match_email` whether a stored address is the
 subject's, and records how strong that match was.
@@ -138,7 +138,7 @@ class Subject(BaseModel):
         """The subject with identifiers found at processors added; also returns the new ones.
 
         Only e-mail spellings of the subject's own mailbox, valid phone numbers and valid
-        personnummer are accepted: never a name (processing-inventory.md).
+        personnummer are accepted: never a name (the processing inventory).
         """
         known = {(i.kind, i.value) for i in self.identifiers}
         new: list[Identifier] = []

@@ -3,7 +3,7 @@
 Round one asks every enabled processor for the verified e-mail address. Identifiers seen in
 the records (phone numbers, valid personnummer, other spellings of the same mailbox) then widen
 the lookup: round two asks the processors that can search by them (never by a name alone,
-processing-inventory.md). Records found in round two say which identifier matched them and are
+the processing inventory). Records found in round two say which identifier matched them and are
 marked as derived matches.
 """
 
