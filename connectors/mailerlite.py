@@ -45,8 +45,10 @@ from connectors.sdk.base import (
     api_root,
     personal_fields,
 )
+from connectors.sdk.labels import RecordLabels
 from connectors.sdk.paginators import CursorOptions, CursorPaginator, Page, PageRequest, walk
 from connectors.sdk.paths import UnsafePathSegment, path_segment
+from connectors.sdk.vocabulary import COMMON_LABELS, said
 from hub.core.errors import ConnectorError, ProtocolError
 from hub.core.models import Record
 from hub.core.subject import Identifier, Subject
@@ -59,6 +61,21 @@ SUBSCRIBER_FIELDS = (
     "email", "status", "source", "ip_address", "subscribed_at", "unsubscribed_at",
     "opted_in_at", "optin_ip", "created_at", "updated_at",
 )
+
+#: what the subject reads for a subscriber (developers.mailerlite.com/docs/subscribers)
+LABELS = COMMON_LABELS.merged(RecordLabels(
+    types={"subscriber": {"sv": ("Prenumeration på nyhetsbrev", "Prenumerationer på nyhetsbrev"),
+                          "en": ("Newsletter subscription", "Newsletter subscriptions")}},
+    fields={
+        "source": said("Hur du anmälde dig", "How you signed up"),
+        "ip_address": said("IP-adress vid anmälan", "IP address when signing up"),
+        "subscribed_at": said("Anmäld", "Signed up"),
+        "unsubscribed_at": said("Avanmäld", "Unsubscribed"),
+        "opted_in_at": said("Anmälan bekräftad", "Sign-up confirmed"),
+        "optin_ip": said("IP-adress vid bekräftelsen", "IP address when confirming"),
+        "fields.name": said("Förnamn", "First name"),
+        "groups": said("Utskicksgrupp", "Mailing group"),
+    }))
 
 
 class MailerLiteSettings(ConnectorSettings):
@@ -96,6 +113,7 @@ class MailerLiteConnector(Connector):
     capabilities = frozenset({Capability.ACCESS, Capability.CONSENT, Capability.ERASURE})
     settings_model = MailerLiteSettings
     consent_webhook = MAILERLITE_WEBHOOK
+    labels = LABELS
 
     def __init__(
         self, settings: MailerLiteSettings, *, transport: httpx.AsyncBaseTransport | None = None

@@ -82,6 +82,7 @@ from connectors.sdk.base import (
     personal_fields,
 )
 from connectors.sdk.paths import UnsafePathSegment, checked_segment, path_segment
+from connectors.stripe_labels import LABELS
 from hub.core.errors import ConnectorError, CredentialsRejected, ProcessorUnavailable, ProtocolError
 from hub.core.models import Record
 from hub.core.subject import Identifier, MatchStrength, Subject
@@ -120,6 +121,7 @@ FIELDS: dict[str, tuple[str, ...]] = {
     "checkout_session": ("customer_details", "shipping_details", "amount_total", "currency",
                          "payment_status", "created", "customer"),
 }
+# What the subject reads for these types and fields: connectors/stripe_labels.py.
 
 
 class StripeSettings(ConnectorSettings):
@@ -270,6 +272,7 @@ class StripeConnector(Connector):
     docs_url = "https://docs.stripe.com/api"
     capabilities = frozenset({Capability.ACCESS, Capability.ERASURE})
     settings_model = StripeSettings
+    labels = LABELS
 
     def __init__(
         self, settings: StripeSettings, *, transport: httpx.AsyncBaseTransport | None = None
@@ -325,7 +328,7 @@ class StripeConnector(Connector):
     async def _collect(self, first_page: Awaitable[Any]) -> list[dict[str, Any]]:
         return [obj async for obj in self._iterate(first_page)]
 
-    async def _collect_or_note(self, first_page: Awaitable[Any], what: str, notes: list[str]
+    async def _collect_or_note(self, first_page: Awaitable[Any], what: str, limits: Findings
                                ) -> list[dict[str, Any]]:
         """Like :meth:`_collect`, but a list this server does not offer (404, or 400 for a
         filter it does not know) becomes a note on the result instead of failing the whole
@@ -335,12 +338,13 @@ class StripeConnector(Connector):
         except ProtocolError as exc:
             if exc.status_code not in (400, 404):
                 raise
-            notes.append(f"Stripe could not list {what} here ({exc}); they were not searched.")
+            limits.note(f"Stripe could not list {what} here ({exc}); they were not searched.",
+                        "stripe.list_unavailable", incomplete=True)
             return []
 
     # -- customers ---------------------------------------------------------------------------
 
-    async def _customers(self, subject: Subject, notes: list[str],
+    async def _customers(self, subject: Subject, limits: Findings,
                          addresses: list[str] | None = None) -> dict[str, dict[str, Any]]:
         """Customers whose address is the subject's: exact-match lists, plus Search."""
         v1 = self.sdk.v1
@@ -348,14 +352,16 @@ class StripeConnector(Connector):
                  for address in (addresses if addresses is not None else subject.email_variants())]
         searching = addresses is None and self.settings.use_search
         batches = await asyncio.gather(
-            *lists, *([self._search_customers(subject, notes)] if searching else []))
+            *lists, *([self._search_customers(subject, limits)] if searching else []))
         if addresses is None and not self.settings.use_search:
-            notes.append("Stripe's Search API is switched off in the settings: customers stored "
-                         "with another letter case were not searched for.")
+            limits.note("Stripe's Search API is switched off in the settings: customers stored "
+                        "with another letter case were not searched for.",
+                        "stripe.address_spellings_unsearched", incomplete=True)
         found = {c["id"]: c for batch in batches for c in batch}
         return {cid: c for cid, c in found.items() if subject.match_email(c.get("email"))}
 
-    async def _search_customers(self, subject: Subject, notes: list[str]) -> list[dict[str, Any]]:
+    async def _search_customers(self, subject: Subject, limits: Findings
+                                ) -> list[dict[str, Any]]:
         query = f"email:{escape_search_value(subject.email)}"
         try:
             return await self._collect(
@@ -364,9 +370,10 @@ class StripeConnector(Connector):
         except ProtocolError as exc:
             if exc.status_code not in (400, 404):
                 raise
-        notes.append("Stripe's Search API is not available here (it is missing for some accounts "
-                     "and on Stripe-compatible test servers): only exact-case matches of the "
-                     "address were found; customers stored with other letter case may be missing.")
+        limits.note("Stripe's Search API is not available here (it is missing for some accounts "
+                    "and on Stripe-compatible test servers): only exact-case matches of the "
+                    "address were found; customers stored with other letter case may be missing.",
+                    "stripe.address_spellings_unsearched", incomplete=True)
         return []
 
     # -- records linked to a customer ---------------------------------------------------------
@@ -389,16 +396,17 @@ class StripeConnector(Connector):
         }
 
     async def _linked_records(self, customer: dict[str, Any], strength: MatchStrength,
-                              notes: list[str]) -> list[Record]:
+                              limits: Findings) -> list[Record]:
         try:
             lists = self._linked_lists(customer["id"])
         except UnsafePathSegment as exc:
             # One unusable id must not cost the subject the rest of the answer: this customer
             # is still reported, only what hangs off it cannot be listed.
-            notes.append(f"{exc}; the records linked to that customer were not listed.")
+            limits.note(f"{exc}; the records linked to that customer were not listed.",
+                        "stripe.linked_records_unlisted", incomplete=True)
             return []
         results = await asyncio.gather(*(
-            self._collect_or_note(make(), f"a customer's {kind.replace('_', ' ')}s", notes)
+            self._collect_or_note(make(), f"a customer's {kind.replace('_', ' ')}s", limits)
             for kind, make in lists.items()))
         return [
             _record(kind, obj, "email", strength)
@@ -408,13 +416,13 @@ class StripeConnector(Connector):
 
     # -- guest payments -----------------------------------------------------------------------
 
-    async def _guest_records(self, subject: Subject, notes: list[str]) -> list[Record]:
+    async def _guest_records(self, subject: Subject, limits: Findings) -> list[Record]:
         v1 = self.sdk.v1
         records: list[Record] = []
         sessions = await asyncio.gather(*(
             self._collect_or_note(v1.checkout.sessions.list_async(
                 {"customer_details": {"email": address}, "limit": 100}),
-                "Checkout Sessions by customer e-mail (guest checkouts)", notes)
+                "Checkout Sessions by customer e-mail (guest checkouts)", limits)
             for address in subject.email_variants()
         ))
         for session in (s for batch in sessions for s in batch):
@@ -432,42 +440,46 @@ class StripeConnector(Connector):
                 if strength:
                     records.append(_record(kind, obj, "email", strength))
             if seen >= cap:
-                notes.append(f"Only the newest {cap} {kind.replace('_', ' ')}s were scanned for "
-                             "guest payments (guest_scan_max_objects); older ones were not.")
+                limits.note(f"Only the newest {cap} {kind.replace('_', ' ')}s were scanned for "
+                            "guest payments (guest_scan_max_objects); older ones were not.",
+                            "stripe.guest_scan_capped", incomplete=True)
         return records
 
     # -- the contract ---------------------------------------------------------------------------
 
     async def find_subject(self, subject: Subject) -> Findings:
-        notes: list[str] = []
+        limits = Findings()
         customers, guest = await asyncio.gather(
-            self._customers(subject, notes), self._guest_records(subject, notes)
+            self._customers(subject, limits), self._guest_records(subject, limits)
         )
         self._seen_customers = set(customers)
-        return await self._findings(subject, customers, guest, notes)
+        return await self._findings(subject, customers, guest, limits)
 
     async def find_by_identifiers(self, subject: Subject, identifiers: list[Identifier]
                                   ) -> Findings:
         """Other spellings of the address seen at other processors: the exact-match list
         filter finds customers stored that way even where Search is unavailable."""
         spellings = [i.value for i in identifiers if i.kind == "email"]
-        customers = await self._customers(subject, [], addresses=spellings)
+        limits = Findings()
+        customers = await self._customers(subject, limits, addresses=spellings)
         new = {cid: c for cid, c in customers.items() if cid not in self._seen_customers}
-        return await self._findings(subject, new, [], [])
+        return await self._findings(subject, new, [], limits)
 
     async def _findings(self, subject: Subject, customers: dict[str, dict[str, Any]],
-                        extra: list[Record], notes: list[str]) -> Findings:
+                        extra: list[Record], limits: Findings) -> Findings:
+        """The records of ``customers`` and what hangs off them, plus ``extra``, with the
+        limits met on the way."""
         records: dict[tuple[str, str], Record] = {}
         strengths = {cid: subject.match_email(c.get("email")) or MatchStrength.EXACT
                      for cid, c in customers.items()}
         linked = await asyncio.gather(*(
-            self._linked_records(c, strengths[cid], notes) for cid, c in customers.items()))
+            self._linked_records(c, strengths[cid], limits) for cid, c in customers.items()))
         for cid, customer in customers.items():
             records[("customer", cid)] = _record("customer", customer, "email", strengths[cid])
         for record in [r for batch in linked for r in batch] + extra:
             records.setdefault((record.type, record.id), record)
-        return Findings(records=list(records.values()), notes=list(dict.fromkeys(notes)),
-                        identifiers=_identifiers(records.values()))
+        return limits.model_copy(update={"records": list(records.values()),
+                                         "identifiers": _identifiers(records.values())})
 
     async def check_credentials(self) -> str:
         await self._call(self.sdk.v1.customers.list_async({"limit": 1}))

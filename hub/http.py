@@ -14,7 +14,11 @@ connector to turn into a typed error. Other 4xx answers are never retried. A POS
 when it cannot have been applied (429, connection refused) or carries an ``Idempotency-Key``.
 
 Client-side limits (:class:`SlidingWindowLimiter`) keep us under each processor's documented
-rate so that a batch of lookups normally never sees a 429 at all.
+rate so that a batch of lookups normally never sees a 429 at all. They count per process; when
+several processes or machines share one processor credential, a :class:`RateBudget` (the
+database's, :mod:`hub.store.rate_budget`) is asked as well, after the process's own limiter:
+this module cannot reach the database, so the caller installs one for a run with
+:func:`shared_rate_budget`.
 """
 
 from __future__ import annotations
@@ -25,9 +29,11 @@ import logging
 import time
 import weakref
 from collections import deque
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 from pydantic import BaseModel, Field
@@ -120,6 +126,30 @@ def shared_limiter(key: str, requests: int, per_seconds: float) -> SlidingWindow
                                SlidingWindowLimiter(requests, per_seconds))
 
 
+class RateBudget(Protocol):
+    """A rate budget shared beyond this process: every worker that sends with one processor
+    credential draws from it, so together they stay within the processor's limit."""
+
+    async def acquire(self, key: str, requests: int, per_seconds: float) -> None:
+        """Return once one more request may start under ``key`` (the transport's limit key:
+        the connector's name and address) without exceeding ``requests`` starts in any
+        ``per_seconds``."""
+
+
+_rate_budget: ContextVar[RateBudget | None] = ContextVar("dsar_rate_budget", default=None)
+
+
+@contextmanager
+def shared_rate_budget(budget: RateBudget | None) -> Iterator[None]:
+    """Every transport created inside the block (also in tasks and event loops started in
+    it, which copy the context) asks ``budget`` before each request; None: none is asked."""
+    token = _rate_budget.set(budget)
+    try:
+        yield
+    finally:
+        _rate_budget.reset(token)
+
+
 class _RetriableResponse(Exception):
     """Internal: carries a retriable answer through tenacity."""
 
@@ -207,25 +237,30 @@ class PoliteTransport(httpx.AsyncBaseTransport):
         extra_limits: Sequence[RateLimit] = (),
         inner: httpx.AsyncBaseTransport | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        rate_budget: RateBudget | None = None,
     ) -> None:
         self.policy = policy
         self.processor = processor
         self._limit_key = limit_key or processor
+        #: the shared budget: given, else the one installed for this run (shared_rate_budget)
+        self._budget = rate_budget if rate_budget is not None else _rate_budget.get()
         self._inner = inner or httpx.AsyncHTTPTransport(retries=0)
         self._extra = extra_limits
         self._sleep = sleep
         self.attempts = 0  # requests actually sent, for benchmarks and tests
 
     async def _throttle(self, request: httpx.Request) -> None:
+        """The process's own limiters first (cheap, and they keep this process's requests
+        from crowding the shared budget), then the shared budget for each of them."""
         policy = self.policy
-        await shared_limiter(
-            self._limit_key, policy.rate_limit_requests, policy.rate_limit_seconds
-        ).acquire()
-        for rule in self._extra:
-            if rule.path_contains in request.url.path:
-                await shared_limiter(
-                    f"{self._limit_key}{rule.path_contains}", rule.requests, rule.per_seconds
-                ).acquire()
+        limits = [(self._limit_key, policy.rate_limit_requests, policy.rate_limit_seconds)]
+        limits += [(f"{self._limit_key}{rule.path_contains}", rule.requests, rule.per_seconds)
+                   for rule in self._extra if rule.path_contains in request.url.path]
+        for key, requests, per_seconds in limits:
+            await shared_limiter(key, requests, per_seconds).acquire()
+        if self._budget is not None:
+            for key, requests, per_seconds in limits:
+                await self._budget.acquire(key, requests, per_seconds)
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         policy = self.policy

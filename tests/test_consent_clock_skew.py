@@ -17,7 +17,15 @@ from sqlalchemy.orm import Session
 
 from hub.store.consent_register import ConsentRegister, Observation
 from hub.store.tables import ConsentSubscriber
-from tests.test_consent_sync import PALOMA, FakeMailerLite, engine, initial, person, sync
+from tests.test_consent_sync import (
+    PALOMA,
+    FakeMailerLite,
+    engine,
+    initial,
+    observed,
+    person,
+    sync,
+)
 
 __all__ = ["engine"]  # the fixture, imported for these tests
 
@@ -30,7 +38,7 @@ def ml(moment: datetime) -> str:
 
 
 def observe(status: str, updated: datetime, **changes: str | None) -> Observation:
-    return Observation.from_mailerlite(person(1, status, updated_at=ml(updated), **changes))
+    return observed(person(1, status, updated_at=ml(updated), **changes))
 
 
 def kinds(register: ConsentRegister) -> list[str]:
@@ -131,7 +139,7 @@ async def test_full_reconciles_status_whatever_the_timestamps_say(engine, fast_p
     fake.install(respx_mock)
     await sync(engine, fast_policy)
     register = ConsentRegister(engine)
-    register.apply([Observation.from_mailerlite(person(
+    register.apply([observed(person(
         3, updated_at=ml(now - timedelta(minutes=1))))], via="webhook")
     fake.unsubscribe(3, at=ml(now - timedelta(hours=2)))
     incremental = await sync(engine, fast_policy)

@@ -51,6 +51,15 @@ def person(n: int, status: str = "active", **changes: Any) -> dict[str, Any]:
     return subscriber | changes
 
 
+def observed(subscriber: dict[str, Any], status: str | None = None) -> Observation:
+    """The register's observation of a MailerLite subscriber object, built as the sync builds
+    it (the connector's neutral state, then the hub's observation)."""
+    from connectors.mailerlite_consent import subscriber_state
+    from hub.consent.source import observation_of
+
+    return observation_of(subscriber_state(subscriber, status=status), "mailerlite")
+
+
 class FakeMailerLite:
     """Stateful answers for the documented list, count and get calls."""
 
@@ -341,38 +350,20 @@ async def test_one_429_is_waited_out_within_the_run(engine, fast_policy, respx_m
 # ------------------------------------------------------------------------------ register rules
 def test_stale_and_replayed_pictures_change_nothing(engine) -> None:
     register = ConsentRegister(engine)
-    newer = Observation.from_mailerlite(person(1, "unsubscribed",
+    newer = observed(person(1, "unsubscribed",
                                                updated_at="2026-11-20 10:00:00",
                                                unsubscribed_at="2026-11-20 10:00:00"))
-    older = Observation.from_mailerlite(person(1, "active", updated_at="2026-11-01 10:00:00"))
+    older = observed(person(1, "active", updated_at="2026-11-01 10:00:00"))
     assert register.apply([newer], via="webhook", destinations=[PALOMA]).events == 1
     again = register.apply([newer], via="sync", destinations=[PALOMA])
     assert (again.events, again.unchanged) == (0, 1)
     late = register.apply([older], via="webhook", destinations=[PALOMA])
     assert (late.events, late.stale) == (0, 1)
     assert [t.destination for t in register.open_tasks()] == ["paloma"]  # one task, not two
-    iso = Observation.from_mailerlite(person(1, "unsubscribed",
+    iso = observed(person(1, "unsubscribed",
                                              updated_at="2026-11-20T10:00:00.000000Z",
                                              unsubscribed_at="2026-11-20T10:00:00Z"))
     assert register.apply([iso], via="webhook").events == 0  # same instant, other spelling
-
-
-@pytest.mark.parametrize("subscriber", [
-    person(1),
-    person(2, "unsubscribed", updated_at="2026-11-20T10:00:00.000000Z",
-           unsubscribed_at="2026-11-20T10:00:00Z"),
-    {"id": "77", "email": "partial@example.se", "status": "junk", "optin_ip": ""},
-    {"id": "abc", "email": None, "opted_in_at": "not a time", "updated_at": None},
-])
-def test_mailerlite_states_are_recorded_as_the_register_reads_mailerlite(subscriber) -> None:
-    """The source hands over neutral states; the register must see the very observation it
-    builds from MailerLite's own object (same evidence, same fingerprint)."""
-    from connectors.mailerlite_consent import subscriber_state
-    from hub.consent.source import observation_of
-
-    state = subscriber_state(subscriber, status=subscriber.get("status") or "active")
-    assert observation_of(state, "mailerlite") == Observation.from_mailerlite(
-        subscriber, status=subscriber.get("status") or "active")
 
 
 def test_suppressed_address_is_flagged_and_never_resubscribed(engine, tmp_path) -> None:
@@ -383,7 +374,7 @@ def test_suppressed_address_is_flagged_and_never_resubscribed(engine, tmp_path) 
     suppression = SuppressionList(engine, secret)
     suppression.add("Person5@Example.se", "erased (request 2026-42)")
     check = Suppression(suppression, secret)
-    observations = [Observation.from_mailerlite(person(5)), Observation.from_mailerlite(person(6))]
+    observations = [observed(person(5)), observed(person(6))]
     result = ConsentRegister(engine).apply(
         observations, via="sync", destinations=[PALOMA],
         suppressed_hashes=check.hashes(observations), suppression_lookup=check.lookup)
@@ -433,7 +424,7 @@ async def test_failed_propagation_is_retried_next_run(engine) -> None:
     assert {d.key: d.manual for d in destinations} == {"paloma": True, "fakecrm": False}
     assert warnings == []
     register = ConsentRegister(engine)
-    register.apply([Observation.from_mailerlite(person(3, "unsubscribed"))], via="sync",
+    register.apply([observed(person(3, "unsubscribed"))], via="sync",
                    destinations=destinations)
     FakeCrm.calls, FakeCrm.fail_next = [], 1
     propagator = Propagator(register, destinations, settings, connectors)

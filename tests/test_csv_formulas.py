@@ -108,3 +108,13 @@ def test_requests_export_neutralises_the_requesters_own_text(tmp_path: Path) -> 
     assert row["subject_email"] == "'=1+2@example.se"
     assert row["verified_by"] == "'" + HYPERLINK
     assert row["received_on"] == "2026-11-20"
+
+
+@pytest.mark.parametrize("raw, shown", [
+    ("Anna\x1b[2J\x1b[31mSvensson", "Anna\\x1b[2J\\x1b[31mSvensson"),
+    ("bell\x07", "bell\\x07"),
+    ("c1\x9bcode", "c1\\x9bcode"),
+    ("line one\nline two\ttab", "line one\nline two\ttab"),
+])
+def test_control_characters_are_written_as_visible_text(raw: str, shown: str) -> None:
+    assert safe_cell(raw) == shown

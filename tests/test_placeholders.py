@@ -82,7 +82,7 @@ def test_a_draft_is_written_and_stamped(tmp_path: Path) -> None:
 
 def test_a_filled_configuration_writes_no_stamp(tmp_path: Path) -> None:
     with Sandbox() as sandbox:
-        run = run_dsar("--json", "--out", str(tmp_path), "lookup", ANNA,
+        run = run_dsar("--json", "--out", str(tmp_path), "lookup", ANNA, "--no-review",
                        env=sandbox_env(sandbox))
     assert run.code == 0, run.stderr
     assert DRAFT not in Path(run.json["report_html"]).read_text(encoding="utf-8")

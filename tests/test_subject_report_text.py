@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from hub.reports.content import is_technical, subject_notes, texts
+from hub.core.models import ProcessorResult, ProcessorStatus
+from hub.reports.content import note_text, subject_notes, texts
 from hub.sandbox import Sandbox
 from hub.sandbox.server import HOSTILE_MESSAGE
 from tests.e2e_helpers import run_dsar, sandbox_env
@@ -19,18 +20,22 @@ ANNA = "anna.svensson@example.se"
 OPERATOR_ONLY = ("DSAR_", "HTTP 400", "x.example.com", "Bad request", "[/]", "refused")
 
 
-def test_technical_notes_are_recognised() -> None:
-    assert is_technical("Stripe could not list charges here (HTTP 500); they were not searched.")
-    assert is_technical("check DSAR_ZETTLE__API_KEY and DSAR_ZETTLE__CLIENT_ID")
-    assert is_technical("charge ch_1: failed: could not reach Stripe (ConnectTimeout)")
-    assert is_technical("asked for nils.exempel@example.com")
-    assert not is_technical("Art. 19: stripe was told of the erasure through its API on "
-                            "2026-11-29 (7 records)")
-    assert not is_technical("Fortnox compares phone numbers as text: customers were searched "
-                            "for the common spellings of the number.")
-    withheld = texts("en")["systems"]["note_withheld"]
-    assert subject_notes(["a", "HTTP 500 at x", "DSAR_X missing"], withheld) == ["a", withheld]
-    assert subject_notes(["a", "HTTP 500 at x"], None) == ["a"]
+def test_the_subject_reads_note_codes_never_the_notes() -> None:
+    result = ProcessorResult(
+        name="stripe", status=ProcessorStatus.FOUND, incomplete=True,
+        notes=["Stripe could not list charges here (HTTP 500); they were not searched.",
+               "check DSAR_ZETTLE__API_KEY", "Art. 19: stripe was told of the erasure"],
+        note_codes=["stripe.list_unavailable", "acme.unknown_code", "stripe.list_unavailable"])
+    for lang in ("sv", "en"):
+        assert subject_notes(result, lang) == [texts(lang)["notes"]["stripe"]["list_unavailable"]]
+        assert note_text("acme.unknown_code", lang) is None
+        assert note_text("stripe", lang) is None  # a table, not a sentence
+    # incomplete without a known code: a plain reason, still none of the notes
+    unexplained = result.model_copy(update={"note_codes": ["acme.unknown_code"]})
+    assert subject_notes(unexplained, "sv") == [texts("sv")["incomplete"]["unspecified"]]
+    # free text alone, complete: nothing at all
+    assert subject_notes(result.model_copy(update={"note_codes": [], "incomplete": False}),
+                         "en") == []
 
 
 @pytest.mark.parametrize("lang", ["sv", "en"])
@@ -39,7 +44,7 @@ def test_subject_report_has_no_error_text_or_setting_names(tmp_path: Path, lang:
         env = sandbox_env(sandbox) | {"DSAR_STATE_DIR": str(tmp_path / "state")}
         del env["DSAR_BOOKING__API_KEY"]  # enabled (its base URL is set) but not configured
         run = run_dsar("--json", "--out", str(tmp_path / "out"), "lookup", ANNA, "--lang", lang,
-                       env=env)
+                       "--no-review", env=env)
     assert run.code == 3, run.stderr[-2000:]
     summary = run.json
     statuses = {p["name"]: p["status"] for p in summary["processors"]}

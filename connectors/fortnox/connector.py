@@ -25,6 +25,7 @@ from connectors.fortnox.erasure import (
     refuse_accounting_record,
 )
 from connectors.fortnox.errors import error_detail, json_or_none
+from connectors.fortnox.labels import LABELS
 from connectors.fortnox.lookup import (
     PHONE_NOTE,
     SEARCHES,
@@ -66,6 +67,7 @@ class FortnoxConnector(Connector):
     settings_model = FortnoxSettings
     searchable_identifiers = frozenset({"email", "personnummer", "phone"})
     init_options = frozenset({"state"})
+    labels = LABELS
 
     def __init__(
         self,
@@ -185,34 +187,33 @@ class FortnoxConnector(Connector):
             + [invoice_record(invoice, match) for invoice in invoices],
             identifiers=customer_identifiers(customer))
 
-    async def _findings(self, matches: dict[str, Match], notes: list[str]) -> Findings:
+    async def _findings(self, matches: dict[str, Match]) -> Findings:
         self._reported.update(matches)
         parts = await gather_all(*(
             self._customer_findings(number, match) for number, match in matches.items()))
         return Findings(records=[r for part in parts for r in part.records],
                         identifiers=list(dict.fromkeys(
-                            i for part in parts for i in part.identifiers)),
-                        notes=notes)
+                            i for part in parts for i in part.identifiers)))
 
     # -- the contract ----------------------------------------------------------------------
 
     async def find_subject(self, subject: Subject) -> Findings:
         matches = await self._search(subject, "email", subject.email_variants())
-        return await self._findings(matches, [])
+        return await self._findings(matches)
 
     async def find_by_identifiers(
         self, subject: Subject, identifiers: list[Identifier]
     ) -> Findings:
         matches: dict[str, Match] = {}
-        notes: list[str] = []
         for kind in SEARCHES:
             values = [i.value for i in identifiers if i.kind == kind]
             if values:
-                found = await self._search(subject, kind, values)
-                matches.update({n: m for n, m in found.items() if n not in matches})
-                if kind == "phone":
-                    notes.append(PHONE_NOTE)
-        return await self._findings(matches, notes)
+                hits = await self._search(subject, kind, values)
+                matches.update({n: m for n, m in hits.items() if n not in matches})
+        found = await self._findings(matches)
+        if any(i.kind == "phone" for i in identifiers):
+            found.note(PHONE_NOTE, "fortnox.phone_spellings")
+        return found
 
     async def erase(
         self,

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -39,6 +39,7 @@ import httpx
 
 from connectors.rest.api import Raw, RestReader
 from connectors.rest.export import ExportRow, cell, personal_cells, read_export
+from connectors.rest.labels import DEFAULT_LABELS
 from connectors.rest.matching import Match, identifiers_in, match, search_terms, to_record
 from connectors.rest.settings import RestSettings
 from connectors.rest.spec import ApiDeclaration, ErasureRequest, ResourceSpec
@@ -52,6 +53,7 @@ from connectors.sdk.base import (
     personal_fields,
 )
 from connectors.sdk.fields import MissingField, dig
+from connectors.sdk.labels import RecordLabels
 from connectors.sdk.paths import UnsafePathSegment
 from hub.core.errors import ConfigurationError, ConnectorError, as_connector_error
 from hub.core.models import Record
@@ -78,9 +80,11 @@ class _Collected:
         self.records.setdefault((record.type, record.id), record)
         self.identifiers += identifiers
 
-    def findings(self, notes: list[str] | None = None, manual: bool = False) -> Findings:
-        return Findings(records=list(self.records.values()), notes=notes or [],
-                        identifiers=list(dict.fromkeys(self.identifiers)), manual=manual)
+    def findings(self, limits: Findings | None = None) -> Findings:
+        """The records and identifiers gathered, with the ``limits`` of the search."""
+        return (limits or Findings()).model_copy(update={
+            "records": list(self.records.values()),
+            "identifiers": list(dict.fromkeys(self.identifiers))})
 
 
 class RestConnector(Connector):
@@ -89,6 +93,7 @@ class RestConnector(Connector):
 
     capabilities = frozenset({Capability.ACCESS, Capability.ERASURE})
     settings_model = RestSettings
+    labels = DEFAULT_LABELS
     searchable_identifiers = frozenset({"email", "phone", "personnummer"})
 
     def __init__(
@@ -308,22 +313,31 @@ class RestConnector(Connector):
                 record = to_record(mapping.record_type, row.id,
                                    personal_cells(row, mapping.personal_columns), found)
                 collected.add(record, identifiers_in(stored, self.name))
-        notes, stale = self._export_notes(modified, bool(collected.records))
-        return collected.findings(notes, manual=stale)
+        return collected.findings(self._export_limits(modified, bool(collected.records)))
 
-    def _export_notes(self, modified: float, found: bool) -> tuple[list[str], bool]:
+    def _export_limits(self, modified: float, found: bool) -> Findings:
+        """What searching an exported list instead of the live system means for the answer:
+        an export older than ``export_max_age_days`` cannot prove absence, so a person looks."""
         saved = datetime.fromtimestamp(modified, tz=UTC).date().isoformat()
         system = self.processor
-        notes = [f"{system} has no API here: its exported customer list "
-                 f"({self._export_path.name}, saved {saved}) was searched, not the live system."]
-        if found:
-            notes.append(f"Erasure will be a manual task: delete or anonymise the customer and "
-                         f"their bookings in {system}'s admin UI; the hub cannot change it.")
         age_days = (time.time() - modified) / SECONDS_PER_DAY
         stale = age_days > self.settings.export_max_age_days
+        limits = Findings(manual=stale)
+        limits.note(f"{system} has no API here: its exported customer list "
+                    f"({self._export_path.name}, saved {saved}) was searched, not the live "
+                    "system.", "rest.export_searched")
+        if found:
+            limits.note(f"Erasure will be a manual task: delete or anonymise the customer and "
+                        f"their bookings in {system}'s admin UI; the hub cannot change it.")
         if stale:
-            notes.append(f"The export is {age_days:.0f} days old (export_max_age_days = "
-                         f"{self.settings.export_max_age_days:g}): customers added or changed "
-                         f"since are missing; search {system}'s admin UI by hand, or export the "
-                         "customer list again and re-run.")
-        return notes, stale
+            limits.note(f"The export is {age_days:.0f} days old (export_max_age_days = "
+                        f"{self.settings.export_max_age_days:g}): customers added or changed "
+                        f"since are missing; search {system}'s admin UI by hand, or export the "
+                        "customer list again and re-run.", "rest.export_outdated",
+                        incomplete=True)
+        return limits
+
+    @classmethod
+    def configured_labels(cls, table: Mapping[str, Any]) -> RecordLabels:
+        """The engine's defaults with the table's ``[<table>.labels]`` on top."""
+        return cls.labels.merged(table.get("labels"))

@@ -24,6 +24,7 @@ from connectors.rest.export import ExportMapping
 from connectors.rest.naming import Naming, current, naming
 from connectors.rest.spec import ApiDeclaration
 from connectors.sdk.base import ConnectorSettings
+from connectors.sdk.labels import RecordLabels
 from hub.http import HttpPolicy
 
 
@@ -45,6 +46,10 @@ class RestSettings(ConnectorSettings):
     export: ExportMapping | None = Field(None, description="Columns of the export.")
     export_max_age_days: float = Field(
         7.0, gt=0, description="An older export cannot prove absence: a person must look.")
+    labels: RecordLabels = Field(
+        default_factory=RecordLabels,
+        description="What the record types and fields are called in the subject's report, "
+        "over the engine's defaults (connectors/rest/labels.py).")
     http: HttpPolicy = Field(
         default_factory=lambda: HttpPolicy(rate_limit_requests=10, rate_limit_seconds=1.0))
 

@@ -13,7 +13,7 @@ methods, so the hub can ask a connector what it can do before it plans a request
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date
 from enum import StrEnum
 from typing import Any, ClassVar, Self
@@ -22,6 +22,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from connectors.sdk.consent import ConsentSource, ConsentWebhook
+from connectors.sdk.labels import RecordLabels
 from hub.core.models import Record
 from hub.core.subject import Identifier, Subject
 from hub.http import HttpPolicy, PoliteTransport, RateLimit, build_client
@@ -118,10 +119,25 @@ class ConnectorSettings(BaseModel):
 
 
 class Findings(BaseModel):
-    """What a connector found about one subject, with plain-words limits of the search."""
+    """What a connector found about one subject, with the limits of the search.
+
+    A limit is told twice, to two audiences: ``notes`` in the operator's words (counts, dates,
+    API names, what to do by hand), for the terminal, report.json and the ledger; and a code in
+    ``note_codes`` (``<connector>.<limit>``, e.g. ``zettle.card_payments_unlinkable``) that the
+    subject's report turns into a translated sentence (``hub/reports/i18n``, table ``notes``).
+    A note without a code never reaches the subject. Record both with :meth:`note`.
+    """
 
     records: list[Record] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list)
+    note_codes: list[str] = Field(
+        default_factory=list,
+        description="Codes of the limits the subject is told about, e.g. "
+        "'zettle.card_payments_unlinkable'.")
+    incomplete: bool = Field(
+        False, description="True when the search could not cover everything the processor may "
+        "hold about the subject (a part that must be checked by hand): the answer is not "
+        "complete even if records were found.")
     identifiers: list[Identifier] = Field(
         default_factory=list,
         description="Phones, personnummer and stored address spellings seen in the records "
@@ -130,6 +146,15 @@ class Findings(BaseModel):
     manual: bool = Field(
         False, description="True when the processor cannot be searched and a person must look."
     )
+
+    def note(self, text: str, code: str | None = None, *, incomplete: bool = False) -> None:
+        """Record a limit of the search: ``text`` for the operator, ``code`` for the subject;
+        ``incomplete`` when a part of the processor is left unsearched."""
+        if text not in self.notes:
+            self.notes.append(text)
+        if code is not None and code not in self.note_codes:
+            self.note_codes.append(code)
+        self.incomplete = self.incomplete or incomplete
 
 
 def api_root(base_url: str, version_path: str) -> str:
@@ -166,6 +191,14 @@ class Connector(ABC):
     init_options: ClassVar[frozenset[str]] = frozenset()
     #: how the processor signs and shapes the consent webhooks it pushes (None: it sends none)
     consent_webhook: ClassVar[ConsentWebhook | None] = None
+    #: what the record types and fields it reports are called, for the subject's report
+    #: (see :mod:`connectors.sdk.labels`); undeclared ones read as a neutral "other detail"
+    labels: ClassVar[RecordLabels] = RecordLabels()
+    #: field paths in its records' ``data`` that name or identify someone other than the
+    #: subject (staff, another customer): Art. 15(4) says the subject's copy must not
+    #: adversely affect them, so the hub flags these for the operator's review before the
+    #: documents are written (list indices left out: ``payments.attributes.x``)
+    third_party_fields: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(
         self, settings: ConnectorSettings, *, transport: httpx.AsyncBaseTransport | None = None
@@ -232,6 +265,15 @@ class Connector(ABC):
         ``REFUSED`` outcomes; only programming errors raise.
         """
         raise NotImplementedError(f"{self.name} does not implement erasure")
+
+    @classmethod
+    def configured_labels(cls, table: Mapping[str, Any]) -> RecordLabels:
+        """The labels of this processor under its configuration table (``[<name>]``).
+
+        The default is :attr:`labels`: a connector written in Python names its own records. A
+        connector whose records are declared in the configuration (the REST engine) reads the
+        labels declared there too."""
+        return cls.labels
 
     def consent_source(self) -> ConsentSource | None:
         """This processor as the source the consent sync reads (see

@@ -17,6 +17,8 @@ from collections.abc import Callable
 from pydantic import SecretStr
 
 from connectors.sdk.base import Capability, Connector, ConnectorSettings, Findings
+from connectors.sdk.labels import RecordLabels
+from hub.core.languages import LANGUAGES
 from hub.core.subject import Subject
 
 StaticCheck = Callable[[type[Connector]], None]
@@ -45,13 +47,25 @@ def check_settings_model(cls: type[Connector]) -> None:
             assert "SecretStr" in str(field.annotation), f"{name} must be a SecretStr"
 
 
+def check_labels(cls: type[Connector]) -> None:
+    """Declared labels speak every report language (the subject's report never falls back to
+    another language's text), and a record type has a singular and a plural."""
+    labels = cls.labels
+    assert isinstance(labels, RecordLabels), "labels must be a RecordLabels"
+    for kind, forms in labels.types.items():
+        assert set(forms) >= set(LANGUAGES), f"record type {kind!r} lacks {set(LANGUAGES)}"
+        assert all(len(pair) == 2 for pair in forms.values()), f"{kind!r}: [singular, plural]"
+    for path, texts in labels.fields.items():
+        assert set(texts) >= set(LANGUAGES), f"field {path!r} lacks {set(LANGUAGES)}"
+
+
 def check_async_methods(cls: type[Connector]) -> None:
     for method in ("find_subject", "check_credentials", "aclose"):
         assert inspect.iscoroutinefunction(getattr(cls, method)), f"{method} must be async"
 
 
 STATIC_CHECKS: tuple[StaticCheck, ...] = (
-    check_identity, check_capabilities, check_settings_model, check_async_methods,
+    check_identity, check_capabilities, check_settings_model, check_labels, check_async_methods,
 )
 
 

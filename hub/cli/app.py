@@ -31,6 +31,7 @@ from hub.cli.retention import retention_app
 from hub.cli.schema import schema_app
 from hub.cli.shared import ExitCode, Options, console, escaped
 from hub.cli.tasks import task_app
+from hub.cli.worker import jobs_app, worker_command
 
 app = typer.Typer(
     help="Answer GDPR data-subject requests across your processors.",
@@ -78,6 +79,8 @@ app.add_typer(consent_app, name="consent")
 app.add_typer(webhook_app, name="webhook")
 app.add_typer(retention_app, name="retention")
 app.add_typer(db_app, name="db")
+app.command("worker")(worker_command)
+app.add_typer(jobs_app, name="jobs")
 requests_app.command("resume")(resume_command)
 requests_app.add_typer(task_app, name="task")
 

@@ -15,6 +15,10 @@ that one record: ``--approve REF`` with its ref as the plan prints it (repeatabl
 requests review ID --approve REF``. A record with another name and another e-mail address than
 the subject's is someone else's and is never erased through this request.
 
+Without a request opened by ``dsar requests open --received``, the erasure opens one whose
+receipt date is assumed (today): a warning on stderr says so, and ``received_at_assumed`` in
+``--json`` (:mod:`hub.requests.receipt`).
+
 Confirmation: ``--yes``, or an interactive "y" on a terminal. Exit codes (the README):
 
 * ``0`` everything erasable is gone, nothing is open (the request is closed and its address
@@ -35,6 +39,7 @@ import asyncio
 import json
 import sys
 from collections.abc import Sequence
+from datetime import date
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -135,6 +140,7 @@ def _erase(opts: Options, subject: Subject, *, yes: bool, dry_run: bool, lang: s
     from hub.core.errors import InvalidInput
     from hub.core.logs import register_secret
     from hub.requests.erasure import NotExecuted, carry_out, propose_erasure
+    from hub.requests.receipt import assumed_receipts
 
     register_secret(subject.email, "subject")
     if not dry_run:
@@ -147,6 +153,8 @@ def _erase(opts: Options, subject: Subject, *, yes: bool, dry_run: bool, lang: s
             raise fail(str(exc), ExitCode.USAGE) from None
         if not opts.json:
             _print_plan(proposal)
+        if proposal.existing is None and (dry_run or not yes):  # before anyone confirms
+            _warn_assumed(None)
         reason = None
         if dry_run:
             reason = NotExecuted.DRY_RUN
@@ -154,16 +162,32 @@ def _erase(opts: Options, subject: Subject, *, yes: bool, dry_run: bool, lang: s
             reason = NotExecuted.NOT_CONFIRMED
         if reason is not None:
             if opts.json:
-                typer.echo(json.dumps(proposal.not_executed(reason), ensure_ascii=False))
+                typer.echo(json.dumps({**proposal.not_executed(reason),
+                                       "received_at_assumed": proposal.existing is None},
+                                      ensure_ascii=False))
             elif reason is NotExecuted.DRY_RUN:
                 console(stderr=True).print("Dry run: nothing was changed.")
             return reason.code
         result = asyncio.run(carry_out(env, proposal, lang=lang))
+        assumed = assumed_receipts(env, [result.request_id])
+    if result.request_id in assumed:
+        _warn_assumed(result.request_id, assumed[result.request_id])
     if opts.json:
-        typer.echo(json.dumps(result.as_dict(), ensure_ascii=False))
+        typer.echo(json.dumps({**result.as_dict(),
+                               "received_at_assumed": result.request_id in assumed},
+                              ensure_ascii=False))
     else:
         _print_result(result)
     return result.code
+
+
+def _warn_assumed(request_id: str | None, received_on: date | None = None) -> None:
+    """On stderr: the receipt date is (or will be) assumed, not given (see
+    :mod:`hub.requests.receipt`)."""
+    from hub.requests.receipt import assumed_receipt_warning
+
+    console(stderr=True).print(
+        f"[yellow]warning:[/] {escaped(assumed_receipt_warning(request_id, received_on))}")
 
 
 def _confirmed() -> bool:

@@ -1,11 +1,15 @@
 """``dsar lookup``: the access request (Art. 15) on the command line.
 
-    dsar lookup EMAIL [--lang sv|en] [--draft]
+    dsar lookup EMAIL [--lang sv|en] [--draft] [--no-review]
     dsar lookup --batch FILE [--concurrency N]
 
 Parses the input, runs :func:`hub.requests.access.answer_access` and prints: a live line per
 processor while it runs (one address on a terminal), then a summary table, the report paths and
 the cover letter; with ``--json`` one document. Exit code: the worst verdict of the lookups.
+A lookup with weak matches or another person's data writes only the operator's copy until
+``dsar requests review ID`` approves (Art. 15(4)); the output says so and names the command.
+A request the lookup had to open itself (none was opened with ``dsar requests open
+--received``) has an assumed receipt date: a warning on stderr, ``received_at_assumed`` in JSON.
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ if TYPE_CHECKING:
     from rich.progress import TaskID
 
     from hub.core.models import ProcessorResult, Report
-    from hub.requests.access import AccessAnswer
+    from hub.requests.access import AccessAnswer, ReviewState
 
 
 class _LiveProgress:
@@ -66,7 +70,8 @@ def _records_by_type(result: ProcessorResult) -> dict[str, int]:
     return counts
 
 
-def _print_summary(report: Report, folder: Path) -> None:
+def _print_summary(report: Report, folder: Path, review: ReviewState, *,
+                   sandbox: bool = False) -> None:
     from rich.table import Table
 
     table = Table(title=f"Request {report.request.id} (due {report.request.due_at})")
@@ -88,21 +93,38 @@ def _print_summary(report: Report, folder: Path) -> None:
     if not any(p.enabled for p in report.processors):
         out.print("[yellow]No processor is set up: configure credentials (see README) or "
                   "try --sandbox.[/]")
-    out.print(f"Report: {folder / 'report.html'}")
-    out.print(f"        {folder / 'report.json'}, {folder / 'export.zip'}")
+    if review.withheld:
+        out.print(f"Operator copy: {folder / 'report.json'} (review notes: "
+                  f"{folder / 'review.txt'})")
+    else:
+        out.print(f"Report: {folder / 'report.html'}")
+        out.print(f"        {folder / 'report.json'}, {folder / 'export.zip'}")
+    if review.needed:
+        held = ("The documents for the subject are not written yet."
+                if review.withheld else "The documents written are drafts.")
+        # a sandbox ledger is gone when the run ends: there is no request left to review
+        step = ("A real lookup holds its documents for `dsar requests review ID`." if sandbox
+                else f"Next: dsar requests review {escaped(report.request.id)}")
+        out.print(f"[yellow]Review needed (GDPR Art. 15(4)):[/] {review.flags} flagged item(s): "
+                  f"weak matches or another person's data. {held} {step}")
 
 
 def _json_summary(answer: AccessAnswer) -> dict[str, Any]:
     report, folder = answer.report, answer.folder
+
+    def document(name: str) -> str | None:  # None: held back for the operator's review
+        return None if answer.review.withheld else str(folder / name)
+
     return {
         "request_id": report.request.id,
         "type": report.request.type,
         "due_at": report.request.due_at.isoformat(),
         "exit_code": answer.code,
         "report": str(folder / "report.json"),
-        "report_html": str(folder / "report.html"),
-        "export_zip": str(folder / "export.zip"),
-        "cover_letter": str(folder / "cover-letter.txt"),
+        "report_html": document("report.html"),
+        "export_zip": document("export.zip"),
+        "cover_letter": document("cover-letter.txt"),
+        "review": answer.review.as_dict(report.request.id),
         "processors": [
             {"name": r.name, "status": r.status.value, "error": redacted(r.error or "") or None,
              "records": len(r.records), "records_by_type": _records_by_type(r),
@@ -156,6 +178,10 @@ def lookup(
     draft: Annotated[bool, typer.Option(
         "--draft", help="Write the documents although the configuration still has unfilled "
         "placeholders; they are stamped UTKAST / DRAFT and must not be sent.")] = False,
+    no_review: Annotated[bool, typer.Option(
+        "--no-review", help="Write the documents at once, even with weak matches or another "
+        "person's data in them (default: hold them for `dsar requests review ID`, Art. "
+        "15(4)).")] = False,
 ) -> None:
     """Access request: find what every enabled processor holds and write the access report."""
     from hub.core.errors import InvalidInput
@@ -163,6 +189,7 @@ def lookup(
     from hub.core.subject import Subject
     from hub.reports.files import cover_letter
     from hub.requests.access import answer_access, batch_verdict
+    from hub.requests.receipt import assumed_receipt_warning, assumed_receipts
 
     opts = options(ctx)
     if (email is None) == (batch is None):
@@ -184,21 +211,28 @@ def lookup(
         with progress.progress:
             answers = asyncio.run(answer_access(
                 env, subjects, lang=lang.value, concurrency=concurrency,
-                on_progress=progress if single else None))
+                on_progress=progress if single else None, review=not no_review))
         settings, draft = env.settings, env.draft
+        assumed = assumed_receipts(env, [answer.request_id for answer in answers])
     code = batch_verdict(answer.code for answer in answers)
-    summaries = [_json_summary(answer) for answer in answers]
+    summaries = [{**_json_summary(answer), "received_at_assumed": answer.request_id in assumed}
+                 for answer in answers]
+    for request_id, received_on in assumed.items():
+        warning = assumed_receipt_warning(request_id, received_on)
+        console(stderr=True).print(f"[yellow]warning:[/] {escaped(warning)}")
     if opts.json:
         typer.echo(json.dumps(summaries[0] if single else {"exit_code": code,
                                                            "requests": summaries},
                               ensure_ascii=False))
     elif single:
-        _print_summary(answers[0].report, answers[0].folder)
-        out = console()
-        out.rule("cover letter (cover-letter.txt)")
-        out.print(cover_letter(answers[0].report, lang=lang.value, settings=settings,
-                               draft=draft),
-                  markup=False)
+        _print_summary(answers[0].report, answers[0].folder, answers[0].review,
+                       sandbox=opts.sandbox)
+        if not answers[0].review.withheld:
+            out = console()
+            out.rule("cover letter (cover-letter.txt)")
+            out.print(cover_letter(answers[0].report, lang=lang.value, settings=settings,
+                                   draft=draft),
+                      markup=False)
     else:
         _print_batch_summary(summaries)
     raise typer.Exit(code)
@@ -216,3 +250,8 @@ def _print_batch_summary(summaries: list[dict[str, Any]]) -> None:
         table.add_row(str(number), summary["request_id"], statuses, str(records),
                       summary["report"])
     console().print(table)
+    held = [s["request_id"] for s in summaries if s["review"]["needed"]]
+    if held:
+        console().print(f"[yellow]Review needed (GDPR Art. 15(4))[/] for {len(held)} "
+                        "request(s): weak matches or another person's data. Next: "
+                        + "; ".join(f"dsar requests review {escaped(i)}" for i in held))

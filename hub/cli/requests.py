@@ -3,10 +3,11 @@
     dsar requests open EMAIL --type access --received 2026-12-01 --verified-by "..."
     dsar requests list [--overdue] [--due-within 7d] [--all]
     dsar requests show ID
-    dsar requests extend ID --reason "..." [--months 2]
+    dsar requests extend ID --reason "..." [--told-on DATE] [--months 2] [--lang sv|en]
     dsar requests close ID
     dsar requests export --csv [--out FILE]
-    dsar requests review ID [--approve REF ...]
+    dsar requests review ID [--exclude REF] [--include REF[:FIELD]] [--redact REF:FIELD] [--approve]
+    dsar requests review ID [--approve REF ...]      (an erasure's weak matches)
     dsar requests purge [--older-than DAYS] [--dry-run]
 
 Wired into the main app by :mod:`hub.cli.app`; the callbacks read the global options
@@ -28,24 +29,28 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from typer.core import TyperCommand
 
 from hub.cli.shared import (
     ExitCode,
     console,
     fail,
     options,
+    refuse_placeholders,
     request_context,
     settings_only,
     wide_console,
 )
+from hub.core.languages import DEFAULT_LANGUAGE, Language
 from hub.core.request_types import REQUEST_TYPES
 
 if TYPE_CHECKING:
     from rich.table import Table
 
+    from hub.requests.context import RequestContext
     from hub.store.ledger import Ledger, LedgerRequest
 
 log = logging.getLogger(__name__)
@@ -116,6 +121,16 @@ def _parse_received(text: str | None) -> date | None:
         raise typer.BadParameter(f"{text!r} is before the GDPR applied ({EARLIEST_RECEIPT}); "
                                  "give the day the request reached you")
     return day
+
+
+def _parse_told_on(text: str | None) -> date | None:
+    if text is None:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise typer.BadParameter(f"{text!r} is not a date (YYYY-MM-DD)",
+                                 param_hint="--told-on") from None
 
 
 def _deadline_cell(request: LedgerRequest, today: date) -> str:
@@ -249,10 +264,14 @@ def show_request(
     rows = [
         ("id", request.id), ("type", request.type), ("status", request.status),
         ("subject", escape(request.subject_email or "(hashed)")),
-        ("received", request.received_on.isoformat()),
+        ("received", request.received_on.isoformat() + (
+            " [yellow](assumed: the day it was opened by a lookup or erasure; nobody gave the "
+            "day it arrived)[/]" if request.received_at_assumed else "")),
         ("due (one month)", request.due_at.isoformat()),
         ("extended to", f"{request.extended_due_at} ({escape(request.extension_reason or '')})"
          if request.extended_due_at else "-"),
+        *([("subject told", f"{request.extension_told_on} (Art. 12(3) extension letter)")]
+          if request.extension_told_on else []),
         ("deadline", _deadline_cell(request, today)),
         ("verified by", escape(request.verified_by or "-")),
         ("closed", request.closed_at.isoformat() if request.closed_at else "-"),
@@ -277,21 +296,46 @@ def extend_request(
     ctx: typer.Context,
     request_id: Annotated[str, typer.Argument(metavar="ID", help="The request id.")],
     reason: Annotated[str, typer.Option(
-        "--reason", help="Why more time is needed (complexity, number of requests); tell the "
-        "subject this reason within the first month.")],
+        "--reason", help="Why more time is needed (complexity, number of requests), in words "
+        "for the requester: the extension letter quotes it as given.")],
+    told_on: Annotated[str | None, typer.Option(
+        "--told-on", help="Day the requester was told (YYYY-MM-DD) [default: today, when the "
+        "letter is sent]; must lie within the first month.", show_default=False)] = None,
     months: Annotated[int, typer.Option("--months", help="Further months (1 or 2).")] = 2,
+    lang: Annotated[Language, typer.Option(
+        "--lang", help="Language of the extension letter.")] = DEFAULT_LANGUAGE,
 ) -> None:
-    """Record an Art. 12(3) extension: at most two further months, once, with a reason."""
-    with _ledger(ctx) as ledger:
-        request = ledger.extend(request_id, reason, months=months)
+    """Record an Art. 12(3) extension (at most two further months, once, within the first
+    month, with a reason) and write the extension letter into the request folder."""
+    from rich.markup import escape
+
+    from hub.core.errors import InvalidInput
+    from hub.requests.context import RequestContext
+    from hub.requests.extension import extend_request as extend
+
+    opts = options(ctx)
+    day = _parse_told_on(told_on)
+    env = RequestContext(settings_only(opts), {}, sandbox=opts.sandbox, out_dir=opts.out,
+                         draft=opts.sandbox)
+    try:
+        extension = extend(env, request_id, reason, months=months, told_on=day,
+                           lang=lang.value)
+    except InvalidInput as exc:  # refused by Art. 12(3), or an unknown id
+        raise fail(str(exc)) from None
+    request = extension.request
     log.info("extended request %s to %s", request.id, request.extended_due_at)
     if _wants_json(ctx):
-        typer.echo(json.dumps(request.as_dict(), ensure_ascii=False))
+        typer.echo(json.dumps(extension.as_dict(), ensure_ascii=False))
         return
-    console().print(
-        f"Extended [bold]{request.id}[/]: answer now due [bold]{request.extended_due_at}[/]. "
-        "Tell the requester about the extension and its reason before "
-        f"{request.due_at} (Art. 12(3)).")
+    out = console()
+    out.print(f"Extended [bold]{request.id}[/]: answer now due [bold]"
+              f"{request.extended_due_at}[/] (told on {extension.told_on}).")
+    out.print(f"Extension letter ({extension.lang}): {escape(str(extension.letter))}")
+    if extension.draft:
+        out.print("[yellow]The letter is a draft (UTKAST / DRAFT): fill in the \\[controller] "
+                  "placeholders (`dsar config check`) before sending one.[/]")
+    if told_on is None:
+        out.print(f"Send it today, before the first month ends ({request.due_at}).")
 
 
 @requests_app.command("close")
@@ -335,32 +379,75 @@ def export_requests(
         console(stderr=True).print(f"Wrote {count} requests to {out}")
 
 
-@requests_app.command("review")
+class _ReviewCommand(TyperCommand):
+    """``--approve`` with no REF after it (last, or before another option) approves an access
+    request's review; for an erasure it still takes the REF of a weak match."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:  # typer's own click
+        args = list(args)
+        for at in reversed(range(len(args))):
+            if args[at] == "--approve" and (at + 1 == len(args) or args[at + 1].startswith("-")):
+                args.insert(at + 1, "")
+        return super().parse_args(ctx, args)
+
+
+@requests_app.command("review", cls=_ReviewCommand)
 def review_request(
     ctx: typer.Context,
-    request_id: Annotated[str, typer.Argument(metavar="ID", help="The erasure request id.")],
+    request_id: Annotated[str, typer.Argument(
+        metavar="ID", help="The access or erasure request id.")],
     approve: Annotated[list[str] | None, typer.Option(
-        "--approve", metavar="REF", help="Approve this weak match as the subject's (REF as "
-        "listed, e.g. fortnox:customer:10); repeat for each record. `dsar requests resume ID` "
-        "then erases it.", show_default=False)] = None,
+        "--approve", metavar="[REF]", help="Access request (no REF): record the decision and "
+        "write the documents. Erasure request: approve this weak match as the subject's (REF "
+        "as listed, e.g. fortnox:customer:10); repeat for each record. `dsar requests resume "
+        "ID` then erases it.", show_default=False)] = None,
+    exclude: Annotated[list[str] | None, typer.Option(
+        "--exclude", metavar="REF", help="Access: leave this record out of the documents.",
+        show_default=False)] = None,
+    include: Annotated[list[str] | None, typer.Option(
+        "--include", metavar="REF[:FIELD]", help="Access: send this weak match, or keep this "
+        "flagged field of another person.", show_default=False)] = None,
+    redact: Annotated[list[str] | None, typer.Option(
+        "--redact", metavar="REF:FIELD", help="Access: blank this field in the documents (e.g. "
+        "zettle:purchase:<id>:userDisplayName).", show_default=False)] = None,
+    every: Annotated[bool, typer.Option(
+        "--all", help="Access: list every record, not only the flagged ones.")] = False,
+    lang: Annotated[Language | None, typer.Option(
+        "--lang", help="Access: language of the documents (default: the lookup's).",
+        show_default=False)] = None,
+    draft: Annotated[bool, typer.Option(
+        "--draft", help="Access: write the documents although the configuration still has "
+        "placeholders (stamped UTKAST / DRAFT).")] = False,
 ) -> None:
-    """The weak matches of an erasure request, whose records they look like, and approving
-    the subject's one by one (looks the subject up again; erases nothing)."""
+    """Art. 15(4) review before an access request's documents are written: what would be
+    sent, weak matches and other people's data flagged, then --approve. For an erasure
+    request: its weak matches and approving the subject's one by one (erases nothing)."""
     import asyncio
 
     from rich.markup import escape
     from rich.table import Table
 
     from hub.core.errors import InvalidInput
+    from hub.requests.access.approval import request_type
     from hub.requests.erasure import parse_ref, review_erasure
 
     opts = options(ctx)
-    try:
-        refs = tuple(dict.fromkeys(parse_ref(ref) for ref in approve or ()))
-    except InvalidInput as exc:
-        raise fail(str(exc), ExitCode.USAGE) from None
-    with request_context(opts) as env:
+    with request_context(opts, draft=draft) as env:
         try:
+            if request_type(env, request_id) == "access":
+                if any(approve or ()):
+                    raise InvalidInput("an access request's --approve takes no REF; send a "
+                                       "weak match with --include REF")
+                if approve:
+                    refuse_placeholders(opts, draft=draft)
+                _review_access(env, opts.json, request_id, approve=bool(approve),
+                               exclude=exclude or [], include=include or [],
+                               redact=redact or [], every=every, lang=lang)
+                return
+            if exclude or include or redact or every or lang or draft:
+                raise InvalidInput("--exclude, --include, --redact, --all, --lang and --draft "
+                                   "are for access requests")
+            refs = tuple(dict.fromkeys(parse_ref(ref) for ref in approve or ()))
             result = asyncio.run(review_erasure(env, request_id, approve=refs))
         except InvalidInput as exc:  # unknown or closed request, a ref that cannot be approved
             raise fail(str(exc), ExitCode.USAGE) from None
@@ -389,6 +476,56 @@ def review_request(
     if any(action.state == "planned" for action in result.approved):
         out.print(f"Nothing was erased yet: `dsar requests resume {result.request_id}` "
                   "carries out what is planned.")
+
+
+def _review_access(env: RequestContext, as_json: bool, request_id: str, *, approve: bool,
+                   exclude: list[str], include: list[str], redact: list[str], every: bool,
+                   lang: Language | None) -> None:
+    """Show an access request's Art. 15(4) review (with ``approve``: record it and write the
+    documents). The flagged records are listed with their fields as they would be sent."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    from hub.requests.access import review_access
+
+    review = review_access(env, request_id, exclude=exclude, include=include, redact=redact,
+                           approve=approve, lang=lang.value if lang else None)
+    if as_json:
+        typer.echo(json.dumps(review.as_dict(every=every), ensure_ascii=False, default=str))
+        return
+    out = wide_console()
+    shown = [r for r in review.records if every or r.flags or r.outcome != "send"]
+    if shown:
+        table = Table(title=f"What the documents of {review.request_id} would hold")
+        table.add_column("ref", overflow="fold", min_width=20, max_width=40)
+        table.add_column("matched", overflow="fold", max_width=32)
+        table.add_column("flagged", overflow="fold", max_width=40)
+        table.add_column("outcome", no_wrap=True)
+        table.add_column("fields (as sent)", overflow="fold", min_width=30, ratio=2)
+        for record in shown:
+            # Escaped, not redacted: the values are what the operator judges.
+            fields = "\n".join(f"{escape(path)}: {escape(str(value))}"
+                               for path, value in record.fields if value not in (None, ""))
+            table.add_row(escape(record.ref), escape(f"{record.match_strength}: {record.how}"),
+                          "\n".join(escape(f"{f.kind}: {f.why}") for f in record.flags),
+                          record.outcome, fields)
+        out.print(table)
+    else:
+        out.print(f"Request {escape(review.request_id)}: nothing flagged (no weak match, no "
+                  "other person's data).")
+    out.print("Records per system: " + "; ".join(
+        f"{escape(name)} {c['send']} to send"
+        + "".join(f", {c[k]} {k}" for k in ("withheld", "excluded") if c[k])
+        for name, c in review.counts().items()))
+    if review.approved:
+        out.print(f"Decision recorded in the ledger and the audit log. Documents "
+                  f"({review.lang}): {review.folder / 'report.html'}, cover-letter.txt, "
+                  "export.zip")
+    else:
+        out.print("Nothing written. Weak matches are withheld and other people's fields "
+                  "removed unless included; add --exclude REF, --include REF[:FIELD] or "
+                  "--redact REF:FIELD as needed, then --approve to record the decision and "
+                  "write the documents.")
 
 
 @requests_app.command("purge")

@@ -144,7 +144,7 @@ def request_context(opts: Options, *, draft: bool = False) -> Iterator[RequestCo
     from hub.config.settings import load_settings, with_processor_overrides
     from hub.core.errors import ConfigurationError
     from hub.core.logs import register_secrets
-    from hub.requests.context import RequestContext
+    from hub.requests.context import RequestContext, shared_with_other_machines
     from hub.store.db import open_database
     from hub.store.ledger import SANDBOX_DB_MARK
     from hub.store.state import connector_state
@@ -157,9 +157,12 @@ def request_context(opts: Options, *, draft: bool = False) -> Iterator[RequestCo
     if not opts.sandbox:
         for name in connectors:
             register_secrets(settings.processor(name).secret_values())
-        state = connector_state(open_database(settings.ledger_url), settings.state_dir)
-        yield RequestContext(settings, connectors, {"state": state}, out_dir=opts.out,
-                             draft=draft)
+        engine = open_database(settings.ledger_url)
+        state = connector_state(engine, settings.state_dir)
+        context = RequestContext(settings, connectors, {"state": state}, out_dir=opts.out,
+                                 draft=draft)
+        with shared_with_other_machines(context, engine):
+            yield context
         return
 
     from hub.sandbox import Sandbox

@@ -76,6 +76,41 @@ def state_warnings(settings: HubSettings) -> list[str]:
     return warnings
 
 
+KEY_TITLES = {"keyed-hash": "keyed-hash key", "token": "token-encryption key"}
+_KEY_SETTINGS = {"keyed-hash": "DSAR_KEYED_HASH_KEY_FILE", "token": "DSAR_TOKEN_KEY_FILE"}
+
+
+def describe_key_check(kind: str, outcome: str, where: str) -> dict[str, Any]:
+    """One line of ``config check`` about one of the hub's keys: whether this machine's key
+    (``where`` it is taken from) is the one the database was started with.
+
+    Every machine that shares one database must use the same two keys: with another
+    keyed-hash key its pseudonyms match nobody (suppressed people would be re-subscribed), with
+    another token-encryption key it cannot read the tokens the others stored.
+    """
+    title = KEY_TITLES[kind]
+    setting = _KEY_SETTINGS[kind]
+    copy = (f"copy it from the machine that first used this database (the file its {setting} "
+            f"names, or the key file in its state folder) and set {setting} to the copy")
+    if outcome == "same":
+        return {"key": title, "ok": True, "details": f"same key as the database ({where})"}
+    if outcome == "recorded":
+        return {"key": title, "ok": True,
+                "details": f"the database had no {title} yet and now knows this one ({where}); "
+                           "every other machine on this database must use the same"}
+    if outcome == "not-made":
+        return {"key": title, "ok": True,
+                "details": f"not made yet: it is created at first use in {where}, or set "
+                           f"{setting}"}
+    if outcome == "missing":
+        return {"key": title, "ok": False,
+                "details": f"this machine has no {title} ({where}) but the database was "
+                           f"started with one: {copy}"}
+    return {"key": title, "ok": False,
+            "details": f"this machine's {title} ({where}) differs from the one the database "
+                       f"was started with: {copy}"}
+
+
 async def check_all(
     settings: HubSettings, connectors: dict[str, type[Connector]], **options: Any
 ) -> list[dict[str, Any]]:

@@ -7,6 +7,11 @@ reported and skipped: one broken package must not stop an urgent request. A decl
 processor is a connector class made from its table (:func:`connectors.rest.declare`); a
 mistake in the table stops start-up with a :class:`ConfigurationError` naming the key, as a
 mistake in any other table does.
+
+The subject's report names a processor's records with the labels its connector declares
+(:func:`record_labels`). Report code has only a processor's name, so the registry remembers the
+configuration file of the latest :func:`discover` (the one the command runs with, ``--config``
+included) and answers for that file.
 """
 
 from __future__ import annotations
@@ -16,9 +21,13 @@ import tomllib
 from functools import cache, lru_cache
 from importlib.metadata import entry_points
 from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
 
 from connectors.rest.declared import declare
 from connectors.sdk.base import Connector
+from connectors.sdk.labels import RecordLabels
 from hub.config.settings import HubSettings, resolve_config_path
 from hub.core.errors import ConfigurationError
 
@@ -26,6 +35,8 @@ log = logging.getLogger(__name__)
 GROUP = "dsar.connectors"
 #: the configuration table whose sub-tables each declare a REST processor
 REST_TABLE = "rest"
+#: the configuration file of the latest discovery (see the module docstring)
+_in_use: dict[str, Path | None] = {}
 
 
 def discover(config_path: Path | None = None) -> dict[str, type[Connector]]:
@@ -34,8 +45,49 @@ def discover(config_path: Path | None = None) -> dict[str, type[Connector]]:
     ``config_path`` is resolved as :func:`hub.config.settings.load_settings` resolves it
     (``--config``, else ``$DSAR_CONFIG``, else ``config/hub.toml``), so give both the same.
     """
-    found = {**installed(), **declared_in(resolve_config_path(config_path))}
+    path = resolve_config_path(config_path)
+    _in_use["config"] = path
+    found = {**installed(), **declared_in(path)}
     return dict(sorted(found.items()))
+
+
+def _config_in_use() -> Path | None:
+    return _in_use["config"] if "config" in _in_use else resolve_config_path(None)
+
+
+def connector_title(name: str) -> str | None:
+    """The human title of processor ``name`` (its connector's), None when none is known."""
+    found = {**installed(), **declared_in(_config_in_use())}.get(name)
+    return found.title if found is not None else None
+
+
+def record_labels(name: str) -> RecordLabels:
+    """What processor ``name``'s record types and fields are called in the subject's report:
+    its connector's labels, with what its table in the configuration declares (REST
+    processors); empty for a processor no installed or declared connector serves."""
+    path = _config_in_use()
+    stamp = _stamp(path)
+    return _labels(path.resolve() if path and stamp else None, stamp, name)
+
+
+def _stamp(path: Path | None) -> int:
+    try:
+        return path.stat().st_mtime_ns if path is not None else 0
+    except OSError:
+        return 0
+
+
+@lru_cache(maxsize=64)
+def _labels(path: Path | None, stamp: int, name: str) -> RecordLabels:
+    connector = {**installed(), **(_declared(path, stamp) if path else {})}.get(name)
+    if connector is None:
+        return RecordLabels()
+    tables = _tables(path, stamp) if path else {}
+    table = tables.get(name) if name in installed() else tables.get(REST_TABLE, {}).get(name)
+    try:
+        return connector.configured_labels(table if isinstance(table, dict) else {})
+    except ValidationError as exc:
+        raise ConfigurationError(f"{path}: the labels of {name!r} are invalid: {exc}") from None
 
 
 @cache
@@ -68,14 +120,20 @@ def declared_in(path: Path | None) -> dict[str, type[Connector]]:
 
 
 @lru_cache(maxsize=8)
+def _tables(path: Path, stamp: int) -> dict[str, Any]:
+    """The configuration file's tables, read once per version of the file."""
+    try:
+        with path.open("rb") as file:
+            return tomllib.load(file)
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigurationError(f"cannot read configuration {path}: {exc}") from None
+
+
+@lru_cache(maxsize=8)
 def _declared(path: Path, stamp: int) -> dict[str, type[Connector]]:
     """One class per table and version of the file, so repeated discovery yields the same
     classes."""
-    try:
-        with path.open("rb") as file:
-            tables = tomllib.load(file).get(REST_TABLE, {})
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigurationError(f"cannot read configuration {path}: {exc}") from None
+    tables = _tables(path, stamp).get(REST_TABLE, {})
     if not isinstance(tables, dict):
         raise ConfigurationError(f"{path}: [{REST_TABLE}] must hold one [{REST_TABLE}.<name>] "
                                  "table per processor")

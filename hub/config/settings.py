@@ -12,10 +12,20 @@ as ``DSAR_<NAME>__<FIELD>`` without this module knowing the plugin.
 from __future__ import annotations
 
 import os
+import stat
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, Self
 
-from pydantic import BaseModel, Field, ValidationError, create_model, field_validator
+from pydantic import (
+    BaseModel,
+    Field,
+    SecretStr,
+    ValidationError,
+    create_model,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -63,6 +73,16 @@ class HubSettings(BaseSettings):
     retention: RetentionPolicy = Field(
         default_factory=RetentionPolicy,
         description="What erasure does to each record type; empty: every record is manual.")
+    keyed_hash_key_file: Path | None = Field(
+        None, description="A file (mode 0600) holding the keyed-hash key, shared by every "
+        "machine on one database; unset: the key generated in the state folder.")
+    keyed_hash_key: SecretStr | None = Field(
+        None, description="The keyed-hash key itself (instead of keyed_hash_key_file).")
+    token_key_file: Path | None = Field(
+        None, description="A file (mode 0600) holding the key that encrypts stored processor "
+        "tokens, shared by every machine on one database; unset: the state folder's key.")
+    token_key: SecretStr | None = Field(
+        None, description="The token-encryption key itself (instead of token_key_file).")
 
     @field_validator("state_dir")
     @classmethod
@@ -80,6 +100,34 @@ class HubSettings(BaseSettings):
                                  "(DSAR_STATE_DIR)")
             break
         return value
+
+    @field_validator("keyed_hash_key_file", "token_key_file")
+    @classmethod
+    def _private_key_file(cls, value: Path | None) -> Path | None:
+        """A key file must exist and be readable by its owner only: a key others on the
+        machine can read undoes the pseudonyms (keyed hashes) or the token encryption. Refused
+        rather than repaired, as the file was placed there by hand and may be shared."""
+        if value is None:
+            return value
+        check_key_file(value)
+        return value
+
+    @model_validator(mode="after")
+    def _one_source_per_key(self) -> Self:
+        """Each key from one place only, and remembered for the store (see
+        :func:`configured_key`)."""
+        for kind in KEY_KINDS:
+            names = _KEY_SETTINGS[kind]
+            file, value = getattr(self, names[0]), getattr(self, names[1])
+            if file is not None and value is not None:
+                raise ValueError(f"set {env_var(names[0])} or {env_var(names[1])}, not both")
+            if file is None and value is None:
+                _configured_keys.pop((self.state_dir, kind), None)
+            else:
+                setting = names[0] if file is not None else names[1]
+                _configured_keys[(self.state_dir, kind)] = KeySource(
+                    kind, env_var(setting), file, value)
+        return self
 
     @field_validator("database_url")
     @classmethod
@@ -128,6 +176,60 @@ class HubSettings(BaseSettings):
     @property
     def ledger_url(self) -> str:
         return self.database_url or f"sqlite:///{self.state_dir / 'ledger.sqlite3'}"
+
+
+KeyKind = Literal["keyed-hash", "token"]
+KEY_KINDS: tuple[KeyKind, ...] = ("keyed-hash", "token")
+_KEY_SETTINGS: dict[KeyKind, tuple[str, str]] = {
+    "keyed-hash": ("keyed_hash_key_file", "keyed_hash_key"),
+    "token": ("token_key_file", "token_key"),
+}
+
+
+def env_var(field: str) -> str:
+    """The environment variable of one of the hub's own settings (for messages)."""
+    return f"DSAR_{field.upper()}"
+
+
+def check_key_file(path: Path) -> None:
+    """Refuse a key file that is missing, not a file, or readable by group or others."""
+    try:
+        info = path.stat()
+    except OSError as exc:
+        raise ValueError(f"the key file {path} cannot be read ({exc.strerror or exc})") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise ValueError(f"the key file {path} is not a file")
+    mode = stat.S_IMODE(info.st_mode)
+    if mode & 0o077:
+        raise ValueError(f"the key file {path} can be read by others (mode {mode:04o}); "
+                         f"make it private first: chmod 600 {path}")
+
+
+@dataclass(frozen=True)
+class KeySource:
+    """Where one of the hub's keys comes from when it is configured rather than generated."""
+
+    kind: KeyKind
+    setting: str  # the variable that set it, for messages
+    file: Path | None
+    value: SecretStr | None
+
+    def describe(self) -> str:
+        return f"{self.setting} ({self.file})" if self.file is not None else self.setting
+
+
+#: The configured keys by state folder and kind. Every caller names the keys by their place in
+#: the state folder (``hub.store.keyed.secret_path``); loading settings records here which of
+#: those places a configured key stands in for, so every store that opens "the state folder's
+#: key" opens the configured one, whichever command or job created it. A copy of the settings
+#: with another state folder (the sandbox's throw-away one) is not validated again, so it keeps
+#: keys of its own.
+_configured_keys: dict[tuple[Path, KeyKind], KeySource] = {}
+
+
+def configured_key(state_dir: Path, kind: KeyKind) -> KeySource | None:
+    """The key configured for ``state_dir`` (settings loaded in this process), if any."""
+    return _configured_keys.get((state_dir, kind))
 
 
 def resolve_config_path(explicit: Path | None) -> Path | None:

@@ -9,7 +9,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
+
+#: The Swedish supervisory authority (Art. 77: the subject's right to lodge a complaint) with
+#: all its contact details, by language: a subject without internet access must be able to
+#: write or call. The English text is the default; Swedish documents get the Swedish one.
+IMY = {
+    "en": "Integritetsskyddsmyndigheten (IMY, the Swedish Authority for Privacy Protection), "
+          "Box 8114, SE-104 20 Stockholm, Sweden, telephone +46 8 657 61 00, imy@imy.se, "
+          "www.imy.se",
+    "sv": "Integritetsskyddsmyndigheten (IMY), Box 8114, 104 20 Stockholm, telefon "
+          "08-657 61 00, imy@imy.se, www.imy.se",
+}
 
 
 class Controller(BaseModel):
@@ -18,7 +29,7 @@ class Controller(BaseModel):
     name: str = "The controller"
     contact_email: str | None = None
     country: str = "SE"
-    supervisory_authority: str = "Integritetsskyddsmyndigheten (IMY), www.imy.se"
+    supervisory_authority: str = IMY["en"]
     recipients: list[str] = Field(
         default_factory=list,
         description="Recipients of data from every system, by name (CJEU C-154/21).")
@@ -26,6 +37,15 @@ class Controller(BaseModel):
         None, description="Art. 15(1)(h) statement; None: the report says there is none.")
     translations: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description="Per language, replacement texts: translations.sv.name")
+
+    @model_validator(mode="after")
+    def _authority_in_every_language(self) -> Controller:
+        """The default authority (IMY) in each language it is written in, unless the
+        configuration translates it itself: a Swedish letter must not say "telephone"."""
+        if self.supervisory_authority == IMY["en"]:
+            for lang, text in IMY.items():
+                self.translations.setdefault(lang, {}).setdefault("supervisory_authority", text)
+        return self
 
 
 class InventoryEntry(BaseModel):

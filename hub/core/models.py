@@ -58,6 +58,14 @@ class ProcessorResult(BaseModel):
         default_factory=list,
         description="Limits of the search (e.g. an API that was unavailable), in plain words.",
     )
+    note_codes: list[str] = Field(
+        default_factory=list,
+        description="The same limits as codes (e.g. 'zettle.card_payments_unlinkable'); the "
+        "subject's report shows a translated sentence for each, never the notes themselves.",
+    )
+    incomplete: bool = Field(
+        False, description="The search could not cover everything this processor may hold about "
+        "the subject: a part is checked by hand and the answer is supplemented.")
     identifiers: list[Identifier] = Field(
         default_factory=list,
         description="Identifiers seen in this processor's records (used to widen the lookup).",

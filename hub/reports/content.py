@@ -14,29 +14,33 @@ The information is tailored to the subject (EDPB Guidelines 01/2022 on the right
 the "whole" lists only the systems that hold, or may hold, their data; a system searched with no
 result is still shown, as searched and empty.
 
-What went wrong technically is the operator's business, not the subject's: a processor's error
-text can quote a token, another person's address or a request URL, and names settings such as
-``DSAR_STRIPE__API_KEY``. The subject's report says in plain words that a system could not be
-searched (and when the answer follows); the error itself stays in the operator's report.json,
-terminal and ``--json`` output. A note that carries such technical text is replaced the same way.
+Two audiences. What went wrong technically, and how a search was limited, is told to the
+operator: a processor's error text can quote a token, another person's address or a request URL
+and names settings such as ``DSAR_STRIPE__API_KEY``; a connector's notes speak of API fields and
+what to do by hand. Both stay in the operator's report.json, terminal and ``--json`` output. The
+subject reads only translated sentences chosen by code: that a system could not be searched (and
+when the answer follows), and for each limit a connector reported as a note code
+(``note_codes``, table ``notes`` of the language's texts) the sentence for that code; a note
+without a known code is not shown at all. A system whose search was incomplete (``incomplete``)
+is shown as found-but-incomplete and listed among the parts that follow. Record types and fields
+are named by the labels their connector declares (:mod:`hub.reports.labels`), never by their
+API keys.
 """
 
 from __future__ import annotations
 
-import re
-import tomllib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from functools import cache
-from importlib import resources
 from typing import Any
 
 from hub.core.deadlines import LOCAL_TIMEZONE
 from hub.core.inventory import Controller, InventoryEntry
-from hub.core.languages import DEFAULT_LANGUAGE, LANGUAGES
+from hub.core.languages import DEFAULT_LANGUAGE
 from hub.core.models import ManualItem, ProcessorResult, ProcessorStatus, Report
 from hub.core.subject import MatchStrength
+from hub.reports.labels import field_label, processor_title, type_label
+from hub.reports.translations import texts
 
 #: Records matched only through a weaker identifier: the report marks them for the subject.
 WEAK_MATCHES = frozenset({MatchStrength.DERIVED, MatchStrength.PLUS_ADDRESS,
@@ -45,37 +49,24 @@ WEAK_MATCHES = frozenset({MatchStrength.DERIVED, MatchStrength.PLUS_ADDRESS,
 #: Statuses of a system that still needs work; the subject gets a supplement by the due date.
 PENDING_STATUSES = frozenset({"error", "skipped", "manual", "by_hand", "not_searched"})
 
-#: What marks a note as technical, for the operator only: a setting's name, an HTTP status or
-#: URL, an exception's name, an e-mail address, a credential's name.
-TECHNICAL_TEXT = re.compile(
-    r"\bDSAR_\w+|\bHTTP\b|https?://|\b[A-Z]\w*(?:Error|Exception|Timeout)\b|Traceback"
-    r"|[\w.+-]+(?:@|%40)[\w-]+\.[\w.-]+|\b(?:api[ _-]?key|token|secret|credentials?)\b",
-    re.IGNORECASE)
+
+def note_text(code: str, lang: str) -> str | None:
+    """The subject's sentence for a connector's note code (``zettle.card_payments_unlinkable``
+    is ``[notes.zettle] card_payments_unlinkable``); None for a code without one."""
+    found: Any = texts(lang).get("notes", {})
+    for part in code.split("."):
+        found = found.get(part) if isinstance(found, dict) else None
+    return found if isinstance(found, str) else None
 
 
-def is_technical(text: str) -> bool:
-    """True when ``text`` is for the operator, not for the data subject (see module doc)."""
-    return bool(TECHNICAL_TEXT.search(text))
-
-
-def subject_notes(notes: Iterable[str], withheld: str | None) -> list[str]:
-    """The notes a data subject may read: technical ones become ``withheld`` once (or are
-    dropped when it is None)."""
-    shown: list[str] = []
-    for note in notes:
-        text = withheld if is_technical(note) else note
-        if text is not None and text not in shown:
-            shown.append(text)
-    return shown
-
-
-@cache
-def texts(lang: str) -> dict[str, Any]:
-    """The translation table of ``lang`` (``hub/reports/i18n/<lang>.toml``)."""
-    if lang not in LANGUAGES:
-        raise ValueError(f"unsupported report language {lang!r}; choose one of {LANGUAGES}")
-    source = resources.files("hub.reports").joinpath("i18n", f"{lang}.toml")
-    return tomllib.loads(source.read_text(encoding="utf-8"))
+def subject_notes(result: ProcessorResult, lang: str) -> list[str]:
+    """What the subject reads about the limits of one processor's search: the sentence of each
+    known note code, and a plain reason when the search was incomplete without one. The notes
+    themselves are the operator's (see the module docstring)."""
+    shown = [text for code in result.note_codes if (text := note_text(code, lang))]
+    if result.incomplete and not shown:
+        shown.append(texts(lang)["incomplete"]["unspecified"])
+    return list(dict.fromkeys(shown))
 
 
 def format_date(value: date | datetime, lang: str) -> str:
@@ -181,6 +172,8 @@ class RecordView:
 class RecordGroup:
     type: str
     records: list[RecordView]
+    #: the record type as the subject reads it (plural unless there is one record)
+    label: str = ""
 
 
 @dataclass
@@ -194,7 +187,10 @@ class SystemView:
     status: str  # a ProcessorStatus value, or "by_hand" / "not_searched" for manual items
     record_count: int = 0
     error: str | None = None
+    #: the subject's sentences about the limits of the search (never the operator's notes)
     notes: list[str] = field(default_factory=list)
+    #: the search could not cover everything: the system is pending even when data was found
+    incomplete: bool = False
     also_manual: bool = False
     in_inventory: bool = True
     purposes: list[str] = field(default_factory=list)
@@ -208,12 +204,13 @@ class SystemView:
 
     @property
     def pending(self) -> bool:
-        return self.status in PENDING_STATUSES or self.also_manual
+        return self.status in PENDING_STATUSES or self.also_manual or self.incomplete
 
     @property
     def relevant(self) -> bool:
         """Holds, or may hold, the subject's data (so it belongs in the overview)."""
-        return self.status != ProcessorStatus.NOT_FOUND.value or self.also_manual
+        return (self.status != ProcessorStatus.NOT_FOUND.value or self.also_manual
+                or self.incomplete)
 
 
 @dataclass
@@ -232,6 +229,12 @@ class AccessReportView:
     generated_at: datetime
     #: a draft (placeholders allowed, stamped UTKAST / DRAFT): never sent as it is
     draft: bool = False
+    #: processor name → the system's title, for "found at …" (inventory, else the connector's)
+    titles: dict[str, str] = field(default_factory=dict)
+
+    def source_title(self, processor: str) -> str:
+        """The system an identifier was found in, as the subject knows it."""
+        return self.titles.get(processor) or processor_title(processor)
 
     @property
     def relevant(self) -> list[SystemView]:
@@ -282,7 +285,7 @@ def _is_controller_itself(processor: str | None, controller: Controller) -> bool
 def _record_groups(result: ProcessorResult, lang: str) -> list[RecordGroup]:
     groups: dict[str, list[RecordView]] = {}
     for record in result.records:
-        fields = [(path.replace(".", " › "), display_value(value, lang))
+        fields = [(field_label(result.name, record.type, path, lang), display_value(value, lang))
                   for path, value in flatten(record.data) if value not in (None, "")]
         groups.setdefault(record.type, []).append(RecordView(
             type=record.type, id=record.id, matched_on=record.matched_on,
@@ -290,7 +293,9 @@ def _record_groups(result: ProcessorResult, lang: str) -> list[RecordGroup]:
             weak=record.match_strength in WEAK_MATCHES, fields=fields,
             retained_until=record.retained_until, legal_basis=record.legal_basis,
             action=record.action.value if record.action else None))
-    return [RecordGroup(type=kind, records=records) for kind, records in groups.items()]
+    return [RecordGroup(type=kind, records=records,
+                        label=type_label(result.name, kind, lang, len(records)))
+            for kind, records in groups.items()]
 
 
 def _describe(view: SystemView, entry: InventoryEntry | None, controller: Controller,
@@ -328,10 +333,10 @@ def build_view(report: Report, *, lang: str = DEFAULT_LANGUAGE,
         shown.add(entry.key if entry else result.name)
         # the operator's error text never reaches the subject: a translated sentence instead
         failed = result.error and result.status == ProcessorStatus.ERROR
-        view = SystemView(key=result.name, title=result.name, processor=None,
+        view = SystemView(key=result.name, title=processor_title(result.name), processor=None,
                           status=result.status.value, record_count=len(result.records),
                           error=t["next_step"]["technical_withheld"] if failed else None,
-                          notes=subject_notes(result.notes, t["systems"]["note_withheld"]),
+                          notes=subject_notes(result, lang), incomplete=result.incomplete,
                           also_manual=bool(entry and entry.manual_instructions),
                           groups=_record_groups(result, lang))
         rank = order.get(entry.key, len(order)) if entry else len(order)
@@ -357,4 +362,5 @@ def build_view(report: Report, *, lang: str = DEFAULT_LANGUAGE,
         general_recipients=list(localised(controller, "recipients", lang) or []),
         systems=[view for _, view in systems],
         generated_at=generated_at or datetime.now(UTC),
+        titles={view.key: view.title for _, view in systems},
     )

@@ -35,7 +35,8 @@ from typing import IO, Any
 from hub.core.inventory import InventoryEntry
 from hub.core.models import ProcessorResult, Record, Report
 from hub.core.spreadsheet import safe_cell
-from hub.reports.content import AccessReportView, flatten, inventory_entry_for, subject_notes
+from hub.reports.content import AccessReportView, flatten, inventory_entry_for
+from hub.reports.labels import type_label
 from hub.reports.render import render_export_readme
 
 CSV_ENCODING = "utf-8-sig"  # UTF-8 with BOM, see the module docstring
@@ -56,8 +57,9 @@ def is_portable(entry: InventoryEntry | None) -> bool:
 
 def portable_report(report: Report, inventory: Sequence[InventoryEntry]) -> Report:
     """A copy of ``report`` with only the processors Art. 20 covers and no manual items, and
-    without the operator's error texts and technical notes (the subject receives this file)."""
-    kept = [p.model_copy(update={"error": None, "notes": subject_notes(p.notes, None)})
+    without the operator's error texts and notes (the subject receives this file; the note
+    codes stay, the report explains them)."""
+    kept = [p.model_copy(update={"error": None, "notes": []})
             for p in report.processors if is_portable(inventory_entry_for(p.name, inventory))]
     return report.model_copy(update={"processors": kept, "manual_items": []})
 
@@ -101,19 +103,33 @@ def _safe(part: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", part).strip("._") or "records"
 
 
-def csv_files(results: Iterable[ProcessorResult]) -> dict[str, str]:
-    """``{"stripe-charge.csv": csv text, ...}`` for every processor and record type."""
-    files: dict[str, str] = {}
+def csv_tables(results: Iterable[ProcessorResult]) -> dict[str, tuple[str, str, list[Record]]]:
+    """``{"stripe-charge.csv": (processor, record type, records), ...}`` for every processor
+    and record type."""
+    tables: dict[str, tuple[str, str, list[Record]]] = {}
     for result in results:
         by_type: dict[str, list[Record]] = {}
         for record in result.records:
             by_type.setdefault(record.type, []).append(record)
         for kind, records in by_type.items():
             name = f"{_safe(result.name)}-{_safe(kind)}.csv"
-            while name in files:  # two types that sanitise alike
+            while name in tables:  # two types that sanitise alike
                 name = name.removesuffix(".csv") + "_.csv"
-            files[name] = records_csv(records)
-    return files
+            tables[name] = (result.name, kind, records)
+    return tables
+
+
+def csv_files(results: Iterable[ProcessorResult]) -> dict[str, str]:
+    """``{"stripe-charge.csv": csv text, ...}`` for every processor and record type."""
+    return {name: records_csv(records) for name, (_, _, records) in csv_tables(results).items()}
+
+
+def _holds(processor: str, kind: str, records: list[Record], content: AccessReportView) -> str:
+    """What a CSV file holds, in the subject's words (its name keeps the API's type name, so
+    programs reading the export can rely on it)."""
+    return content.t["export_files"]["entry"].format(
+        system=content.source_title(processor),
+        records=type_label(processor, kind, content.lang, len(records)))
 
 
 def write_export_zip(handle: IO[bytes], report: Report, content: AccessReportView,
@@ -121,8 +137,10 @@ def write_export_zip(handle: IO[bytes], report: Report, content: AccessReportVie
                      written_at: datetime | None = None) -> list[str]:
     """Write export.zip to the open binary ``handle``; returns the member names."""
     portable = portable_report(report, inventory)
-    tables = csv_files(portable.processors)
+    tables = csv_tables(portable.processors)
     names = ["report.json", *tables, "README.txt"]
+    listed = [(name, _holds(*tables[name], content) if name in tables else None)
+              for name in names]
     stamp = (written_at or content.generated_at).timetuple()[:6]
 
     def add(name: str, data: bytes) -> None:
@@ -133,7 +151,7 @@ def write_export_zip(handle: IO[bytes], report: Report, content: AccessReportVie
 
     with zipfile.ZipFile(handle, "w") as archive:
         add("report.json", (portable.model_dump_json(indent=2) + "\n").encode("utf-8"))
-        for name, text in tables.items():
-            add(name, text.encode(CSV_ENCODING))
-        add("README.txt", render_export_readme(content, names).encode("utf-8"))
+        for name, (_, _, records) in tables.items():
+            add(name, records_csv(records).encode(CSV_ENCODING))
+        add("README.txt", render_export_readme(content, listed).encode("utf-8"))
     return names

@@ -8,30 +8,39 @@ only, never an e-mail address.
 One request folder holds:
 
 * ``report.json``      – the machine-readable answer (``dsar schema report``)
-* ``report.html``      – the readable Art. 15 report, self-contained, prints on A4 (sv / en)
-* ``export.zip``       – the Art. 20 portability copy (report.json + CSV per record type)
+* ``report.html``      – the readable Art. 15 report, self-contained, prints on A4 (sv / en);
+  for an erasure, the erasure answer (:mod:`hub.reports.erasure`)
+* ``export.zip``       – the Art. 20 portability copy (report.json + CSV per record type);
+  never for an erasure, which has no data to hand over
 * ``cover-letter.txt`` – text for the reply e-mail
+* ``art19-<slug>.txt`` – an erasure's notice to one named recipient (Art. 19), rewritten on
+  every run until its task is marked sent
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 import tempfile
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
 from hub.core.languages import DEFAULT_LANGUAGE
 from hub.core.models import Report
+from hub.core.request_types import RequestType
 
 if TYPE_CHECKING:
     from hub.config.settings import HubSettings
     from hub.core.inventory import Controller, InventoryEntry
     from hub.reports.content import AccessReportView
+    from hub.reports.erasure import ErasureFacts
 
 REPORT_FILES = ("report.json", "report.html", "export.zip", "cover-letter.txt")
+#: An Art. 19 letter's file stem (its task's name): a plain path segment, never a path.
+_LETTER_NAME = re.compile(r"art19-[a-z0-9]+(?:-[a-z0-9]+)*")
 
 
 def _write_atomically(path: Path, fill: Callable[[IO[bytes]], object]) -> Path:
@@ -104,7 +113,11 @@ def write_report(report: Report, out_dir: Path, *, lang: str = DEFAULT_LANGUAGE,
     ``settings`` supplies the processing inventory (``[controller]``, ``[[inventory]]``) that
     the human-readable report and the export scope are built from; without it the report has
     only what the processors returned. ``report.json`` gains the inventory's manual items.
+    An erasure report gets the erasure answer instead (:func:`write_erasure_answer`).
     """
+    if report.request.type == RequestType.ERASURE.value:
+        return write_erasure_answer(report, out_dir, lang=lang, settings=settings,
+                                    generated_at=generated_at, draft=draft)
     from hub.reports.content import with_manual_items
     from hub.reports.export import write_export_zip
     from hub.reports.render import render_cover_letter, render_html
@@ -122,4 +135,41 @@ def write_report(report: Report, out_dir: Path, *, lang: str = DEFAULT_LANGUAGE,
         write_private_bytes(folder / "export.zip",
                             lambda handle: write_export_zip(handle, report, content, inventory))
     write_private(folder / "cover-letter.txt", render_cover_letter(content))
+    return folder
+
+
+def write_erasure_answer(report: Report, out_dir: Path, *, lang: str = DEFAULT_LANGUAGE,
+                         settings: HubSettings | None = None,
+                         generated_at: datetime | None = None, draft: bool = False,
+                         facts: ErasureFacts | None = None) -> Path:
+    """Write an erasure request's folder: ``report.json`` as it is (the operator's copy),
+    the erasure answer as ``report.html`` and ``cover-letter.txt``, and one Art. 19 letter per
+    named recipient not yet told (``facts.letters``; a letter marked sent is left as it was
+    sent). No ``export.zip``: an erasure hands over no data. Returns the folder."""
+    from hub.reports.erasure import (
+        build_art19_view,
+        build_erasure_view,
+        render_art19_letter,
+        render_erasure_answer,
+        render_erasure_letter,
+    )
+
+    controller, inventory = _inventory(settings)
+    generated_at = generated_at or datetime.now(UTC)
+    view = build_erasure_view(report, lang=lang, controller=controller, inventory=inventory,
+                              facts=facts, generated_at=generated_at, draft=draft)
+    folder = out_dir / report.request.id
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    write_private(folder / "report.json", report.model_dump_json(indent=2) + "\n")
+    write_private(folder / "report.html", render_erasure_answer(view))
+    write_private(folder / "cover-letter.txt", render_erasure_letter(view))
+    for letter in (facts.letters if facts else ()):
+        if not _LETTER_NAME.fullmatch(letter.task):
+            raise ValueError(f"not an Art. 19 letter's name: {letter.task!r}")
+        if letter.sent_on is None:
+            # the recipients are Swedish businesses and staff: their notice is in Swedish
+            notice = build_art19_view(report, letter, controller=controller,
+                                      inventory=inventory, facts=facts,
+                                      generated_at=generated_at, draft=draft)
+            write_private(folder / f"{letter.task}.txt", render_art19_letter(notice))
     return folder

@@ -72,5 +72,8 @@ def render_cover_letter(content: AccessReportView) -> str:
     return text.strip() + "\n"
 
 
-def render_export_readme(content: AccessReportView, files: Sequence[str]) -> str:
+def render_export_readme(content: AccessReportView,
+                         files: Sequence[tuple[str, str | None]]) -> str:
+    """README.txt of export.zip; ``files`` are the members, each with what it holds in the
+    subject's words (None: described by the read-me's own text)."""
     return environment().get_template("export-readme.txt").render(v=content, files=files)

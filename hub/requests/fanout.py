@@ -120,7 +120,11 @@ def result_from(name: str, outcome: Outcome) -> ProcessorResult:
     else:
         status = ProcessorStatus.MANUAL if findings.manual else ProcessorStatus.NOT_FOUND
     return ProcessorResult(name=name, status=status, records=findings.records,
-                           notes=findings.notes, identifiers=findings.identifiers,
+                           notes=findings.notes, note_codes=findings.note_codes,
+                           # records found, but a person must still look: not complete
+                           incomplete=findings.incomplete or (findings.manual
+                                                              and bool(findings.records)),
+                           identifiers=findings.identifiers,
                            duration_seconds=outcome.seconds)
 
 
@@ -136,7 +140,11 @@ def merge_round(result: ProcessorResult, outcome: Outcome, what: str) -> Process
     known = {(r.type, r.id) for r in merged.records}
     merged.records += [r for r in outcome.findings.records if (r.type, r.id) not in known]
     merged.notes += [n for n in outcome.findings.notes if n not in merged.notes]
+    merged.note_codes += [c for c in outcome.findings.note_codes if c not in merged.note_codes]
     merged.identifiers += outcome.findings.identifiers
+    # a processor that asked for a manual step still needs it when a later round finds records
+    merged.incomplete = (merged.incomplete or outcome.findings.incomplete
+                         or (bool(merged.records) and merged.status is ProcessorStatus.MANUAL))
     if merged.records and merged.status in (ProcessorStatus.NOT_FOUND, ProcessorStatus.MANUAL):
         merged.status = ProcessorStatus.FOUND
     return merged

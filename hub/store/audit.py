@@ -51,7 +51,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from hub.core.errors import DsarError
-from hub.store.keyed import Pseudonymiser, keyed_hash_with
+from hub.store.keyed import Pseudonymiser, key_available, keyed_hash_with
 from hub.store.locks import lock_state_entry
 from hub.store.tables import AuditEntry, StateEntry
 
@@ -230,7 +230,7 @@ class AuditLog:
 
         ``expected_head`` is a head kept outside this database (see the module docstring).
         """
-        secret = self._pseudonyms.secret() if self.secret_path.exists() else None
+        secret = self._pseudonyms.secret() if key_available(self.secret_path) else None
         with Session(self.engine) as session:
             rows = session.scalars(
                 select(AuditEntry).order_by(AuditEntry.seq).execution_options(yield_per=500))

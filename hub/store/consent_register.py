@@ -140,27 +140,6 @@ class Observation:
     reconcile: bool = False
 
     @classmethod
-    def from_mailerlite(cls, subscriber: dict[str, Any], *, system: str = "mailerlite",
-                        status: str | None = None) -> Observation:
-        evidence: dict[str, str | None] = {}
-        for name in EVIDENCE_FIELDS:
-            if name not in subscriber:
-                continue
-            raw = subscriber[name]
-            if name.endswith("_at"):
-                evidence[name] = _iso(parse_source_time(raw))
-            else:
-                evidence[name] = raw if isinstance(raw, str) and raw else None
-        return cls(
-            system=system,
-            subscriber_id=str(subscriber["id"]),
-            email=str(subscriber.get("email") or ""),
-            status=str(status or subscriber.get("status") or ""),
-            evidence=evidence,
-            updated_at=parse_source_time(subscriber.get("updated_at")),
-        )
-
-    @classmethod
     def deleted(cls, system: str, subscriber_id: str, email: str) -> Observation:
         return cls(system=system, subscriber_id=subscriber_id, email=email, status=DELETED,
                    evidence={})

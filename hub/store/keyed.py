@@ -12,10 +12,18 @@ anyone; with it the hub can recognise the same address again (GDPR Art. 4(5) pse
 Losing or replacing the secret silently breaks recognition (suppressed people would no longer be
 recognised), so back it up with the database; :func:`secret_fingerprint` lets stores detect a
 changed secret instead of failing open.
+
+Several machines on one PostgreSQL database must hash alike, so the key can also be configured
+(``DSAR_KEYED_HASH_KEY_FILE`` or ``DSAR_KEYED_HASH_KEY``, :mod:`hub.config.settings`); it then
+stands in for the state folder's file wherever that is asked for. The state-encryption key
+(:mod:`hub.store.sealed`) is read the same way. The database keeps each key's fingerprint from
+its first use, so a machine with another key is refused (``dsar config check`` says which).
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import contextlib
 import hashlib
 import hmac
@@ -26,21 +34,28 @@ import secrets
 import stat
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from hub.config.settings import KeyKind, KeySource, check_key_file, configured_key
 from hub.core.errors import ConfigurationError
+from hub.core.logs import register_secret
 from hub.core.subject import address_key
 from hub.store.locks import lock_state_entry
 from hub.store.tables import StateEntry
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from sqlalchemy import Engine
 
 SECRET_BYTES = 32
 KEYFILE_NAME = "keyed-hash.key"
+#: the state-encryption key's file (named here so a configured key can stand in for it)
+STATE_KEYFILE_NAME = "state-encryption.key"
+_KINDS: dict[str, KeyKind] = {KEYFILE_NAME: "keyed-hash", STATE_KEYFILE_NAME: "token"}
 _FINGERPRINT_LABEL = b"dsar-hub keyed-hash secret fingerprint v1"
 
 log = logging.getLogger(__name__)
@@ -71,14 +86,77 @@ def normalise_email(email: str) -> str:
     return address_key(email)
 
 
+def configured_source(path: Path) -> KeySource | None:
+    """The configured key that stands in for the state folder's key file ``path``, if any."""
+    kind = _KINDS.get(path.name)
+    return configured_key(path.parent, kind) if kind is not None else None
+
+
+def key_available(path: Path) -> bool:
+    """Whether the key for ``path`` exists without creating it: configured, or in the folder."""
+    return configured_source(path) is not None or path.exists()
+
+
+def where_key_lives(path: Path) -> str:
+    """Where this machine takes the key for ``path`` from, in words for messages."""
+    source = configured_source(path)
+    return source.describe() if source is not None else str(path)
+
+
+def decode_key(raw: bytes, origin: str, what: str, *, raw_allowed: bool) -> bytes:
+    """The 32 key bytes of a configured key.
+
+    Accepted: the 32 bytes themselves (a copy of a key file the hub generated, ``raw_allowed``
+    for files only), 32 bytes in base64url (``secrets.token_urlsafe(32)``; padding optional) or
+    in hex (``openssl rand -hex 32``), surrounding white space ignored. Anything else is
+    refused rather than stretched: a short passphrase would make the pseudonyms guessable.
+    """
+    if raw_allowed and len(raw) == SECRET_BYTES:
+        return raw
+    text = raw.strip()
+    with contextlib.suppress(ValueError):
+        if len(text) == 2 * SECRET_BYTES:
+            return bytes.fromhex(text.decode("ascii"))
+    with contextlib.suppress(ValueError, binascii.Error):
+        decoded = base64.b64decode(text + b"=" * (-len(text) % 4), altchars=b"-_",
+                                   validate=True)
+        if len(decoded) == SECRET_BYTES:
+            return decoded
+    raise ConfigurationError(
+        f"{origin}: the {what} must be {SECRET_BYTES} random bytes in base64url or hex; make "
+        "one with: python -c \"import secrets; print(secrets.token_urlsafe(32))\"")
+
+
+def read_configured_key(source: KeySource, what: str) -> bytes:
+    """The key a setting names, its file re-checked (it may have changed since the settings
+    were loaded); its text is registered so no log line can print it."""
+    if source.value is not None:
+        text = source.value.get_secret_value()
+        register_secret(text, source.kind + "-key")
+        return decode_key(text.encode("utf-8"), source.setting, what, raw_allowed=False)
+    assert source.file is not None
+    try:
+        check_key_file(source.file)
+        raw = source.file.read_bytes()
+    except (ValueError, OSError) as exc:
+        raise ConfigurationError(f"{source.setting}: {exc}") from None
+    with contextlib.suppress(UnicodeDecodeError):
+        register_secret(raw.decode("utf-8").strip(), source.kind + "-key")
+    return decode_key(raw, source.describe(), what, raw_allowed=True)
+
+
 def load_or_create_secret(path: Path, what: str = "keyed-hash secret") -> bytes:
-    """The secret at ``path``, created (0600) if it does not exist yet.
+    """The secret at ``path``, created (0600) if it does not exist yet; a configured key
+    (:func:`configured_source`) takes its place and is never created.
 
     Creation is atomic: the bytes are written to a private temporary file opened with
     ``O_EXCL`` and then published with ``link``, which fails if another process published
     first; so no process ever reads a half-written secret and two first uses agree on one.
     ``what`` names the secret in messages (the state-encryption key is made the same way).
     """
+    source = configured_source(path)
+    if source is not None:
+        return read_configured_key(source, what)
     try:
         return _read_secret(path, what)
     except FileNotFoundError:
@@ -178,8 +256,18 @@ class Pseudonymiser:
 
     def secret(self, session: Session | None = None) -> bytes:
         if self._secret is None:
+            in_session = session is not None and session.get_bind().dialect.name == "sqlite"
+            if not key_available(self.secret_path):
+                # This machine's first use: a database that already holds pseudonyms needs
+                # their key, and a new one would only leave a stray key file behind.
+                known = (session.get(StateEntry, FINGERPRINT_STATE_KEY) is not None
+                         if session is not None and in_session
+                         else stored_fingerprint(self.engine, FINGERPRINT_STATE_KEY) is not None)
+                # (re-checked: another process here may have made the key, then recorded it)
+                if known and not key_available(self.secret_path):
+                    raise ConfigurationError(keyed_hash_mismatch(self.secret_path, found=False))
             secret = load_or_create_secret(self.secret_path)
-            if session is not None and session.get_bind().dialect.name == "sqlite":
+            if session is not None and in_session:
                 _check_fingerprint(session, secret, self.secret_path)
             else:
                 try:
@@ -199,14 +287,67 @@ class Pseudonymiser:
 
 
 def _check_fingerprint(session: Session, secret: bytes, path: Path) -> None:
-    fingerprint = json.dumps(secret_fingerprint(secret))
-    lock_state_entry(session, FINGERPRINT_STATE_KEY)  # the first use of two processes, too
-    stored = session.get(StateEntry, FINGERPRINT_STATE_KEY, with_for_update=True)
+    if record_fingerprint(session, FINGERPRINT_STATE_KEY, secret_fingerprint(secret)) == "differs":
+        raise ConfigurationError(keyed_hash_mismatch(path))
+
+
+def keyed_hash_mismatch(path: Path, *, found: bool = True) -> str:
+    """The refusal when this machine's keyed-hash key is not the database's (``found``
+    False: this machine has none yet)."""
+    problem = (f"this machine's keyed-hash key ({where_key_lives(path)}) differs from the one "
+               "the database was started with (it is not the one its pseudonyms were made "
+               "with)" if found else
+               f"this machine has no keyed-hash key yet ({path}), but the database was started "
+               "with one (a new key is not the one its pseudonyms were made with)")
+    return (f"{problem}: copy it from the machine that first used this database (the file its "
+            "DSAR_KEYED_HASH_KEY_FILE names, or keyed-hash.key in its state folder) and point "
+            "DSAR_KEYED_HASH_KEY_FILE at the copy; a new key would recognise nobody")
+
+
+FingerprintCheck = Literal["recorded", "same", "differs"]
+
+
+def record_fingerprint(session: Session, state_key: str, fingerprint: str) -> FingerprintCheck:
+    """Compare ``fingerprint`` with the one stored under ``state_key``, storing it if there is
+    none yet (in ``session``'s transaction, serialised with every other first use)."""
+    value = json.dumps(fingerprint)
+    lock_state_entry(session, state_key)  # the first use of two processes, too
+    stored = session.get(StateEntry, state_key, with_for_update=True)
     if stored is None:
-        session.add(StateEntry(key=FINGERPRINT_STATE_KEY, value=fingerprint,
-                               updated_at=datetime.now(UTC)))
+        session.add(StateEntry(key=state_key, value=value, updated_at=datetime.now(UTC)))
         session.flush()
-    elif stored.value != fingerprint:
-        raise ConfigurationError(
-            f"the keyed-hash secret {path} is not the one this database's pseudonyms were "
-            "made with; restore the original secret (a new one would recognise nobody)")
+        return "recorded"
+    return "same" if stored.value == value else "differs"
+
+
+def stored_fingerprint(engine: Engine, state_key: str) -> str | None:
+    with Session(engine) as session:
+        stored = session.get(StateEntry, state_key)
+        return json.loads(stored.value) if stored is not None else None
+
+
+KeyCheck = Literal["recorded", "same", "differs", "missing", "not-made"]
+
+
+def check_key_with_database(engine: Engine, path: Path, state_key: str,
+                            fingerprint: Callable[[bytes], str], what: str) -> KeyCheck:
+    """Whether this machine's key for ``path`` is the one the database started with.
+
+    ``recorded``: the database had none and now has this key's; ``same``; ``differs``;
+    ``missing``: this machine has no key yet but the database has one (a first use here would
+    make another); ``not-made``: neither has one yet. Never creates a key; a configured key
+    that cannot be read raises ConfigurationError.
+    """
+    if not key_available(path):
+        return "missing" if stored_fingerprint(engine, state_key) is not None else "not-made"
+    key = load_or_create_secret(path, what)
+    with Session(engine) as session:
+        outcome = record_fingerprint(session, state_key, fingerprint(key))
+        session.commit()
+    return outcome
+
+
+def check_keyed_hash_key(engine: Engine, state_dir: Path) -> KeyCheck:
+    """This machine's keyed-hash key against the database's (:func:`check_key_with_database`)."""
+    return check_key_with_database(engine, secret_path(state_dir), FINGERPRINT_STATE_KEY,
+                                   secret_fingerprint, "keyed-hash key")

@@ -5,8 +5,10 @@ the answer was due, whether the deadline was extended and why, and what was done
 keeps exactly that, in the hub's database (``store.db``: SQLite by default, PostgreSQL by URL).
 
 Tables
-    ``requests``            one row per request: type, received, due date (Art. 12(3), see
-                            :mod:`hub.core.deadlines`), an optional extension with its reason, who
+    ``requests``            one row per request: type, received (and whether that date was
+                            only assumed: nobody gave it), due date (Art. 12(3), see
+                            :mod:`hub.core.deadlines`), an optional extension with its reason
+                            (the day the subject was told is in its ``extended`` event), who
                             verified the requester's identity, open/closed. At most one
                             open request per subject and type (a unique index on
                             ``subject_key``), so two runs at once share one request.
@@ -67,6 +69,7 @@ from hub.store.tables import DataSubjectRequest, RequestEvent, RequestIdentifier
 if TYPE_CHECKING:
     from hub.config.settings import HubSettings
     from hub.core.models import Report
+    from hub.store.audit import AuditLog
 
 
 class RequestStatus(StrEnum):
@@ -147,6 +150,17 @@ class LedgerRequest:
     closed_at: datetime | None
     identifiers: tuple[tuple[str, str, str], ...] = ()
     events: tuple[LedgerEvent, ...] = field(default=())
+    #: nobody said when the request arrived: ``received_at`` is when it was opened
+    received_at_assumed: bool = False
+
+    @property
+    def extension_told_on(self) -> date | None:
+        """The day the subject was told of the extension (read from the history: a request
+        read without it says None)."""
+        for entry in reversed(self.events):
+            if entry.kind == "extended" and entry.details.get("told_on"):
+                return date.fromisoformat(str(entry.details["told_on"]))
+        return None
 
     @property
     def deadline(self) -> date:
@@ -169,6 +183,7 @@ class LedgerRequest:
             extension_reason=row.extension_reason, verified_by=row.verified_by,
             created_at=_aware(row.created_at) or row.created_at,
             closed_at=_aware(row.closed_at),
+            received_at_assumed=bool(row.received_at_assumed),
             identifiers=tuple((i.kind, i.value, i.source) for i in row.identifiers)
             if with_history else (),
             events=tuple(LedgerEvent(e.id, _aware(e.at) or e.at, e.kind, dict(e.details or {}))
@@ -182,9 +197,12 @@ class LedgerRequest:
             "subject_email": self.subject_email,
             "received_at": self.received_at.isoformat(),
             "received_on": self.received_on.isoformat(),
+            "received_at_assumed": self.received_at_assumed,
             "due_at": self.due_at.isoformat(),
             "extended_due_at": self.extended_due_at.isoformat() if self.extended_due_at else None,
             "deadline": self.deadline.isoformat(), "extension_reason": self.extension_reason,
+            "extension_told_on": (self.extension_told_on.isoformat()
+                                  if self.extension_told_on else None),
             "verified_by": self.verified_by, "created_at": self.created_at.isoformat(),
             "closed_at": self.closed_at.isoformat() if self.closed_at else None,
             "identifiers": [{"kind": k, "value": v, "source": s} for k, v, s in self.identifiers],
@@ -238,9 +256,9 @@ def _json_safe(details: dict[str, Any] | None) -> dict[str, Any]:
 # ---------------------------------------------------------------------------------------------
 
 EXPORT_COLUMNS = (
-    "id", "type", "status", "subject_email", "received_on", "received_at", "due_at",
-    "extended_due_at", "deadline", "extension_reason", "verified_by", "created_at",
-    "closed_at", "events",
+    "id", "type", "status", "subject_email", "received_on", "received_at",
+    "received_at_assumed", "due_at", "extended_due_at", "deadline", "extension_reason",
+    "extension_told_on", "verified_by", "created_at", "closed_at", "events",
 )
 
 
@@ -266,11 +284,14 @@ class Ledger:
         verified_by: str | None = None,
         identifiers: Iterable[tuple[str, str, str]] = (),
         now: datetime | None = None,
+        received_assumed: bool = False,
     ) -> LedgerRequest:
         """Record a new request; its deadline is one month from receipt (Art. 12(3)).
 
         ``email`` must already be validated and normalised (:class:`hub.core.subject.Subject`).
         ``received`` is the day (or moment) the request reached the controller; default now.
+        ``received_assumed``: without ``received``, nobody said when it arrived (a lookup or
+        erasure opened it), so "now" is recorded as assumed, not as a known receipt.
         A subject has at most one open request per type (a unique index decides, so it holds
         for processes racing each other too): :class:`RequestAlreadyOpen` names the open one.
         """
@@ -284,7 +305,8 @@ class Ledger:
             id=new_request_id(kind.value, now), type=kind.value,
             status=RequestStatus.OPEN.value, subject_email=email,
             subject_key=subject_key(email), received_at=received_at, received_on=received_on,
-            due_at=response_due(received_on), verified_by=verified_by or None, created_at=now)
+            due_at=response_due(received_on), verified_by=verified_by or None, created_at=now,
+            received_at_assumed=received_assumed and received is None)
         seen = {("email", email)}
         row.identifiers.append(RequestIdentifier(kind="email", value=email, source="request"))
         for id_kind, value, source in identifiers:
@@ -293,7 +315,8 @@ class Ledger:
                 row.identifiers.append(RequestIdentifier(kind=id_kind, value=value, source=source))
         row.events.append(RequestEvent(at=now, kind="opened", details={
             "type": kind.value, "received_on": received_on.isoformat(),
-            "due_at": row.due_at.isoformat(), "verified": bool(verified_by)}))
+            "due_at": row.due_at.isoformat(), "verified": bool(verified_by),
+            **({"received_assumed": True} if row.received_at_assumed else {})}))
         try:
             with Session(self.engine) as session, session.begin():
                 session.add(row)
@@ -310,11 +333,13 @@ class Ledger:
         """The open request of this subject and type, or a new one; ``True`` when created.
 
         What ``dsar lookup`` / ``dsar erase`` use to attach to the request the owner opened
-        (or to open one when they did not). Two processes calling it at once for one subject
-        get the same request: the one whose insert loses attaches to the winner's."""
+        (or to open one when they did not: then, without ``received``, its receipt is
+        recorded as assumed). Two processes calling it at once for one subject get the same
+        request: the one whose insert loses attaches to the winner's."""
         found = self.find_open_request(email, type)
         if found is not None:
             return found, False
+        kwargs.setdefault("received_assumed", kwargs.get("received") is None)
         try:
             return self.open_request(email, type, **kwargs), True
         except RequestAlreadyOpen as race:
@@ -355,42 +380,45 @@ class Ledger:
         return self.attach(request_id, kind or report.request.type, details, now=now)
 
     def extend(self, request_id: str, reason: str, *, months: int = MAX_EXTENSION_MONTHS,
-               today: date | None = None, now: datetime | None = None) -> LedgerRequest:
-        """Record an Art. 12(3) extension "by two further months where necessary".
+               told_on: date | None = None, today: date | None = None,
+               now: datetime | None = None, audit: AuditLog | None = None) -> LedgerRequest:
+        """Record an Art. 12(3) extension "by two further months where necessary", and the
+        day the subject was told of it and its reasons (``told_on``, default today).
 
         Refused (:class:`ExtensionRefused`) without a reason, for more than two months, a
         second time (the two months are the maximum in total), for a closed request, or after
-        the first month: the subject must be told "within one month of receipt".
+        the first month: the subject must be told "within one month of receipt". ``audit``
+        adds the audit-log entry in the same transaction (the reason stays in the ledger: the
+        audit log is never rewritten, and a reason may name the person).
         """
         reason = (reason or "").strip()
-        if not reason:
-            raise ExtensionRefused("an extension needs a reason (Art. 12(3): the subject must "
-                                   "be told the reasons for the delay)")
-        if not 1 <= months <= MAX_EXTENSION_MONTHS:
-            raise ExtensionRefused(f"Art. 12(3) allows at most {MAX_EXTENSION_MONTHS} further "
-                                   f"months, not {months}")
         today = today or local_today()
+        told_on = told_on or today
         now = now or datetime.now(UTC)
         with Session(self.engine) as session, session.begin():
-            row = self._row(session, request_id)
-            if row.status != RequestStatus.OPEN:
-                raise ExtensionRefused(f"request {request_id} is closed")
-            if row.extended_due_at is not None:
-                raise ExtensionRefused(
-                    f"request {request_id} was already extended to {row.extended_due_at}; "
-                    "Art. 12(3) allows one extension of at most two months in total")
-            if today > row.due_at:
-                raise ExtensionRefused(
-                    f"the first month ended on {row.due_at}: Art. 12(3) requires the extension "
-                    "to be notified within one month of receipt")
-            row.extended_due_at = extended_due(row.received_on, months)
+            row = self._row(session, request_id, for_update=True)
+            new_due = _check_extension(LedgerRequest.of(row), reason, months, told_on, today)
+            row.extended_due_at = new_due
             row.extension_reason, row.extended_at = reason, now
-            session.add(RequestEvent(request_id=row.id, at=now, kind="extended", details={
-                "months": months, "reason": reason,
-                "extended_due_at": row.extended_due_at.isoformat()}))
+            details = {"months": months, "extended_due_at": new_due.isoformat(),
+                       "told_on": told_on.isoformat()}
+            session.add(RequestEvent(request_id=row.id, at=now, kind="extended",
+                                     details={**details, "reason": reason}))
+            if audit is not None:
+                audit.append("request.extended", request_id=row.id,
+                             subject_email=row.subject_email, details=details, session=session)
             session.flush()
             session.refresh(row)
             return LedgerRequest.of(row, with_history=True)
+
+    def check_extension(self, request_id: str, reason: str, *,
+                        months: int = MAX_EXTENSION_MONTHS, told_on: date | None = None,
+                        today: date | None = None) -> date:
+        """The deadline :meth:`extend` would set, or :class:`ExtensionRefused`; writes
+        nothing (so a letter can be prepared before the extension is recorded)."""
+        today = today or local_today()
+        return _check_extension(self.get(request_id), (reason or "").strip(), months,
+                                told_on or today, today)
 
     def close(self, request_id: str, *, now: datetime | None = None,
               note: str | None = None) -> LedgerRequest:
@@ -513,9 +541,12 @@ class Ledger:
         for r in requests:
             writer.writerow(safe_cell(cell) for cell in [
                 r.id, r.type, r.status, r.subject_email or "", r.received_on.isoformat(),
-                r.received_at.isoformat(), r.due_at.isoformat(),
+                r.received_at.isoformat(), "yes" if r.received_at_assumed else "no",
+                r.due_at.isoformat(),
                 r.extended_due_at.isoformat() if r.extended_due_at else "",
-                r.deadline.isoformat(), r.extension_reason or "", r.verified_by or "",
+                r.deadline.isoformat(), r.extension_reason or "",
+                r.extension_told_on.isoformat() if r.extension_told_on else "",
+                r.verified_by or "",
                 r.created_at.isoformat(), r.closed_at.isoformat() if r.closed_at else "",
                 "; ".join(f"{e.at:%Y-%m-%d} {e.kind}" for e in r.events),
             ])
@@ -531,6 +562,35 @@ class Ledger:
             raise UnknownRequest(f"no request with id {request_id!r}; `dsar requests list --all` "
                                  "shows every id")
         return row
+
+
+def _check_extension(request: LedgerRequest, reason: str, months: int, told_on: date,
+                     today: date) -> date:
+    """The extended deadline of ``request``, or :class:`ExtensionRefused` saying why the
+    regulation does not allow it (see :meth:`Ledger.extend`)."""
+    if not reason:
+        raise ExtensionRefused("an extension needs a reason (Art. 12(3): the subject must "
+                               "be told the reasons for the delay)")
+    if not 1 <= months <= MAX_EXTENSION_MONTHS:
+        raise ExtensionRefused(f"Art. 12(3) allows at most {MAX_EXTENSION_MONTHS} further "
+                               f"months, not {months}")
+    if request.status != RequestStatus.OPEN:
+        raise ExtensionRefused(f"request {request.id} is closed")
+    if request.extended_due_at is not None:
+        raise ExtensionRefused(
+            f"request {request.id} was already extended to {request.extended_due_at}; "
+            "Art. 12(3) allows one extension of at most two months in total")
+    if today > request.due_at:
+        raise ExtensionRefused(
+            f"the first month ended on {request.due_at}: Art. 12(3) requires the extension "
+            "to be notified within one month of receipt")
+    if told_on > today:
+        raise ExtensionRefused(f"the subject cannot have been told on {told_on}, after today "
+                               f"({today})")
+    if told_on < request.received_on:
+        raise ExtensionRefused(f"the subject cannot have been told on {told_on}, before the "
+                               f"request was received ({request.received_on})")
+    return extended_due(request.received_on, months)
 
 
 def _request_type(value: RequestType | str) -> RequestType:

@@ -13,21 +13,71 @@ A stored value is ``fernet:v1:<token>``; anything else is a value written before
 existed, read as it is and encrypted on its next write. (Fortnox spends a refresh token on use
 and an access token lives an hour, so a clear copy left behind in an old backup or page is
 worthless soon after.)
+
+Machines that share one PostgreSQL database must share this key too, or each would find the
+others' tokens unreadable and spend the single-use Fortnox refresh token in turn: it can be
+configured (``DSAR_TOKEN_KEY_FILE`` or ``DSAR_TOKEN_KEY``, read like the keyed-hash key, see
+:mod:`hub.store.keyed`). The database keeps the key's fingerprint from its first use;
+``dsar config check`` compares it, and a configured key that differs is refused before any
+token is read. A generated key that differs is only logged: that is the lost-state-folder case,
+where the tokens count as absent and a newly configured refresh token takes over.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
+import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cryptography.fernet import Fernet, InvalidToken
+from sqlalchemy.orm import Session
 
 from hub.core.errors import ConfigurationError
-from hub.store.keyed import load_or_create_secret
+from hub.store.keyed import (
+    STATE_KEYFILE_NAME,
+    KeyCheck,
+    check_key_with_database,
+    configured_source,
+    key_available,
+    load_or_create_secret,
+    record_fingerprint,
+    where_key_lives,
+)
 
-KEYFILE_NAME = "state-encryption.key"
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+KEYFILE_NAME = STATE_KEYFILE_NAME
 PREFIX = "fernet:v1:"
 _WHAT = "state-encryption key"
+FINGERPRINT_STATE_KEY = "state_encryption.key_fingerprint"
+_FINGERPRINT_LABEL = b"dsar-hub state-encryption key fingerprint v1"
+
+log = logging.getLogger(__name__)
+
+
+def key_fingerprint(key: bytes) -> str:
+    """Identifies the key without revealing it (an HMAC of a fixed label under the key)."""
+    return hmac.new(key, _FINGERPRINT_LABEL, hashlib.sha256).hexdigest()[:16]
+
+
+def token_key_mismatch(path: Path) -> str:
+    """The refusal when this machine's token-encryption key is not the database's."""
+    return (f"this machine's token-encryption key ({where_key_lives(path)}) differs from the "
+            "one the database was started with, so it cannot read the stored processor "
+            "tokens: copy it from the machine that first used this database (the file its "
+            "DSAR_TOKEN_KEY_FILE names, or state-encryption.key in its state folder) and point "
+            "DSAR_TOKEN_KEY_FILE at the copy")
+
+
+def check_token_key(engine: Engine, state_dir: Path) -> KeyCheck:
+    """This machine's token-encryption key against the database's (see
+    :func:`hub.store.keyed.check_key_with_database`)."""
+    return check_key_with_database(engine, key_path(state_dir), FINGERPRINT_STATE_KEY,
+                                   key_fingerprint, _WHAT)
 
 
 def key_path(state_dir: Path) -> Path:
@@ -50,6 +100,24 @@ class Sealer:
     @classmethod
     def for_state_dir(cls, state_dir: Path) -> Sealer:
         return cls(key_path(state_dir))
+
+    def remember_key(self, engine: Engine) -> None:
+        """Record the key's fingerprint in the database at its first use, before any token is
+        read (outside every other transaction: on SQLite a second one would wait for the
+        first). A configured key the database does not know is refused (see the module
+        docstring); a run that has no key yet makes none."""
+        if not key_available(self.path):
+            return
+        key = load_or_create_secret(self.path, _WHAT)
+        with Session(engine) as session:
+            outcome = record_fingerprint(session, FINGERPRINT_STATE_KEY, key_fingerprint(key))
+            session.commit()
+        if outcome != "differs":
+            return
+        if configured_source(self.path) is not None:
+            raise ConfigurationError(token_key_mismatch(self.path))
+        log.warning("the state-encryption key in %s is not the one the database's tokens were "
+                    "sealed with; stored tokens count as absent", self.path.parent)
 
     def _cipher(self) -> Fernet:
         if self._fernet is None:

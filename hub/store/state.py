@@ -123,5 +123,8 @@ class StateStore:
 
 def connector_state(engine: Engine, state_dir: Path) -> StateStore:
     """The store the hub gives connectors (their ``state`` option): every value encrypted
-    under the state-encryption key in ``state_dir`` (:mod:`hub.store.sealed`)."""
-    return StateStore(engine, Sealer.for_state_dir(state_dir))
+    under the state-encryption key in ``state_dir`` (or the configured one), whose fingerprint
+    the database keeps (:mod:`hub.store.sealed`)."""
+    sealer = Sealer.for_state_dir(state_dir)
+    sealer.remember_key(engine)
+    return StateStore(engine, sealer)

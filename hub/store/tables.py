@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     Date,
     DateTime,
     ForeignKey,
@@ -23,6 +24,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -51,6 +53,11 @@ class DataSubjectRequest(Base):
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     received_on: Mapped[date] = mapped_column(
         Date, doc="The day of receipt in Swedish local time; the deadline counts from it.")
+    received_at_assumed: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false(),
+        doc="True when nobody said when the request arrived (``dsar lookup`` or ``dsar erase`` "
+            "opened it): the moment it was opened was taken, so the real deadline may be "
+            "earlier.")
     due_at: Mapped[date] = mapped_column(Date, index=True)
     extended_due_at: Mapped[date | None] = mapped_column(Date)
     extension_reason: Mapped[str | None] = mapped_column(Text)
@@ -282,3 +289,23 @@ class WebhookDelivery(Base):
     body_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     observations: Mapped[int] = mapped_column(Integer)
+
+
+# ---------------------------------------------------------------------------------------------
+# Rate budgets shared by every process and machine on this database
+# ---------------------------------------------------------------------------------------------
+
+
+class RateBudgetRow(Base):
+    """The recent request starts of one processor credential (see hub.store.rate_budget)."""
+
+    __tablename__ = "rate_budget"
+
+    key: Mapped[str] = mapped_column(
+        String(64), primary_key=True,
+        doc="SHA-256 of the processor's limit key and a digest of its credentials; never a "
+            "credential itself.")
+    starts: Mapped[str] = mapped_column(
+        Text, doc="JSON list of the newest request starts (seconds since the epoch, the "
+                  "database's clock on PostgreSQL), at most one limit's worth.")
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -674,6 +674,7 @@ async def test_export_notes_manual_erasure_and_stale_files(tmp_path: Path) -> No
     assert fresh.notes[0].startswith("Qlickboka has no API here: its exported customer list "
                                      "(old.csv, saved ")
     assert "Erasure will be a manual task" in fresh.notes[1]
+    assert fresh.note_codes == ["rest.export_searched"] and not fresh.incomplete
     month_ago = time.time() - 40 * 86_400
     os.utime(path, (month_ago, month_ago))
     async with BookingConnector(export_settings(path)) as connector:
@@ -681,6 +682,8 @@ async def test_export_notes_manual_erasure_and_stale_files(tmp_path: Path) -> No
     assert stale.records == [] and stale.manual is True
     assert any("40 days old" in n and "search Qlickboka's admin UI by hand" in n
                for n in stale.notes)
+    assert stale.note_codes == ["rest.export_searched", "rest.export_outdated"]
+    assert stale.incomplete
 
 
 async def test_export_problems_are_configuration_failures(tmp_path: Path) -> None:

@@ -458,6 +458,8 @@ async def test_phone_search_tries_spellings_and_says_its_limit(
     assert [(r.type, r.id, r.matched_on) for r in findings.records] == [
         ("customer", "4", "phone")]
     assert "spelling" in findings.notes[0]
+    # a limit the subject is told about, not a part left undone
+    assert findings.note_codes == ["fortnox.phone_spellings"] and not findings.incomplete
 
 
 # --------------------------------------------------------------------------- errors

@@ -209,6 +209,7 @@ async def test_stripe_lookup_skips_the_lists_of_a_customer_whose_id_is_a_dot_seg
                for c in others.calls)
     assert {r.id for r in findings.records if r.type == "customer"} == {"..", "cus_ok"}
     assert any("dot segment" in note or "URL path" in note for note in findings.notes)
+    assert "stripe.linked_records_unlisted" in findings.note_codes and findings.incomplete
 
 
 # ------------------------------------------------------------------------------ REST engine

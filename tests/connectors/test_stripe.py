@@ -106,6 +106,9 @@ async def test_missing_search_degrades_with_a_note(stripe_api: FakeStripe,
         findings = await connector.find_subject(Subject.from_email("maria@example.se"))
     assert [r.id for r in findings.records if r.type == "customer"] == ["cus_M"]
     assert any("Search API is not available" in note for note in findings.notes)
+    # the subject is told by code, and the answer is not complete without a check by hand
+    assert findings.note_codes == ["stripe.address_spellings_unsearched"]
+    assert findings.incomplete
 
 
 async def test_charges_are_followed_across_pages(stripe_api: FakeStripe,

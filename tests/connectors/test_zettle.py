@@ -316,6 +316,8 @@ async def test_email_in_other_letter_case_is_found_in_round_one(
     assert record.match_strength == MatchStrength.CASE_INSENSITIVE
     assert not findings.manual
     assert any("cannot be matched automatically" in note for note in findings.notes)
+    # found, yet the card and cash payments are still to be looked up by hand
+    assert findings.incomplete and "zettle.card_payments_unlinkable" in findings.note_codes
     assert record.data["products"][0]["comment"].startswith("Kvitto")
     assert record.data["payments"][0]["attributes"]["maskedPan"] == "535583******0000"
     assert "userId" not in record.data and "organizationId" not in record.data
@@ -348,6 +350,8 @@ async def test_nothing_matching_is_a_manual_step_with_the_invoice_dates_and_amou
     assert "my.zettle.com" in instructions and "Sales history" in instructions
     assert "2024-03-14 950.00 SEK; 2025-05-06 1200.00 SEK" in instructions
     assert "up to 3 years old" in history and "from 2019-01-01 to 2023-11-25" in history
+    assert findings.note_codes == ["zettle.card_payments_unlinkable", "zettle.history_limited"]
+    assert findings.incomplete
 
 
 def test_manual_instructions_without_hints_say_where_dates_come_from() -> None:

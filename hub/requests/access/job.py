@@ -3,12 +3,17 @@
 ``dsar lookup`` is a thin client of :func:`answer_access`; a scheduler or a web UI answers an
 access request the same way, with the same ledger entries and the same files. The verdict
 (:func:`access_verdict`) is the exit code the CLI returns, so every caller judges a lookup alike.
+
+A lookup that found weak matches or another person's data (:mod:`.review`) is held for the
+operator's Art. 15(4) review: only the operator's copy is written until ``dsar requests review``
+approves (:mod:`.approval`), whoever started the lookup. A draft is written all the same, being
+no answer to send; ``review=False`` writes the documents at once.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from hub.core.exit_codes import ExitCode
@@ -19,6 +24,13 @@ from hub.core.request_types import RequestType
 from hub.core.subject import Subject
 from hub.reports.content import with_manual_items
 from hub.reports.files import write_report
+from hub.requests.access.approval import (
+    ReviewState,
+    documents_written,
+    flags_of,
+    hold_for_review,
+    note_flags,
+)
 from hub.requests.access.lookup import ProgressCallback, look_up_many
 from hub.requests.context import RequestContext
 from hub.store.db import open_database
@@ -29,11 +41,13 @@ _ANSWERED = frozenset({ProcessorStatus.FOUND, ProcessorStatus.NOT_FOUND})
 
 @dataclass(frozen=True)
 class AccessAnswer:
-    """One answered access request: the report as written, its folder and the verdict."""
+    """One answered access request: the report as written, its folder, the verdict and
+    whether its documents wait for the operator's review."""
 
     report: Report
     folder: Path
     code: ExitCode
+    review: ReviewState = field(default_factory=ReviewState)
 
     @property
     def request_id(self) -> str:
@@ -58,10 +72,12 @@ def batch_verdict(codes: Iterable[ExitCode]) -> ExitCode:
 
 async def answer_access(ctx: RequestContext, subjects: Sequence[Subject], *,
                         lang: str = DEFAULT_LANGUAGE, concurrency: int = 5,
-                        on_progress: ProgressCallback | None = None) -> list[AccessAnswer]:
+                        on_progress: ProgressCallback | None = None,
+                        review: bool = True) -> list[AccessAnswer]:
     """Look every subject up (concurrently, sharing each processor's rate limit), attach each
     lookup to the subject's open access request in the ledger (opening one if needed), add the
-    manual items of the processing inventory and write the report folders."""
+    manual items of the processing inventory and write the report folders (held for review
+    where flagged, unless ``review`` is False)."""
     for subject in subjects:
         register_secret(subject.email, "subject")
     # The requests are found or opened first, so the lookup's log lines carry their ids.
@@ -72,21 +88,29 @@ async def answer_access(ctx: RequestContext, subjects: Sequence[Subject], *,
                                  concurrency=concurrency, on_progress=on_progress,
                                  request_ids=[request.id for request in requests],
                                  **ctx.connector_options)
-    return record_and_write(ctx, ledger, reports, requests, lang=lang)
+    return record_and_write(ctx, ledger, reports, requests, lang=lang, review=review)
 
 
 def record_and_write(ctx: RequestContext, ledger: Ledger, reports: Sequence[Report],
-                     requests: Sequence[LedgerRequest], *, lang: str) -> list[AccessAnswer]:
+                     requests: Sequence[LedgerRequest], *, lang: str,
+                     review: bool = True) -> list[AccessAnswer]:
     """The ledger and file half of :func:`answer_access`, for lookups already made."""
-    bound = [with_manual_items(bind_report(report, request), ctx.settings.inventory)
-             for report, request in zip(reports, requests, strict=True)]
-    folders = [write_report(report, ctx.reports_dir, lang=lang, settings=ctx.settings,
-                            draft=ctx.draft)
-               for report in bound]
-    for request, report, folder in zip(requests, bound, folders, strict=True):
-        ledger.attach_report(request.id, report, folder)
-    return [AccessAnswer(report, folder, access_verdict(report.processors))
-            for report, folder in zip(bound, folders, strict=True)]
+    answers = []
+    for report, request in zip(reports, requests, strict=True):
+        bound = with_manual_items(bind_report(report, request), ctx.settings.inventory)
+        flags = flags_of(ctx, bound)
+        hold = bool(flags) and review
+        if hold and not ctx.draft:
+            folder = hold_for_review(ctx.reports_dir / bound.request.id, bound, flags)
+        else:
+            folder = write_report(bound, ctx.reports_dir, lang=lang, settings=ctx.settings,
+                                  draft=ctx.draft)
+            documents_written(folder)
+        ledger.attach_report(request.id, bound, folder)
+        note_flags(ledger, request.id, flags, lang=lang, reviewed=review)
+        state = ReviewState(len(flags), needed=hold, withheld=hold and not ctx.draft)
+        answers.append(AccessAnswer(bound, folder, access_verdict(bound.processors), state))
+    return answers
 
 
 async def answer_one(ctx: RequestContext, subject: Subject, *,

@@ -4,7 +4,8 @@
 the caller shows it and decides (the CLI asks the person at the terminal or takes ``--yes``, a
 scheduler has decided in advance). :func:`carry_out` then saves the plan, executes it,
 suppresses the address (Art. 21(3)), verifies by a second lookup, records the Art. 19
-notifications, writes the erasure report and closes the request when nothing is left open.
+notifications (and opens a letter task per named recipient, :mod:`.tasks`), writes the erasure
+report and the answer to the subject, and closes the request when nothing is left open.
 Running it again, or resuming the request, continues the plan and never repeats a completed
 action (:mod:`.execute`).
 
@@ -18,18 +19,20 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import date
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
 from enum import StrEnum
 from pathlib import Path
 
+from hub.core.deadlines import LOCAL_TIMEZONE
 from hub.core.exit_codes import ExitCode
 from hub.core.languages import DEFAULT_LANGUAGE
 from hub.core.logs import register_secret
 from hub.core.models import Report
 from hub.core.request_types import RequestType
 from hub.core.subject import Subject
-from hub.reports.files import write_private, write_report
+from hub.reports.erasure import Art19Letter, ErasureFacts
+from hub.reports.files import write_erasure_answer, write_private
 from hub.requests.access.lookup import look_up
 from hub.requests.context import RequestContext
 from hub.requests.erasure.execute import execute
@@ -44,7 +47,7 @@ from hub.requests.erasure.plan import (
 )
 from hub.requests.erasure.report import Notification, erasure_report, notifications, open_work
 from hub.requests.erasure.stores import ErasureStores, close_request, open_stores
-from hub.requests.erasure.tasks import resumable_request
+from hub.requests.erasure.tasks import art19_letters, art19_tasks, resumable_request
 from hub.requests.erasure.verify import Verification, verify
 from hub.requests.fanout import open_connectors
 from hub.store.erasure_actions import (
@@ -52,9 +55,10 @@ from hub.store.erasure_actions import (
     ActionState,
     ErasureLedger,
     PlannedAction,
+    is_review,
     summarise,
 )
-from hub.store.ledger import Ledger, LedgerRequest, bind_report, local_today
+from hub.store.ledger import Ledger, LedgerEvent, LedgerRequest, bind_report, local_today
 from hub.store.suppression import SuppressionList
 
 
@@ -129,6 +133,8 @@ class ErasureResult:
     folder: Path
     code: ExitCode
     closed: bool = False
+    #: the Art. 19 letters to named recipients (sent, or still to send)
+    letters: list[Art19Letter] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -137,10 +143,15 @@ class ErasureResult:
             "states": summarise(self.plan), "open": open_work(self.plan),
             "unreachable": self.unreachable,
             "verification": self.verification.as_dict(),
-            "art19": [n.as_dict() for n in self.notices],
+            "art19": [n.as_dict() for n in self.notices]
+            + [{"recipient": letter.recipient, "how": "letter", "task": letter.task,
+                "systems": list(letter.systems), "sent": letter.sent_on is not None,
+                "on": letter.sent_on.isoformat() if letter.sent_on else None,
+                "letter": str(self.folder / f"{letter.task}.txt")} for letter in self.letters],
             "suppressed": True,
             "report": str(self.folder / "report.json"),
             "report_html": str(self.folder / "report.html"),
+            "cover_letter": str(self.folder / "cover-letter.txt"),
             "closed": self.closed,
             "actions": [a.as_dict() for a in self.plan],
         }
@@ -205,16 +216,25 @@ async def carry_out(ctx: RequestContext, proposal: ErasureProposal, *,
         "problems": len(verification.problems), "unverified": verification.unverified})
     told = notifications(plan, proposal.today)
     _record_notifications(ledger, request.id, told)
+    settings = ctx.settings
+    letters = art19_tasks(plan, settings.inventory, settings.controller, request.id)
+    if letters:
+        plan = elog.save_plan(request.id, letters)
 
     report = erasure_report(proposal.lookup, plan, request_id=request.id,
                             verification=verification, suppressed=True, today=proposal.today,
-                            inventory=ctx.settings.inventory, approved=proposal.approved)
+                            inventory=settings.inventory, approved=proposal.approved)
     report = bind_report(report, request)
-    folder = write_report(report, ctx.reports_dir, lang=lang, settings=ctx.settings,
-                          draft=ctx.draft, export=False)
+    facts = erasure_facts(plan, ledger.get(request.id).events,
+                          art19_letters(plan, settings.inventory, settings.controller,
+                                        sent_dates(ledger.get(request.id).events),
+                                        proposal.today))
+    folder = write_erasure_answer(report, ctx.reports_dir, lang=lang, settings=settings,
+                                  draft=ctx.draft, facts=facts)
     done = not open_work(plan) and not proposal.plan.unreachable and verification.ok
     result = ErasureResult(request.id, plan, proposal.plan.unreachable, verification, told,
-                           folder, ExitCode.OK if done else ExitCode.PARTIAL)
+                           folder, ExitCode.OK if done else ExitCode.PARTIAL,
+                           letters=list(facts.letters))
     # written before closing: the file records the run, the ledger records the closing
     write_private(folder / "erasure.json",
                   json.dumps(result.as_dict(), ensure_ascii=False, indent=2))
@@ -292,6 +312,41 @@ def _record_notifications(ledger: Ledger, request_id: str, told: list[Notificati
     for notice in told:
         if notice.recipient not in recorded:
             ledger.attach(request_id, "erasure.art19", notice.as_dict())
+
+
+def _local_date(moment: datetime) -> date:
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(
+        LOCAL_TIMEZONE).date()
+
+
+def sent_dates(events: Sequence[LedgerEvent]) -> dict[int, date]:
+    """The day each manual task was marked done (an Art. 19 letter: the day it was sent), by
+    action id."""
+    return {int(e.details["action_id"]): _local_date(e.at) for e in events
+            if e.kind == f"erasure.{ActionState.MANUAL_DONE.value}" and "action_id" in e.details}
+
+
+def erasure_facts(plan: Sequence[PlannedAction], events: Sequence[LedgerEvent],
+                  letters: Sequence[Art19Letter]) -> ErasureFacts:
+    """What the answer says beyond report.json: the day each record was erased (its last
+    ``erasure.done`` event, Swedish calendar day), a processor's completion date, the weak
+    matches still to check and the Art. 19 letters."""
+    erased_on: dict[tuple[str, str, str], date] = {}
+    for event in events:
+        if event.kind == f"erasure.{ActionState.DONE.value}":
+            details = event.details
+            key = (str(details.get("processor")), str(details.get("record_type")),
+                   str(details.get("record_id")))
+            erased_on[key] = _local_date(event.at)
+    reviews: dict[str, int] = {}
+    for action in plan:
+        if is_review(action.detail) and action.state == ActionState.MANUAL_OPEN:
+            reviews[action.processor] = reviews.get(action.processor, 0) + 1
+    return ErasureFacts(
+        erased_on=erased_on,
+        completes_by={a.key: a.completes_by for a in plan
+                      if a.completes_by and a.state == ActionState.DONE},
+        reviews=reviews, letters=tuple(letters), suppressed=True)
 
 
 def _has_event(ledger: Ledger, request_id: str, kind: str) -> bool:

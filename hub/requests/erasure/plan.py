@@ -10,7 +10,9 @@ match whose name and e-mail address both differ from the subject's is someone el
 (:mod:`.identity`): it is left out of the plan and cannot be approved. Systems of the
 processing inventory without a connector, connectors that did not run and entries with
 ``manual_instructions`` become manual tasks, so nothing the controller holds is silently left
-out.
+out. An anonymised record that retained records still refer to (a Fortnox customer named on
+its invoices) keeps some fields for them: that remainder is planned as retained until the
+latest of their holds ends (:mod:`.remainder`).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from hub.requests.erasure.identity import (
     describe_records,
     record_ref,
 )
+from hub.requests.erasure.remainder import remainder
 from hub.store.erasure_actions import (
     REVIEW_PREFIX,
     ActionState,
@@ -105,9 +108,12 @@ def build_plan(lookup: Report, policy: RetentionPolicy, inventory: Sequence[Inve
             match = matches[record_ref(result.name, record)]
             if match.conflict:
                 excluded.append(_excluded(result.name, record))
-            else:
-                actions.append(_plan_record(result.name, record, policy, today,
-                                            match.ref in approved))
+                continue
+            action = _plan_record(result.name, record, policy, today, match.ref in approved)
+            actions.append(action)
+            kept = remainder(result.name, record, action, result.records, policy)
+            if kept is not None:
+                actions.append(kept)
         if result.status == ProcessorStatus.MANUAL:
             actions.append(PlannedAction(
                 state=ActionState.MANUAL_OPEN.value, processor=result.name, record_type=TASK,

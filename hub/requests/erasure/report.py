@@ -9,7 +9,8 @@ It holds only the subject's records: those matched on the verified address and t
 matches the operator approved. A weak match not approved (it may be someone else's, e.g. a
 client who shares the subject's phone) never puts its fields in front of the subject.
 Art. 19 obliges the controller to tell each recipient of the data about the erasure: a
-processor whose API erased a record has been told through it (:func:`notifications`).
+processor whose API erased a record has been told through it (:func:`notifications`); a named
+recipient of the inventory is told by letter, a task of its own (:mod:`.tasks`).
 """
 
 from __future__ import annotations
@@ -32,6 +33,16 @@ from hub.requests.erasure.identity import VERIFIED_MATCHES, record_ref
 from hub.requests.erasure.plan import ERASING, TASK, record_key
 from hub.requests.erasure.verify import Verification
 from hub.store.erasure_actions import ActionState, PlannedAction, is_review
+
+#: ``action`` of an Art. 19 letter task (a ``task`` row named ``art19-<slug>``)
+NOTIFY = "notify"
+#: ``legal_basis`` of an Art. 19 letter task, followed by the recipient as configured
+ART19_BASIS = "GDPR Art. 19: told of the erasure by letter: "
+
+
+def is_art19(action: PlannedAction) -> bool:
+    """An Art. 19 letter task (not a system to search, nor a record)."""
+    return action.record_type == TASK and action.action == NOTIFY
 
 
 @dataclass
@@ -157,7 +168,8 @@ def _manual_items(plan: Sequence[PlannedAction], inventory: Sequence[InventoryEn
     entries = {e.key: e for e in inventory}
     items = []
     for action in plan:
-        if action.record_type == TASK and action.state == ActionState.MANUAL_OPEN:
+        if action.record_type == TASK and action.state == ActionState.MANUAL_OPEN \
+                and not is_art19(action):
             entry = entries.get(action.processor)
             items.append(ManualItem(
                 key=action.processor, system=entry.system if entry else action.processor,

@@ -2,7 +2,10 @@
 erased when the hold ends, with the action the retention policy names for "after".
 
 Meant to run from cron (``dsar retention due --execute``): it finds the due records in every
-request's plan, so nothing retained is forgotten after the request itself was closed.
+request's plan, so nothing retained is forgotten after the request itself was closed. The
+remainder of an anonymised record (what a Fortnox customer kept for its invoices,
+:mod:`.remainder`) is due with the last of those invoices: the record is deleted then, or its
+kept fields blanked.
 """
 
 from __future__ import annotations
@@ -11,11 +14,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 
-from connectors.sdk.base import Connector, ErasureAction
+from connectors.sdk.base import Connector, ErasureAction, ErasureState
 from hub.core.exit_codes import ExitCode
 from hub.core.models import Record
 from hub.requests.context import RequestContext
 from hub.requests.erasure.execute import call_connector, record_outcome
+from hub.requests.erasure.remainder import is_remainder, remainder_of
 from hub.requests.erasure.stores import open_stores
 from hub.requests.fanout import open_connectors
 from hub.store.erasure_actions import ActionState, ErasureLedger, PlannedAction, idempotency_key
@@ -84,6 +88,8 @@ async def _erase_claimed(ctx: RequestContext, action: PlannedAction,
                          opened: dict[str, Connector], elog: ErasureLedger) -> PlannedAction:
     """One due record, claimed by this run: a manual task, a failure, or the erase call."""
     assert action.id is not None
+    if is_remainder(action.record_type):
+        return await _finish_remainder(action, opened, elog)
     entry = ctx.settings.retention.for_record(action.processor, action.record_type)
     after = entry.after.value if entry and entry.after else "manual"
     if after == "manual" or after not in ("delete", "anonymise"):
@@ -101,4 +107,33 @@ async def _erase_claimed(ctx: RequestContext, action: PlannedAction,
     elog.mark_attempt(action.id)
     outcome = await call_connector(connector, record, ErasureAction(after), key,
                                    entry.anonymise_fields if entry else ())
+    return record_outcome(elog, action.id, outcome)
+
+
+async def _finish_remainder(action: PlannedAction, opened: dict[str, Connector],
+                            elog: ErasureLedger) -> PlannedAction:
+    """The fields an anonymised record kept for its retained records (:mod:`.remainder`),
+    once the last of those holds has ended: the record is deleted; when the processor still
+    refuses that and offers to anonymise instead (Fortnox keeps a customer its invoices refer
+    to, even when their hold is over), the kept fields are blanked."""
+    assert action.id is not None
+    connector = opened.get(action.processor)
+    if connector is None:
+        return elog.set_state(action.id, ActionState.FAILED, detail=(
+            f"retention ended, but {action.processor} is not enabled; run again"))
+    record = Record(type=remainder_of(action.record_type), id=action.record_id,
+                    matched_on=action.matched_on)
+    request_id = action.request_id or ""
+    elog.mark_attempt(action.id)
+    outcome = await call_connector(
+        connector, record, ErasureAction.DELETE,
+        idempotency_key(request_id, *action.key, ErasureAction.DELETE.value), ())
+    if outcome.state is ErasureState.REFUSED and outcome.fallback is ErasureAction.ANONYMISE:
+        elog.mark_attempt(action.id)
+        blanked = await call_connector(
+            connector, record, ErasureAction.ANONYMISE,
+            idempotency_key(request_id, *action.key, ErasureAction.ANONYMISE.value),
+            action.fields)
+        outcome = blanked.model_copy(update={
+            "detail": f"{outcome.detail}; instead: {blanked.detail}"})
     return record_outcome(elog, action.id, outcome)
