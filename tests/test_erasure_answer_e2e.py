@@ -7,6 +7,7 @@ import json
 import re
 import stat
 from pathlib import Path
+from typing import Any
 
 from hub.reports.translations import texts
 from hub.sandbox import Sandbox
@@ -16,6 +17,12 @@ from tests.test_report_html import parse
 ANNA = "anna.svensson@example.se"
 ACCOUNTANT = FILLED_VALUES["<accounting firm>"]  # Ekonomibyrån Exempel AB
 ASSISTANT = FILLED_VALUES["<name>"]  # Lena Ek
+
+
+def named(rows: dict[str, Any], name: str) -> Any:
+    """The row of the recipient called ``name`` (its description may follow the name)."""
+    (row,) = [row for text, row in rows.items() if text == name or text.startswith(f"{name}, ")]
+    return row
 
 
 def test_erase_writes_the_erasure_answer_and_art19_letters(tmp_path: Path) -> None:
@@ -59,8 +66,8 @@ def test_erase_writes_the_erasure_answer_and_art19_letters(tmp_path: Path) -> No
 
         told = {row.one(data_recipient=None).text(): row
                 for row in page.one("section", id="told").find_all("tr", data_how=None)}
-        assert told[ASSISTANT].attrs == {"data-how": "letter", "data-sent": "false"}
-        assert told[ACCOUNTANT].attrs["data-how"] == "letter"
+        assert named(told, ASSISTANT).attrs == {"data-how": "letter", "data-sent": "false"}
+        assert named(told, ACCOUNTANT).attrs["data-how"] == "letter"
         assert told["Stripe Payments Europe, Ltd."].attrs["data-how"] == "api"
         notice = (folder / "art19-lena-ek.txt").read_text(encoding="utf-8")
         assert summary["request_id"] in notice and "Qlickboka" in notice
@@ -80,5 +87,5 @@ def test_erase_writes_the_erasure_answer_and_art19_letters(tmp_path: Path) -> No
     page = parse((folder / "report.html").read_text(encoding="utf-8"))
     told = {row.one(data_recipient=None).text(): row
             for row in page.one("section", id="told").find_all("tr", data_how=None)}
-    assert told[ASSISTANT].attrs["data-sent"] == "true"
-    assert told[ACCOUNTANT].attrs["data-sent"] == "false"
+    assert named(told, ASSISTANT).attrs["data-sent"] == "true"
+    assert named(told, ACCOUNTANT).attrs["data-sent"] == "false"

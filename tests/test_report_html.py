@@ -24,7 +24,7 @@ import pytest
 
 from hub.config.registry import discover
 from hub.config.settings import HubSettings, load_settings
-from hub.core.inventory import Controller
+from hub.core.inventory import Controller, InventoryEntry
 from hub.core.models import (
     ProcessorResult,
     ProcessorStatus,
@@ -133,11 +133,14 @@ def parse(html: str) -> Node:
 @pytest.fixture
 def settings() -> HubSettings:
     loaded = load_settings(discover())
-    inventory = [
-        entry.model_copy(update={"recipients": [*entry.recipients, ACCOUNTANT]})
-        if entry.key == "fortnox" else entry
-        for entry in loaded.inventory
-    ]
+    def with_accountant(entry: InventoryEntry) -> InventoryEntry:
+        translations = {lang: {**texts, "recipients": [*texts.get("recipients", []), ACCOUNTANT]}
+                        for lang, texts in entry.translations.items()}
+        return entry.model_copy(update={"recipients": [*entry.recipients, ACCOUNTANT],
+                                        "translations": translations})
+
+    inventory = [with_accountant(entry) if entry.key == "fortnox" else entry
+                 for entry in loaded.inventory]
     controller = loaded.controller.model_copy(update={"contact_email": "kontakt@example.se"})
     return loaded.model_copy(update={"inventory": inventory, "controller": controller})
 
