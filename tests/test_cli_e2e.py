@@ -29,11 +29,14 @@ def _report(out: Path, run_json: dict) -> dict:
 
 def test_sandbox_lookup_finds_anna_everywhere(tmp_path: Path) -> None:
     run = run_dsar("--sandbox", "--json", "--out", str(tmp_path), "lookup", ANNA)
-    assert run.code == 0, run.stderr
+    # partial: Zettle's card receipts name nobody, so its search is incomplete (by hand)
+    assert run.code == 3, run.stderr
     summary = run.json
     statuses = {p["name"]: p["status"] for p in summary["processors"]}
     assert statuses["stripe"] == "found" and statuses["mailerlite"] == "found"
     assert set(statuses) == set(Sandbox().credentials), "every sandbox processor was asked"
+    incomplete = {p["name"]: p["note_codes"] for p in summary["processors"] if p["incomplete"]}
+    assert incomplete == {"zettle": ["zettle.card_payments_unlinkable"]}
     report_path = Path(summary["report"])
     assert stat.S_IMODE(os.stat(report_path).st_mode) == 0o600
     assert ANNA not in str(report_path)
@@ -68,7 +71,7 @@ def test_guest_payment_without_customer_is_found(tmp_path: Path) -> None:
 
 def test_human_output_has_summary_table_and_no_address(tmp_path: Path) -> None:
     run = run_dsar("--sandbox", "--out", str(tmp_path), "lookup", ANNA)
-    assert run.code == 0, run.stderr
+    assert run.code == 3, run.stderr  # Zettle's search is incomplete
     assert "stripe" in run.stdout and "mailerlite" in run.stdout and "report.json" in run.stdout
     assert ANNA not in run.stdout + run.stderr
 

@@ -73,7 +73,7 @@ def test_a_draft_is_written_and_stamped(tmp_path: Path) -> None:
     with Sandbox() as sandbox:
         run = run_dsar("--json", "--config", str(SHIPPED), "--out", str(tmp_path), "lookup",
                        ANNA, "--draft", env=sandbox_env(sandbox))
-    assert run.code == 0, run.stderr
+    assert run.code == 3, run.stderr  # partial: Zettle's search is incomplete
     html = Path(run.json["report_html"]).read_text(encoding="utf-8")
     letter = Path(run.json["cover_letter"]).read_text(encoding="utf-8")
     assert DRAFT in html and 'data-field="draft"' in html
@@ -84,7 +84,7 @@ def test_a_filled_configuration_writes_no_stamp(tmp_path: Path) -> None:
     with Sandbox() as sandbox:
         run = run_dsar("--json", "--out", str(tmp_path), "lookup", ANNA, "--no-review",
                        env=sandbox_env(sandbox))
-    assert run.code == 0, run.stderr
+    assert run.code == 3, run.stderr  # partial: Zettle's search is incomplete
     assert DRAFT not in Path(run.json["report_html"]).read_text(encoding="utf-8")
     assert DRAFT not in Path(run.json["cover_letter"]).read_text(encoding="utf-8")
 
@@ -92,7 +92,7 @@ def test_a_filled_configuration_writes_no_stamp(tmp_path: Path) -> None:
 def test_a_sandbox_run_is_always_a_draft(tmp_path: Path) -> None:
     run = run_dsar("--sandbox", "--json", "--config", str(SHIPPED), "--out", str(tmp_path),
                    "lookup", ANNA)
-    assert run.code == 0, run.stderr
+    assert run.code == 3, run.stderr  # partial: Zettle's search is incomplete
     assert DRAFT in Path(run.json["report_html"]).read_text(encoding="utf-8")
     summary = json.loads(run.stdout)
     assert Path(summary["cover_letter"]).read_text(encoding="utf-8").startswith("***")

@@ -86,8 +86,10 @@ def _print_summary(report: Report, folder: Path, review: ReviewState, *,
         # the table gives the gist; the report carries every note in full
         notes = "; ".join(([result.error] if result.error else [])
                           + [textwrap.shorten(n, 90, placeholder=" …") for n in result.notes])
-        table.add_row(result.name, f"[{styles[result.status.value]}]{result.status.value}[/]",
-                      counts, escaped(notes))
+        status = f"[{styles[result.status.value]}]{result.status.value}[/]"
+        if result.incomplete:  # the search could not cover everything: a person finishes it
+            status += " [yellow](incomplete)[/]"
+        table.add_row(result.name, status, counts, escaped(notes))
     out = console()
     out.print(table)
     if not any(p.enabled for p in report.processors):
@@ -128,6 +130,7 @@ def _json_summary(answer: AccessAnswer) -> dict[str, Any]:
         "processors": [
             {"name": r.name, "status": r.status.value, "error": redacted(r.error or "") or None,
              "records": len(r.records), "records_by_type": _records_by_type(r),
+             "incomplete": r.incomplete, "note_codes": list(r.note_codes),
              "notes": [redacted(n) for n in r.notes]}
             for r in report.processors
         ],

@@ -19,6 +19,7 @@ from typing import Any
 
 from sqlalchemy import Engine, text
 
+from hub.core.folders import make_private_dir
 from hub.store.state import StateStore
 
 
@@ -57,7 +58,7 @@ class SyncLock:
         else:
             import fcntl
 
-            self.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+            make_private_dir(self.state_dir)
             handle = open(self.state_dir / f"{self.name}.lock", "a+")  # noqa: SIM115
             try:
                 fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -28,6 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
+from hub.core.folders import make_private_dir
 from hub.core.languages import DEFAULT_LANGUAGE
 from hub.core.models import Report
 from hub.core.request_types import RequestType
@@ -45,7 +46,7 @@ _LETTER_NAME = re.compile(r"art19-[a-z0-9]+(?:-[a-z0-9]+)*")
 
 def _write_atomically(path: Path, fill: Callable[[IO[bytes]], object]) -> Path:
     """Create a 0600 temporary file beside ``path``, let ``fill`` write it, fsync, rename."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    make_private_dir(path.parent)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         os.fchmod(fd, 0o600)
@@ -128,7 +129,7 @@ def write_report(report: Report, out_dir: Path, *, lang: str = DEFAULT_LANGUAGE,
                           draft=draft)
 
     folder = out_dir / report.request.id
-    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    make_private_dir(folder)
     write_private(folder / "report.json", report.model_dump_json(indent=2) + "\n")
     write_private(folder / "report.html", render_html(content))
     if export:
@@ -159,7 +160,7 @@ def write_erasure_answer(report: Report, out_dir: Path, *, lang: str = DEFAULT_L
     view = build_erasure_view(report, lang=lang, controller=controller, inventory=inventory,
                               facts=facts, generated_at=generated_at, draft=draft)
     folder = out_dir / report.request.id
-    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    make_private_dir(folder)
     write_private(folder / "report.json", report.model_dump_json(indent=2) + "\n")
     write_private(folder / "report.html", render_erasure_answer(view))
     write_private(folder / "cover-letter.txt", render_erasure_letter(view))

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, create_engine, event
 
 from hub.core.errors import ConfigurationError
+from hub.core.folders import make_private_dir
 from hub.store.schema import upgrade
 
 
@@ -23,7 +24,7 @@ def _private_sqlite_file(path: Path) -> None:
     """Create the database file owner-only (0600) before SQLite does, whatever the umask or
     the folder's mode: it holds subject addresses and processor tokens. SQLite gives its
     ``-wal`` and ``-shm`` files the database file's mode, so they follow."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    make_private_dir(path.parent)
     os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
     for companion in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
         with contextlib.suppress(FileNotFoundError):

@@ -41,6 +41,7 @@ from sqlalchemy.orm import Session
 
 from hub.config.settings import KeyKind, KeySource, check_key_file, configured_key
 from hub.core.errors import ConfigurationError
+from hub.core.folders import make_private_dir
 from hub.core.logs import register_secret
 from hub.core.subject import address_key
 from hub.store.locks import lock_state_entry
@@ -161,7 +162,7 @@ def load_or_create_secret(path: Path, what: str = "keyed-hash secret") -> bytes:
         return _read_secret(path, what)
     except FileNotFoundError:
         pass
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    make_private_dir(path.parent)
     secret = secrets.token_bytes(SECRET_BYTES)
     temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
     try:

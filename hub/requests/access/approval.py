@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from hub.core.errors import InvalidInput
+from hub.core.folders import make_private_dir
 from hub.core.languages import DEFAULT_LANGUAGE, LANGUAGES
 from hub.core.models import Report
 from hub.core.request_types import RequestType
@@ -76,7 +77,7 @@ def flags_of(ctx: RequestContext, report: Report) -> list[Flag]:
 def hold_for_review(folder: Path, report: Report, flags: Sequence[Flag]) -> Path:
     """Write the operator's copy and ``review.txt``, not the documents; documents of an
     earlier run of this request are removed, so none older than this lookup can be sent."""
-    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    make_private_dir(folder)
     write_private(folder / "report.json", report.model_dump_json(indent=2) + "\n")
     write_private(folder / PENDING_FILE, review_summary(report.request.id, flags))
     for name in (*SUBJECT_DOCUMENTS, ORIGINAL_FILE):

@@ -55,12 +55,15 @@ class AccessAnswer:
 
 
 def access_verdict(results: Sequence[ProcessorResult]) -> ExitCode:
-    """OK when every enabled processor answered, PARTIAL when one did not, USAGE when none is
-    set up (nothing was contacted: a configuration problem, not an answer)."""
+    """OK when every enabled processor answered in full, PARTIAL when one did not (an error,
+    a manual step, or a search it could not finish: ``incomplete``, e.g. receipts that name
+    nobody), USAGE when none is set up (nothing was contacted: a configuration problem, not an
+    answer)."""
     enabled = [r for r in results if r.enabled]
     if not enabled:
         return ExitCode.USAGE
-    return ExitCode.OK if all(r.status in _ANSWERED for r in enabled) else ExitCode.PARTIAL
+    answered = all(r.status in _ANSWERED and not r.incomplete for r in enabled)
+    return ExitCode.OK if answered else ExitCode.PARTIAL
 
 
 def batch_verdict(codes: Iterable[ExitCode]) -> ExitCode:
