@@ -25,9 +25,10 @@ https://developers.mailerlite.com/docs/#rate-limits, and the recorded responses 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from types import MappingProxyType
 from typing import Any
 
 import httpx
@@ -48,6 +49,7 @@ from connectors.sdk.base import (
 from connectors.sdk.labels import RecordLabels
 from connectors.sdk.paginators import CursorOptions, CursorPaginator, Page, PageRequest, walk
 from connectors.sdk.paths import UnsafePathSegment, path_segment
+from connectors.sdk.rectify import address_of, split_name
 from connectors.sdk.vocabulary import COMMON_LABELS, said
 from hub.core.errors import ConnectorError, ProtocolError
 from hub.core.models import Record
@@ -110,7 +112,13 @@ class MailerLiteConnector(Connector):
     name = "mailerlite"
     title = "MailerLite"
     docs_url = "https://developers.mailerlite.com/docs/subscribers"
-    capabilities = frozenset({Capability.ACCESS, Capability.CONSENT, Capability.ERASURE})
+    capabilities = frozenset({Capability.ACCESS, Capability.CONSENT, Capability.ERASURE,
+                              Capability.RECTIFY})
+    rectifiable_records = frozenset({"subscriber"})
+    rectify_fields: Mapping[str, str] = MappingProxyType({
+        "first_name": "fields.name", "last_name": "fields.last_name", "email": "email",
+        "phone": "fields.phone", "address.city": "fields.city",
+        "address.postal_code": "fields.z_i_p", "address.country": "fields.country"})
     settings_model = MailerLiteSettings
     consent_webhook = MAILERLITE_WEBHOOK
     labels = LABELS
@@ -310,6 +318,46 @@ class MailerLiteConnector(Connector):
             "data \"will be completely deleted and forgotten within 30 days\" "
             "(developers.mailerlite.com/docs/subscribers#forget-a-subscriber), so by "
             f"{completes_by.isoformat()}.")
+
+    async def update(self, record_type: str, record_id: str, changes: Mapping[str, Any], *,
+                     idempotency_key: str = "") -> ErasureOutcome:
+        """Correct a subscriber: ``PUT /api/subscribers/{id}`` with the new values in
+        ``fields`` (``name``, ``last_name``, ``phone``, ``city``, ``z_i_p``, ``country``;
+        https://developers.mailerlite.com/docs/subscribers#update-a-subscriber). The e-mail
+        address is the subscriber's identifier there, not a field the update changes, so a new
+        address is left to a person (REFUSED, after the other fields are sent). A PUT is
+        idempotent, so ``idempotency_key`` is not needed (MailerLite documents none)."""
+        if record_type != "subscriber":
+            return ErasureOutcome(state=ErasureState.REFUSED,
+                                  detail=f"MailerLite has no {record_type!r} records to change")
+        fields: dict[str, str] = {}
+        if "name" in changes:
+            fields["name"], fields["last_name"] = split_name(str(changes["name"]))
+        if "phone" in changes:
+            fields["phone"] = str(changes["phone"])
+        names = {"city": "city", "postal_code": "z_i_p", "country": "country"}
+        fields.update({names[k]: v for k, v in address_of(changes).items() if k in names})
+        if fields:
+            try:
+                path = f"subscribers/{path_segment(record_id, what='subscriber id')}"
+                response = await self._client.put(path, json={"fields": fields})
+                raise_for_response(response, self.title, _message)
+            except UnsafePathSegment as exc:
+                return ErasureOutcome(state=ErasureState.FAILED, detail=f"{self.title}: {exc}")
+            except httpx.TransportError as exc:
+                return ErasureOutcome(state=ErasureState.FAILED,
+                                      detail=f"could not reach {self.title} ({type(exc).__name__})")
+            except ConnectorError as exc:
+                return ErasureOutcome(state=ErasureState.FAILED, detail=str(exc))
+        if "email" in changes:
+            return ErasureOutcome(
+                state=ErasureState.REFUSED,
+                detail=f"{self.title} identifies subscriber {record_id} by its e-mail address, "
+                "which its API does not change: manual task in MailerLite: add the new address "
+                "with the same consent and forget the old one")
+        return ErasureOutcome(state=ErasureState.DONE,
+                              detail=f"{self.title} updated subscriber {record_id} "
+                                     f"({', '.join(fields)})")
 
 
 def _subscriber_record(subscriber: dict[str, Any], strength: Any) -> Record:

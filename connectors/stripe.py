@@ -23,7 +23,8 @@ metadata), charges, payment intents, invoices (``customer_*`` snapshots frozen a
 subscriptions and Checkout Sessions. Guest payments have no Customer at all: Checkout Sessions are
 listed by ``customer_details[email]``, and charges and payment intents, which have no e-mail
 filter in either the list or the search API, are scanned newest first (bounded by
-``guest_scan_max_objects``) comparing ``billing_details.email`` and ``receipt_email``.
+``guest_scan_max_objects``) comparing ``billing_details.email`` and ``receipt_email``; a batch
+of lookups reads them once (:class:`~connectors.sdk.history.HistoryCache`).
 
 **HTTP.** The official SDK runs in async mode but sends through this project's ``httpx`` client
 (:class:`_PolicyHTTPClient`), so Stripe gets the shared rate limiter and retries: the SDK itself
@@ -66,7 +67,8 @@ import hashlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import httpx
 from pydantic import Field, SecretStr
@@ -79,9 +81,12 @@ from connectors.sdk.base import (
     ErasureOutcome,
     ErasureState,
     Findings,
+    PaymentFields,
     personal_fields,
 )
+from connectors.sdk.history import HistoryCache
 from connectors.sdk.paths import UnsafePathSegment, checked_segment, path_segment
+from connectors.sdk.rectify import address_of
 from connectors.stripe_labels import LABELS
 from hub.core.errors import ConnectorError, CredentialsRejected, ProcessorUnavailable, ProtocolError
 from hub.core.models import Record
@@ -270,15 +275,31 @@ class StripeConnector(Connector):
     name = "stripe"
     title = "Stripe"
     docs_url = "https://docs.stripe.com/api"
-    capabilities = frozenset({Capability.ACCESS, Capability.ERASURE})
+    capabilities = frozenset({Capability.ACCESS, Capability.ERASURE, Capability.RECTIFY})
     settings_model = StripeSettings
     labels = LABELS
+    #: a charge's creation time and amount (in öre/cents, docs.stripe.com/api/charges/object)
+    #: tell a till receipt paid on the same day
+    payment_records: ClassVar[Mapping[str, PaymentFields]] = {
+        "charge": PaymentFields("created", "amount", "currency", "charge", minor_units=True)}
+    init_options: ClassVar[frozenset[str]] = frozenset({"history_cache"})
+    #: charges and payment intents read incrementally into the hub's index (connectors.sdk.history)
+    history_source: ClassVar[str] = "connectors.stripe_history:stripe_histories"
+    rectifiable_records = frozenset({"customer"})
+    booked_records = frozenset({"invoice", "charge", "payment_intent"})
+    rectify_fields: Mapping[str, str] = MappingProxyType({
+        "name": "name", "email": "email", "phone": "phone", "address.street": "address.line1",
+        "address.postal_code": "address.postal_code", "address.city": "address.city",
+        "address.country": "address.country"})
 
     def __init__(
-        self, settings: StripeSettings, *, transport: httpx.AsyncBaseTransport | None = None
+        self, settings: StripeSettings, *, transport: httpx.AsyncBaseTransport | None = None,
+        history_cache: HistoryCache | None = None,
     ) -> None:
         super().__init__(settings, transport=transport)
         self.settings: StripeSettings = settings
+        #: the newest charges and payment intents, read once for every lookup of a batch
+        self.history = history_cache or HistoryCache()
         self._http = self.http_client(settings.base_url, extra_limits=[SEARCH_LIMIT])
         self._sdk: stripe.StripeClient | None = None
         self._seen_customers: set[str] = set()
@@ -432,14 +453,23 @@ class StripeConnector(Connector):
 
         cap = self.settings.guest_scan_max_objects
         scans = {"charge": v1.charges.list_async, "payment_intent": v1.payment_intents.list_async}
-        for kind, list_call in scans.items():
-            seen = 0
-            async for obj in self._iterate(list_call({"limit": 100}), limit=cap):
-                seen += 1
+
+        async def newest(kind: str, list_call: Callable[[Any], Awaitable[Any]]
+                         ) -> list[dict[str, Any]]:
+            async def read() -> list[dict[str, Any]]:
+                return [obj async for obj in self._iterate(list_call({"limit": 100}), limit=cap)]
+            # the same history for every lookup of a batch: read it once (HistoryCache)
+            key = (self.name, self.settings.base_url, kind, cap)
+            objects: list[dict[str, Any]] = await self.history.read_once(key, read)
+            return objects
+
+        histories = await asyncio.gather(*(newest(k, call) for k, call in scans.items()))
+        for kind, objects in zip(scans, histories, strict=True):
+            for obj in objects:
                 strength = _best_match(subject, _payer_addresses(obj))
                 if strength:
                     records.append(_record(kind, obj, "email", strength))
-            if seen >= cap:
+            if len(objects) >= cap:
                 limits.note(f"Only the newest {cap} {kind.replace('_', ' ')}s were scanned for "
                             "guest payments (guest_scan_max_objects); older ones were not.",
                             "stripe.guest_scan_capped", incomplete=True)
@@ -691,6 +721,38 @@ class StripeConnector(Connector):
                 detail=f"Stripe redaction job {job_id} for {noun} {object_id} was cancelled at "
                 "Stripe; nothing was redacted. A person must decide how to redact it.")
         raise ProtocolError(f"Stripe redaction job {job_id} has an unknown status {status!r}")
+
+    async def update(self, record_type: str, record_id: str, changes: Mapping[str, Any], *,
+                     idempotency_key: str = "") -> ErasureOutcome:
+        """Correct a customer: ``POST /v1/customers/{id}`` with ``name``, ``email``, ``phone``
+        and ``address[line1|postal_code|city|country]``
+        (https://docs.stripe.com/api/customers/update), sent with the idempotency key
+        (https://docs.stripe.com/api/idempotent_requests). Other objects are refused: invoices
+        and charges are booked records (Bokföringslagen) whose copies of the data stay."""
+        import stripe
+
+        if record_type != "customer":
+            return ErasureOutcome(
+                state=ErasureState.REFUSED,
+                detail=f"Stripe {record_type.replace('_', ' ')} {record_id} is not changed: "
+                "only the customer is corrected; payment records keep the data as booked.")
+        params: dict[str, Any] = {k: changes[k] for k in ("name", "email", "phone") if k in changes}
+        parts = {"street": "line1", "postal_code": "postal_code", "city": "city",
+                 "country": "country"}
+        address = {parts[k]: v for k, v in address_of(changes).items()}
+        if address:
+            params["address"] = address
+        try:
+            checked_segment(record_id, what="customer id")
+            await self.sdk.v1.customers.update_async(
+                record_id, params,  # type: ignore[arg-type]
+                options={"idempotency_key": idempotency_key} if idempotency_key else {})
+        except stripe.StripeError as exc:
+            return _erasure_failed(_translate(exc))
+        except ConnectorError as exc:
+            return _erasure_failed(exc)
+        return ErasureOutcome(state=ErasureState.DONE,
+                              detail=f"Stripe updated customer {record_id} ({', '.join(params)})")
 
 
 ENDED_SUBSCRIPTION = frozenset({"canceled", "incomplete_expired"})

@@ -31,12 +31,22 @@ API facts this module relies on:
 
 **Why a scan and not a search.** Receipts cannot be searched by person, so the connector reads
 every receipt of the bookkeeping window (Bokföringslagen 7 kap. 2 §: the current calendar year and
-the seven before it, ``scan_years = 8``) once per request, caches them on the instance, and looks
+the seven before it, ``scan_years = 8``) once per request (once per batch: the hub shares a
+:class:`~connectors.sdk.history.HistoryCache` between its lookups), and looks
 for the subject's identifiers only in the free-text and reference fields the documentation shows
 (:data:`FREE_TEXT_PATHS`). Most receipts mention nobody, so "nothing matched" is reported as a
 *manual* step with concrete instructions, never as "not found": the subject may well have paid.
 Identifiers appearing next to a match are not offered for widening: a free-text comment may name
 someone else.
+
+**Receipts that name nobody.** After the other rounds the hub hands over the subject's payments
+found at other processors (Fortnox invoices, Stripe charges: day, amount, currency;
+:meth:`ZettleConnector.find_by_payments`). A receipt paid on the same local day (``timezone``)
+for the same amount in the same currency is a *derived* match; so is a receipt paid with the
+same card as a receipt already tied to the subject, when the answer carries a card fingerprint
+(``panHash`` among the payment's attributes: not in the reference, so used only when present;
+a shared ``maskedPan`` is too common to tie anything). The reason goes to the notes, and the
+erasure plan treats every derived match as one to review.
 
 **Erasure.** The Purchase API is read-only (GET only; no delete or anonymise endpoint in the API
 reference), and a receipt is an accounting record kept under Bokföringslagen (SFS 1999:1078)
@@ -59,6 +69,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, ClassVar
+from zoneinfo import ZoneInfo
 
 import httpx
 import phonenumbers
@@ -72,9 +83,11 @@ from connectors.sdk.base import (
     ErasureOutcome,
     ErasureState,
     Findings,
+    PaymentHint,
     api_root,
     personal_fields,
 )
+from connectors.sdk.history import HistoryCache
 from connectors.sdk.labels import RecordLabels, Texts
 from connectors.sdk.paginators import CursorOptions, CursorPaginator, Page, PageRequest, walk
 from connectors.sdk.vocabulary import COMMON_LABELS, said
@@ -170,6 +183,8 @@ LABELS = COMMON_LABELS.merged(RecordLabels(
         "orderUUID": said("Beställningens id", "Order id"),
         "paymentlinkOrderUuid": said("Betallänkens id", "Payment link id"),
         "refundsPayment": said("Återbetalar betalning", "Refunds payment"),
+        "panHash": said("Kortets igenkänningskod (krypterad, inte kortnumret)",
+                        "Card recognition code (hashed, not the card number)"),
     }))
 
 #: where a receipt holds free text or references a person could be named in (purchase.adoc)
@@ -208,6 +223,9 @@ class ZettleSettings(ConnectorSettings):
     api_history_years: int = Field(
         3, ge=1, description="How far back Zettle documents purchases to be available.")
     limit: int = Field(1000, ge=1, le=1000, description="Purchases per page (documented 1–1000).")
+    timezone: str = Field(
+        "Europe/Stockholm", description="The till's time zone: receipts (UTC) are compared with "
+        "invoices and charges by the local day they were paid on.")
     http: HttpPolicy = Field(  # no published limit: a conservative 10/s
         default_factory=lambda: HttpPolicy(rate_limit_requests=10, rate_limit_seconds=1.0))
     required_credentials = ("client_id", "api_key")
@@ -455,6 +473,58 @@ def _receipt_label(purchase: Purchase) -> str:
     return f"receipt #{number} of {day}{money}" if number is not None else f"a receipt of {day}"
 
 
+def receipt_day(purchase: Purchase, zone: ZoneInfo) -> date | None:
+    """The local day a receipt was rung up on (its ``timestamp`` is UTC)."""
+    raw = str(purchase.get("timestamp") or "")
+    try:
+        moment = datetime.fromisoformat(raw)
+    except ValueError:
+        return None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(zone).date()
+
+
+def hint_day(hint: PaymentHint, zone: ZoneInfo) -> date:
+    """An instant (a charge's creation time) on the till's local calendar; a date as is."""
+    if isinstance(hint.when, datetime):
+        when = hint.when if hint.when.tzinfo else hint.when.replace(tzinfo=UTC)
+        return when.astimezone(zone).date()
+    return hint.when
+
+
+def matching_hint(purchase: Purchase, hints: Sequence[PaymentHint], zone: ZoneInfo
+                  ) -> PaymentHint | None:
+    """The first payment of the subject paid on the receipt's day, of the same amount, in the
+    same currency. Refunds (negative amounts) never match: they are not payments."""
+    amount, currency = purchase.get("amount"), str(purchase.get("currency") or "").upper()
+    day = receipt_day(purchase, zone)
+    if not isinstance(amount, int) or isinstance(amount, bool) or amount <= 0 or day is None:
+        return None
+    paid = Decimal(amount).scaleb(-2)
+    return next((hint for hint in hints if hint.currency == currency and hint.amount == paid
+                 and hint_day(hint, zone) == day), None)
+
+
+def card_hashes(purchase: Purchase) -> set[str]:
+    """The ``panHash`` of each card payment on a receipt, when the answer carries one.
+
+    Zettle's Purchase API reference does not document a card fingerprint; some answers carry
+    ``panHash`` among a card payment's attributes. It is used only when present: a shared
+    ``maskedPan`` (six plus four digits) is shared by too many cards to tie receipts together.
+    """
+    found = set()
+    for payment in purchase.get("payments") or []:
+        attributes = payment.get("attributes") if isinstance(payment, dict) else None
+        value = attributes.get("panHash") if isinstance(attributes, dict) else None
+        if isinstance(value, str) and value.strip():
+            found.add(value.strip())
+    return found
+
+
+def derived_record(purchase: Purchase, kind: str) -> Record:
+    """A receipt tied to the subject by a payment or a card, not by anything it names."""
+    return purchase_record(purchase, Mention(kind, MatchStrength.DERIVED, ""))
+
+
 # ------------------------------------------------------------------------------ manual step
 def erasure_instructions(record: Record) -> str:
     """The manual erasure request for one receipt found by :meth:`ZettleConnector.find_subject`:
@@ -509,7 +579,10 @@ class ZettleConnector(Connector):
     capabilities = frozenset({Capability.ACCESS})
     settings_model = ZettleSettings
     searchable_identifiers = frozenset({"email", "phone", "personnummer"})
-    init_options: ClassVar[frozenset[str]] = frozenset({"invoice_hints"})
+    init_options: ClassVar[frozenset[str]] = frozenset({"invoice_hints", "history_cache"})
+    uses_payment_hints: ClassVar[bool] = True
+    #: the receipts read incrementally into the hub's index (connectors.sdk.history)
+    history_source: ClassVar[str] = "connectors.zettle_history:ZettleHistory"
     labels = LABELS
     #: the cashier who rang the receipt up (purchase.adoc): a staff member, not the subject
     third_party_fields: ClassVar[frozenset[str]] = frozenset({"userDisplayName", "userId"})
@@ -520,9 +593,12 @@ class ZettleConnector(Connector):
         *,
         transport: httpx.AsyncBaseTransport | None = None,
         invoice_hints: Sequence[InvoiceHint] | None = None,
+        history_cache: HistoryCache | None = None,
     ) -> None:
         super().__init__(settings, transport=transport)
         self.settings: ZettleSettings = settings
+        #: the receipts read once for every lookup of a batch (a private one otherwise)
+        self.history = history_cache or HistoryCache()
         #: the subject's invoices from other processors, rendered into the manual step
         self.invoice_hints: list[InvoiceHint] = list(invoice_hints or [])
         #: test seam: the UTC date the bookkeeping window ends on
@@ -533,6 +609,8 @@ class ZettleConnector(Connector):
         self._receipts: list[tuple[Purchase, list[tuple[str, str]]]] | None = None
         self._scan_lock = asyncio.Lock()
         self._window: tuple[date, date] | None = None
+        #: receipts already tied to the subject in this request, by purchase id
+        self._tied: dict[str, Purchase] = {}
 
     # -- reading the receipts ----------------------------------------------------------------
 
@@ -556,7 +634,8 @@ class ZettleConnector(Connector):
         return read_json(response, self.title)
 
     async def _scan(self) -> list[tuple[Purchase, list[tuple[str, str]]]]:
-        """Every receipt of the window with its free texts; read once per connector instance."""
+        """Every receipt of the window with its free texts; read once per connector instance,
+        and once per batch when the hub shares a :class:`HistoryCache` between the lookups."""
         async with self._scan_lock:
             if self._receipts is None:
                 self._window = start, end = self.window()
@@ -569,9 +648,14 @@ class ZettleConnector(Connector):
                     body = self._body(response)
                     return Page(request, response, body, _purchases_of(body))
 
-                self._receipts = [(p, free_texts(p))
-                                  async for page in walk(PurchaseHashPaginator(), fetch)
-                                  for p in page.items]
+                async def read() -> list[tuple[Purchase, list[tuple[str, str]]]]:
+                    return [(p, free_texts(p))
+                            async for page in walk(PurchaseHashPaginator(), fetch)
+                            for p in page.items]
+
+                key = (self.name, self.settings.purchases_endpoint, start, end,
+                       self.settings.limit)
+                self._receipts = await self.history.read_once(key, read)
             return self._receipts
 
     # -- matching ------------------------------------------------------------------------------
@@ -587,6 +671,7 @@ class ZettleConnector(Connector):
                 continue
             best = _strongest(mentions)
             records.append(purchase_record(purchase, best))
+            self._tied[purchase_id(purchase) or ""] = purchase
             places = ", ".join(dict.fromkeys(m.where for m in mentions))
             notes.append(f"Zettle {_receipt_label(purchase)} mentions the subject's "
                          f"{best.kind} in {places} (free text, not a customer field).")
@@ -638,6 +723,40 @@ class ZettleConnector(Connector):
         wanted = [i for i in identifiers if i.kind in self.searchable_identifiers]
         records, notes = await self._matches(subject, wanted)
         return Findings(records=records, notes=notes)
+
+    async def find_by_payments(self, subject: Subject, hints: list[PaymentHint]) -> Findings:
+        """Receipts paid on the day and for the amount of one of the subject's payments found
+        at another processor, then receipts paid with the same card (``panHash``) as a receipt
+        already tied to them: derived matches, each with the reason in the notes, for the
+        operator's review (the erasure plan never erases a derived match unapproved)."""
+        zone = ZoneInfo(self.settings.timezone)
+        receipts = [purchase for purchase, _ in await self._scan()]
+        found = Findings()
+        for purchase in receipts:
+            key = purchase_id(purchase) or ""
+            hint = None if key in self._tied else matching_hint(purchase, hints, zone)
+            if hint is not None:
+                self._tied[key] = purchase
+                found.records.append(derived_record(purchase, "payment"))
+                found.note(f"Zettle {_receipt_label(purchase)}: same day and amount as "
+                           f"{hint.source} (a derived match: check it before using it).")
+        cards = {card: tied for tied in list(self._tied.values()) for card in card_hashes(tied)}
+        for purchase in receipts:
+            key = purchase_id(purchase) or ""
+            shared = [cards[card] for card in card_hashes(purchase) if card in cards]
+            if key in self._tied or not shared:
+                continue
+            self._tied[key] = purchase
+            found.records.append(derived_record(purchase, "card"))
+            number = shared[0].get("purchaseNumber")
+            found.note(f"Zettle {_receipt_label(purchase)}: paid with the same card as receipt "
+                       f"{number if number is not None else purchase_id(shared[0])} "
+                       "(a derived match: check it before using it).")
+        sources = ", ".join(sorted({h.source.rsplit(" ", 1)[0] + "s" for h in hints}))
+        found.note(f"Compared {len(receipts)} Zettle receipts with {len(hints)} payments of the "
+                   f"subject found at other processors ({sources}) by day and amount; a receipt "
+                   "of the same amount on the same day may still be someone else's.")
+        return found
 
     async def erase(
         self,

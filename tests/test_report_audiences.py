@@ -100,14 +100,15 @@ def test_sandbox_access_report_speaks_to_the_subject(tmp_path: Path, lang: str) 
     assert {"sv": "hittad hos MailerLite (e-postutskick)",
             "en": "found at MailerLite"}[lang] in " ".join(seen.split())
 
-    # Zettle found one receipt, but receipts name nobody: found, incomplete, and to follow
+    # Zettle found three receipts (one names her phone, two are tied by day and amount to her
+    # Fortnox invoices), but most receipts name nobody: found, incomplete, and to follow
     operator = json.loads((folder / "report.json").read_text(encoding="utf-8"))
     zettle = next(p for p in operator["processors"] if p["name"] == "zettle")
     assert zettle["status"] == "found" and zettle["incomplete"] is True
     assert "zettle.card_payments_unlinkable" in zettle["note_codes"]
     assert any("Sales history" in note for note in zettle["notes"])  # the operator's, kept
     assert t["notes"]["zettle"]["card_payments_unlinkable"] in seen
-    assert t["incomplete"]["found"].format(count=1) in seen
+    assert t["incomplete"]["found"].format(count=3) in seen
     pending = letter.split(t["letter"]["pending"].split("{")[0])[1]
     assert " ".join(t["incomplete"]["letter"].split()) in " ".join(pending.split())
     assert "Zettle" in pending
@@ -241,7 +242,7 @@ def test_an_incomplete_search_is_shown_as_such_and_follows(settings: HubSettings
     assert 'data-incomplete="true"' in card.split(">")[0]
     text = " ".join(visible_text(card).split())
     assert t["incomplete"]["found"].format(count=1) in text
-    assert t["incomplete"]["found_next"].format(due="4 januari 2027") in text
+    assert t["incomplete"]["found_next"].format(by_due="senast 4 januari 2027") in text
     # a system searched without result whose search is incomplete does not read "nothing"
     unexplained = report.model_copy(update={"processors": [
         p.model_copy(update={"incomplete": True, "note_codes": []})
@@ -274,6 +275,8 @@ def test_every_code_the_connectors_send_has_a_sentence_in_every_language() -> No
     sources = "\n".join(path.read_text(encoding="utf-8")
                         for path in (REPO / "connectors").rglob("*.py"))
     codes = set(re.findall(r'"((?:stripe|zettle|fortnox|mailerlite|rest)\.[a-z_]+)"', sources))
+    # the names of the histories in the local index look alike but are no note codes
+    codes -= set(re.findall(r'history_name = "([a-z_.]+)"', sources))
     assert {"zettle.card_payments_unlinkable", "stripe.address_spellings_unsearched",
             "fortnox.phone_spellings", "rest.export_outdated"} <= codes
     for lang in ("sv", "en"):

@@ -289,7 +289,7 @@ def test_failed_skipped_and_manual_systems_are_shown_with_next_steps(
     assert articles["acme"].one(data_field="not-in-inventory")
     completeness = dom.one(data_field="completeness")
     assert completeness.attrs["data-complete"] == "false"
-    assert completeness.text() == t["summary"]["incomplete"].format(due="4 januari 2027")
+    assert completeness.text() == t["summary"]["incomplete"].format(by_due="senast 4 januari 2027")
 
     # a connector named in the inventory that did not run is a manual item, not a silence
     without_booking = make_report([p for p in make_report().processors if p.name != "booking"])
@@ -510,3 +510,21 @@ def test_schema_helper_rejects_a_broken_report() -> None:
     with pytest.raises(AssertionError, match="due_at"):
         assert_valid_report(document)
     assert Controller().supervisory_authority  # the default names IMY
+
+
+@pytest.mark.parametrize("lang, asap", [("sv", "så snart som möjligt"),
+                                        ("en", "as soon as possible")])
+def test_a_deadline_that_has_passed_is_never_promised(settings: HubSettings, tmp_path: Path,
+                                                      lang: str, asap: str) -> None:
+    """Written after the deadline (4 January 2027), the documents promise no day that is over."""
+    late = datetime(2027, 1, 20, 10, 0, tzinfo=UTC)
+    folder = write_report(make_report(), tmp_path, settings=settings, generated_at=late,
+                          lang=lang)
+    html = (folder / "report.html").read_text(encoding="utf-8")
+    letter = (folder / "cover-letter.txt").read_text(encoding="utf-8")
+    promise = {"sv": "senast 4 januari 2027", "en": "by 4 January 2027"}[lang]
+    dom = parse(html)
+    assert dom.one(data_field="due").text() == promise.split(" ", 1)[1]  # the deadline, as a fact
+    notice = " ".join(dom.one(data_field="completeness").text().split())
+    assert promise not in notice and asap in notice
+    assert promise not in " ".join(letter.split()) and asap in letter

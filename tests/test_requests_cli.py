@@ -129,8 +129,9 @@ def test_export_csv_to_stdout_and_private_file(dsar, tmp_path: Path) -> None:  #
     out = dsar("requests", "export", "--csv")
     assert out.exit_code == 0
     rows = list(csv.DictReader(io.StringIO(out.stdout, newline="")))
-    assert [r["subject_email"] for r in rows] == [ANNA, "åsa.öberg@example.se"]  # by receipt
-    assert rows[0]["status"] == "closed"
+    # by receipt; a closed erasure keeps only the keyed hash of its subject's address
+    assert [r["subject_email"] for r in rows] == ["", "åsa.öberg@example.se"]
+    assert rows[0]["status"] == "closed" and ANNA not in out.stdout
     target = tmp_path / "audit" / "requests.csv"
     written = dsar("--json", "requests", "export", "--csv", "--out", str(target))
     assert written.exit_code == 0 and json.loads(written.stdout)["requests"] == 2

@@ -17,6 +17,12 @@ the 7 kap. 2 § retention end from it.
   fetched for each match. An invoice list item has ``DocumentNumber, CustomerNumber,
   CustomerName, InvoiceDate, DueDate, Total, Currency…``; the copies of address, phone and
   ``EmailInformation.EmailAddressTo`` are only in ``GET /3/invoices/{DocumentNumber}``.
+
+Requests are few because the rate limit is per tenant (25 per 5 s): since a filter matches
+``ILIKE '%value%'``, a spelling containing one already listed in the request is re-matched from
+that answer instead of asked again, and ``customernumber=1`` lists customer 10's invoices too;
+phone numbers are searched in the spellings the register was seen to store
+(:func:`phone_style`), not in every common spelling.
 """
 
 from __future__ import annotations
@@ -68,19 +74,42 @@ def personnummer_spellings(value: str) -> list[str]:
     return [short, short.replace("-", "")]
 
 
-def phone_spellings(value: str) -> list[str]:
-    """Fortnox compares phone numbers as text: the spellings Swedish registers commonly hold."""
+#: the spellings Swedish registers commonly hold, by name: E.164, national ("070-123 45 67"),
+#: national digits only, international ("+46 70 123 45 67")
+PHONE_STYLES = ("e164", "national", "digits", "international")
+
+
+def _phone_styled(number: phonenumbers.PhoneNumber) -> dict[str, str]:
+    national = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL)
+    return {
+        "e164": phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164),
+        "national": national,
+        "digits": "".join(c for c in national if c.isdigit()),
+        "international": phonenumbers.format_number(
+            number, phonenumbers.PhoneNumberFormat.INTERNATIONAL),
+    }
+
+
+def phone_spellings(value: str, styles: Iterable[str] = PHONE_STYLES) -> list[str]:
+    """Fortnox compares phone numbers as text: the number in the given spellings (by default
+    all those Swedish registers commonly hold)."""
     try:
         number = phonenumbers.parse(value, "SE")
     except phonenumbers.NumberParseException:
         return [value]
-    national = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL)
-    return [
-        phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164),
-        national,
-        "".join(c for c in national if c.isdigit()),
-        phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL),
-    ]
+    styled = _phone_styled(number)
+    return [styled[style] for style in styles if style in styled]
+
+
+def phone_style(stored: str) -> str | None:
+    """Which of :data:`PHONE_STYLES` a phone number stored in Fortnox is written in (spaces
+    and dashes as libphonenumber writes them), or None for a spelling of its own."""
+    try:
+        number = phonenumbers.parse(stored, "SE")
+    except phonenumbers.NumberParseException:
+        return None
+    return next((style for style, text in _phone_styled(number).items()
+                 if text == stored.strip()), None)
 
 
 @dataclass(frozen=True)
@@ -98,8 +127,9 @@ SEARCHES: dict[str, Search] = {
     "personnummer": Search("organisationnumber", ("OrganisationNumber",), personnummer_spellings),
     "phone": Search("phone", ("Phone", "Phone1", "Phone2"), phone_spellings),
 }
-PHONE_NOTE = ("Fortnox compares phone numbers as text: customers were searched for the common "
-              "spellings of the number; one stored in an unusual spelling may have been missed.")
+PHONE_NOTE = ("Fortnox compares phone numbers as text: customers were searched for the spellings "
+              "this register's customers are stored in (the common spellings when none was "
+              "seen); one stored in an unusual spelling may have been missed.")
 
 
 @dataclass(frozen=True)

@@ -43,6 +43,7 @@ from connectors.rest.labels import DEFAULT_LABELS
 from connectors.rest.matching import Match, identifiers_in, match, search_terms, to_record
 from connectors.rest.settings import RestSettings
 from connectors.rest.spec import ApiDeclaration, ErasureRequest, ResourceSpec
+from connectors.rest.update import update_body
 from connectors.sdk.base import (
     Capability,
     Connector,
@@ -52,7 +53,7 @@ from connectors.sdk.base import (
     Findings,
     personal_fields,
 )
-from connectors.sdk.fields import MissingField, dig
+from connectors.sdk.fields import MissingField, dig, render_path
 from connectors.sdk.labels import RecordLabels
 from connectors.sdk.paths import UnsafePathSegment
 from hub.core.errors import ConfigurationError, ConnectorError, as_connector_error
@@ -109,12 +110,22 @@ class RestConnector(Connector):
             kinds = set(settings.export.identifiers.declared())
             # an export cannot be changed: erasure is a manual task (see erase)
             self.capabilities = frozenset({Capability.ACCESS})
+            # a correction is a manual task too (see update)
+            self.rectifiable_records = frozenset({"customer"})
         else:
             if settings.api is None:
                 raise ConfigurationError(f"the {self.name} connector needs a "
                                          f"[{settings.names().table}.api] declaration")
             self._reader = RestReader(self._client(settings.api), settings.api, self.processor)
             kinds = {kind for root in settings.api.roots() for kind in root.search.declared()}
+            self.rectifiable_records = frozenset(
+                r.name for r in settings.api.resources if r.update is not None)
+            if self.rectifiable_records:
+                self.capabilities = self.capabilities | {Capability.RECTIFY}
+                # the declared body names are the stored record's field names too
+                self.rectify_fields = {
+                    word: name for r in settings.api.resources if r.update is not None
+                    for word, name in r.update.fields.items()}
         # what this instance can be searched by, per its declaration (read by the hub)
         self.searchable_identifiers = frozenset(kinds)
 
@@ -212,6 +223,38 @@ class RestConnector(Connector):
             error = as_connector_error(exc, system)
             assert error is not None  # both kinds are connector errors
             return ErasureOutcome(state=ErasureState.FAILED, detail=str(error))
+
+    async def update(self, record_type: str, record_id: str, changes: Mapping[str, Any], *,
+                     idempotency_key: str = "") -> ErasureOutcome:
+        """Send the declared update call (``[[<table>.api.resources]] update``) with the new
+        values under the processor's field names (:func:`~connectors.rest.update.update_body`);
+        in export mode there is no API, so the correction is a manual task (REFUSED)."""
+        system = self.processor
+        if self._reader is None:
+            return ErasureOutcome(
+                state=ErasureState.REFUSED,
+                detail=f"{system} has no API here (export mode): manual task in {system}'s admin "
+                       f"UI: correct the {record_type} {record_id} there")
+        resource = self._reader.api.resource(record_type)
+        if resource is None or resource.update is None:
+            return ErasureOutcome(state=ErasureState.REFUSED,
+                                  detail=f"no update call is declared for {record_type} records "
+                                         f"of {system}: correct it in {system}'s admin UI")
+        call = resource.update
+        try:
+            path = render_path(call.path, {resource.name: {resource.id_field: record_id}})
+            body = update_body(call.fields, changes)
+            response = await self._reader.client.request(
+                call.method, path, params={**self._reader.api.params, **call.params} or None,
+                json=body)
+            raise_for_response(response, system, self._reader.api.error_detail)
+        except (ConnectorError, httpx.TransportError) as exc:
+            error = as_connector_error(exc, system)
+            assert error is not None  # both kinds are connector errors
+            return ErasureOutcome(state=ErasureState.FAILED, detail=str(error))
+        return ErasureOutcome(state=ErasureState.DONE,
+                              detail=f"{system}: {record_type} {record_id} updated ({call.method} "
+                                     f"{path}: {', '.join(body)})")
 
     async def _send_erase_calls(self, reader: RestReader, what: str,
                                 calls: list[ErasureRequest]) -> ErasureOutcome:

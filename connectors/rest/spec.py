@@ -153,6 +153,34 @@ class EraseCall(_Strict):
         return "delete" if self.method == "DELETE" else "anonymise"
 
 
+class UpdateCall(_Strict):
+    """How to correct one record (GDPR Art. 16): a PUT/PATCH/POST whose body carries the new
+    values under the processor's field names. ``fields`` maps the hub's words (``name``,
+    ``first_name``, ``last_name``, ``email``, ``phone``, ``address.street``,
+    ``address.postal_code``, ``address.city``, ``address.country``) to those names; a name is
+    split into first and last name where only those are declared."""
+
+    method: Literal["PUT", "PATCH", "POST"] = "PUT"
+    path: str
+    params: dict[str, Scalar] = Field(default_factory=dict)
+    fields: dict[str, str] = Field(min_length=1)
+
+    @field_validator("method", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("fields")
+    @classmethod
+    def _known(cls, value: dict[str, str]) -> dict[str, str]:
+        known = {"name", "first_name", "last_name", "email", "phone", "address.street",
+                 "address.postal_code", "address.city", "address.country"}
+        unknown = sorted(set(value) - known)
+        if unknown:
+            raise ValueError(f"update.fields: unknown field(s) {unknown}; use {sorted(known)}")
+        return value
+
+
 class ResourceSpec(_Strict):
     """One record type of the processor (customers, bookings, …)."""
 
@@ -171,6 +199,7 @@ class ResourceSpec(_Strict):
     erased_with_parent: bool = Field(
         False, description="The API erases these records together with their parent (e.g. "
         "BokaMera's DeleteCustomer removes all connected information); no call of their own.")
+    update: UpdateCall | None = Field(None, description="How to correct one record.")
 
     @model_validator(mode="after")
     def _own_rules(self) -> ResourceSpec:
@@ -179,7 +208,8 @@ class ResourceSpec(_Strict):
             raise ValueError(f"{where}: erased_with_parent needs a parent and no erase calls "
                              "of its own")
         texts = [("path", self.path), *self.params.items(),
-                 *((f"erase[{i}].path", call.path) for i, call in enumerate(self.erase))]
+                 *((f"erase[{i}].path", call.path) for i, call in enumerate(self.erase)),
+                 *([("update.path", self.update.path)] if self.update else [])]
         for key, value in texts:
             if isinstance(value, str) and stray_braces(value):
                 raise ValueError(f"{where}: {key} has a brace that is not a {{resource.field}} "
@@ -200,6 +230,12 @@ class ResourceSpec(_Strict):
                     raise ValueError(f"{where}: erase[{index}] uses {{{source}.{field}}}, but "
                                      f"{field!r} is neither id_field nor a personal field, so "
                                      "the stored record will not have it")
+        if self.update is not None:
+            for source, field in placeholders_in([self.update.path, self.update.params]):
+                if source != self.name or field != self.id_field:
+                    raise ValueError(f"{where}: update uses {{{source}.{field}}}; an update "
+                                     f"call may only use the record's id ({{{self.name}."
+                                     f"{self.id_field}}})")
         return self
 
     def is_root(self) -> bool:

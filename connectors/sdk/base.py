@@ -13,9 +13,12 @@ methods, so the hub can ask a connector what it can do before it plans a request
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
-from datetime import date
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import Decimal, InvalidOperation
 from enum import StrEnum
+from types import MappingProxyType
 from typing import Any, ClassVar, Self
 
 import httpx
@@ -32,6 +35,7 @@ class Capability(StrEnum):
     ACCESS = "access"
     ERASURE = "erasure"
     CONSENT = "consent"
+    RECTIFY = "rectify"
 
 
 class ErasureAction(StrEnum):
@@ -157,6 +161,77 @@ class Findings(BaseModel):
         self.incomplete = self.incomplete or incomplete
 
 
+@dataclass(frozen=True)
+class PaymentFields:
+    """Where a record type that is a payment keeps its date, amount and currency, so the hub can
+    read payments from any processor's records without knowing the processor.
+
+    ``minor_units``: the amount is in hundredths (Stripe's ``amount``) rather than major units
+    (Fortnox's ``Total``). ``what`` names the record in the operator's words ("invoice").
+    """
+
+    when: str
+    amount: str
+    currency: str
+    what: str
+    minor_units: bool = False
+
+
+@dataclass(frozen=True)
+class PaymentHint:
+    """A payment of the subject found at one processor, for a processor that can only tie
+    records to people by when and how much was paid (Zettle's receipts name nobody).
+
+    ``when`` is a date as the processor states it (an invoice date) or an instant (a charge's
+    creation time); the receiving connector decides which local day an instant falls on.
+    ``amount`` is in major units; ``currency`` is an upper-case ISO 4217 code; ``source``
+    names the payment for the operator ("Fortnox invoice 1001").
+    """
+
+    when: date | datetime
+    amount: Decimal
+    currency: str
+    source: str
+
+
+def _as_moment(value: Any) -> date | datetime | None:
+    if isinstance(value, datetime | date):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return datetime.fromtimestamp(value, tz=UTC)
+    if isinstance(value, str):
+        try:
+            return (datetime.fromisoformat(value) if "T" in value
+                    else date.fromisoformat(value[:10]))
+        except ValueError:
+            return None
+    return None
+
+
+def payment_hints(processor: str, kinds: Mapping[str, PaymentFields], records: Iterable[Record]
+                  ) -> list[PaymentHint]:
+    """The payments among ``records`` as :class:`PaymentHint`; records missing a readable
+    date, amount or currency are left out rather than guessed."""
+    hints = []
+    for record in records:
+        fields = kinds.get(record.type)
+        if fields is None:
+            continue
+        when = _as_moment(record.data.get(fields.when))
+        raw, currency = record.data.get(fields.amount), record.data.get(fields.currency)
+        if when is None or isinstance(raw, bool) or not isinstance(currency, str) or not currency:
+            continue
+        try:
+            amount = Decimal(str(raw))
+        except InvalidOperation:
+            continue
+        if not amount.is_finite():
+            continue
+        hints.append(PaymentHint(when, amount.scaleb(-2) if fields.minor_units else amount,
+                                 currency.upper(), f"{processor} {fields.what} {record.id}"))
+    return hints
+
+
 def api_root(base_url: str, version_path: str) -> str:
     """The base URL with the API's version path appended unless it already ends with it.
 
@@ -199,6 +274,20 @@ class Connector(ABC):
     #: adversely affect them, so the hub flags these for the operator's review before the
     #: documents are written (list indices left out: ``payments.attributes.x``)
     third_party_fields: ClassVar[frozenset[str]] = frozenset()
+
+    #: record types that are payments of the subject and where their date and amount are, so
+    #: the hub can hand them to processors that tie records to people by payment
+    payment_records: ClassVar[Mapping[str, PaymentFields]] = {}
+    #: whether :meth:`find_by_payments` does anything (the hub skips the round otherwise)
+    uses_payment_hints: ClassVar[bool] = False
+    #: record types :meth:`update` corrects (rectification, GDPR Art. 16)
+    rectifiable_records: frozenset[str] = frozenset()
+    #: record types that are booked accounting records: never altered (Bokföringslagen)
+    booked_records: ClassVar[frozenset[str]] = frozenset()
+    #: where a rectifiable record keeps each field in its ``data``: the hub's word (``name``,
+    #: ``first_name``, ``last_name``, ``email``, ``phone``, ``address.<part>``) -> dotted path;
+    #: the plan shows the old value from it and the verification reads the new one
+    rectify_fields: Mapping[str, str] = MappingProxyType({})
 
     def __init__(
         self, settings: ConnectorSettings, *, transport: httpx.AsyncBaseTransport | None = None
@@ -248,6 +337,12 @@ class Connector(ABC):
         """
         return Findings()
 
+    async def find_by_payments(self, subject: Subject, hints: list[PaymentHint]) -> Findings:
+        """Last round: records tied to the subject only by their payments found elsewhere (same
+        day and amount). Called after the other rounds, only when :attr:`uses_payment_hints`;
+        such records are ``derived`` matches. The default finds nothing."""
+        return Findings()
+
     async def erase(
         self,
         record: Record,
@@ -265,6 +360,18 @@ class Connector(ABC):
         ``REFUSED`` outcomes; only programming errors raise.
         """
         raise NotImplementedError(f"{self.name} does not implement erasure")
+
+    async def update(self, record_type: str, record_id: str, changes: Mapping[str, Any], *,
+                     idempotency_key: str = "") -> ErasureOutcome:
+        """Correct one record's personal data (GDPR Art. 16; rectify capability).
+
+        ``changes`` uses the hub's field names, whatever the processor calls them: ``name``,
+        ``email``, ``phone`` (strings) and ``address`` (a mapping of ``street``,
+        ``postal_code``, ``city``, ``country``: only the parts given change). The outcome is
+        ``DONE`` when the processor accepted the change, ``REFUSED`` when the record may not be
+        changed (a booked accounting record) or needs a person, ``FAILED`` otherwise; only
+        programming errors raise. ``idempotency_key`` is sent where the API supports one."""
+        raise NotImplementedError(f"{self.name} does not implement rectification")
 
     @classmethod
     def configured_labels(cls, table: Mapping[str, Any]) -> RecordLabels:

@@ -8,24 +8,32 @@ processor failed, was skipped or needs a manual step; the report says which); 1 
 error. Results go to stdout (``--json``: one JSON document and nothing else); progress,
 warnings and logs go to stderr.
 
-Start-up stays fast: heavy modules (pydantic models, connectors, the stripe SDK) are imported
-inside the commands, never at module level.
+Start-up stays fast: heavy modules (asyncio, pydantic models, settings, the database,
+connectors, the stripe SDK, Rich tables) are imported inside the commands, never at module
+level, so ``dsar --help`` loads typer and the command modules only (``tests/test_startup.py``
+keeps it so; ``bench/startup.py`` measures it). Help is click's plain text for the same reason:
+see :class:`DsarGroup`.
 """
 
 from __future__ import annotations
 
+import inspect
 import sys
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, get_type_hints
 
 import typer
+from typer.core import TyperGroup
 
 from hub.cli.audit import audit_app
 from hub.cli.config import config_app, list_connectors
 from hub.cli.consent import consent_app, consent_sync_command, webhook_app
 from hub.cli.db import db_app
 from hub.cli.erase import erase_command, resume_command
+from hub.cli.index import index_app
 from hub.cli.lookup import lookup
+from hub.cli.rectify import rectify_command
 from hub.cli.requests import requests_app
 from hub.cli.retention import retention_app
 from hub.cli.schema import schema_app
@@ -33,11 +41,40 @@ from hub.cli.shared import ExitCode, Options, console, escaped
 from hub.cli.tasks import task_app
 from hub.cli.worker import jobs_app, worker_command
 
+
+class DsarGroup(TyperGroup):
+    """The ``dsar`` command group: every command's summary in a command list is the whole
+    first paragraph of its help.
+
+    Help and usage errors are click's plain text (``rich_markup_mode=None``): typer's Rich
+    renderer imports rich.markdown, markdown-it and pygments on every ``--help``, which was
+    most of the start-up time, and it read help texts as markup, so an option's
+    ``[default: …]`` vanished from its help. Click, on its own, cuts a summary at the first
+    full stop ("Erasure request (Art."); setting each summary from the first paragraph, as
+    the Rich renderer showed it, keeps the lists readable."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        _whole_summaries(self.commands)
+
+
+def _whole_summaries(commands: Mapping[str, Any]) -> None:
+    """Give every command (sub-groups' commands included) without a short help its help's
+    first paragraph as one line; the help formatter wraps it."""
+    for command in commands.values():
+        if command.short_help is None and command.help:
+            first = inspect.cleandoc(command.help).partition("\f")[0].split("\n\n")[0]
+            command.short_help = " ".join(first.split())
+        _whole_summaries(getattr(command, "commands", {}))
+
+
 app = typer.Typer(
+    cls=DsarGroup,
     help="Answer GDPR data-subject requests across your processors.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    rich_markup_mode=None,
 )
 
 
@@ -71,6 +108,7 @@ app.command("consent-sync")(consent_sync_command)
 app.command("lookup")(lookup)
 app.command("connectors")(list_connectors)
 app.command("erase")(erase_command)
+app.command("rectify")(rectify_command)
 app.add_typer(config_app, name="config")
 app.add_typer(schema_app, name="schema")
 app.add_typer(requests_app, name="requests")
@@ -79,10 +117,32 @@ app.add_typer(consent_app, name="consent")
 app.add_typer(webhook_app, name="webhook")
 app.add_typer(retention_app, name="retention")
 app.add_typer(db_app, name="db")
+app.add_typer(index_app, name="index")
 app.command("worker")(worker_command)
 app.add_typer(jobs_app, name="jobs")
 requests_app.command("resume")(resume_command)
 requests_app.add_typer(task_app, name="task")
+
+
+def _resolve_annotations(typer_app: typer.Typer) -> None:
+    """Evaluate every command function's annotations once, in place.
+
+    The command modules postpone annotations (``from __future__ import annotations``), so each
+    is a string, and typer evaluates every one of them twice, compiling it each time, whenever
+    it builds the command tree: that was a fifth of ``dsar --help``. Evaluated here once, typer
+    finds the objects it would have made."""
+    callbacks = [command.callback for command in typer_app.registered_commands]
+    if typer_app.registered_callback is not None:
+        callbacks.append(typer_app.registered_callback.callback)
+    for callback in callbacks:
+        if callback is not None:
+            callback.__annotations__ = get_type_hints(callback, include_extras=True)
+    for group in typer_app.registered_groups:
+        if group.typer_instance is not None:
+            _resolve_annotations(group.typer_instance)
+
+
+_resolve_annotations(app)
 
 
 def main() -> None:

@@ -110,8 +110,9 @@ def show(
              "entry_hash": e.entry_hash}
             for e in entries]))
         return
-    from rich.markup import escape
     from rich.table import Table
+
+    from hub.cli.shared import shown
 
     table = Table(title="Audit log" + (f" of request {request}" if request else ""))
     for column in ("seq", "at (UTC)", "request", "actor", "action"):
@@ -121,7 +122,7 @@ def show(
     for e in entries:
         subject = e.subject_email or (f"#{e.subject_hash[:12]}" if e.subject_hash else "")
         table.add_row(str(e.seq), e.at[:19].replace("T", " "), e.request_id or "",
-                      escape(e.actor), escape(e.action), escape(subject), escape(e.details))
+                      shown(e.actor), shown(e.action), shown(subject), shown(e.details))
     out = console()
     out.print(table)
     if not entries:

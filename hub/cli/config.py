@@ -8,7 +8,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from pathlib import Path
 from typing import Any, TypedDict
@@ -65,6 +64,8 @@ def config_check(ctx: typer.Context) -> None:
     that other users could read; compare this machine's keyed-hash and token-encryption keys
     with the ones the database was started with (exit 2 when one differs: every machine on
     one database must use the same keys)."""
+    import asyncio
+
     from hub.config.check import check_all, state_warnings
     from hub.config.placeholders import find_placeholders
 

@@ -221,21 +221,22 @@ def _is_suppressed(engine: Engine, settings: HubSettings, email: str) -> bool | 
 
 def _print_history(email: str, suppressed: bool | None, current: list[dict[str, Any]],
                    events: list[dict[str, Any]], tasks: list[dict[str, Any]]) -> None:
-    from rich.markup import escape
     from rich.table import Table
+
+    from hub.cli.shared import shown
 
     console = shared.console()
     if not events:
-        console.print(f"No consent records for {escape(email)}.")
+        console.print(f"No consent records for {shown(email)}.")
         if suppressed:
             console.print("The address is on the suppression list: it is never re-subscribed.")
         return
-    now = Table(title=f"Consent of {escape(email)}")
+    now = Table(title=f"Consent of {shown(email)}")
     for column in ("system", "status", "evidence", "subscriber id"):
         now.add_column(column)
     for row in current:
-        now.add_row(escape(row["system"]), escape(row["status"]),
-                    escape(_evidence_text(row["evidence"])), escape(row["subscriber_id"] or ""))
+        now.add_row(shown(row["system"]), shown(row["status"]),
+                    shown(_evidence_text(row["evidence"])), shown(row["subscriber_id"] or ""))
     console.print(now)
     if suppressed:
         console.print("[yellow]On the suppression list[/]: the hub never re-subscribes "
@@ -248,17 +249,18 @@ def _print_history(email: str, suppressed: bool | None, current: list[dict[str, 
                   if event["previous_status"] else event["status"])
         change = f"{event['kind'].replace('_', ' ')}: {status}" + (
             f" ({event['note']})" if event["note"] else "")
-        history.add_row(_short(event["learned_at"]), escape(event["system"]),
+        history.add_row(_short(event["learned_at"]), shown(event["system"]),
                         shared.escaped(change), _short(event["changed_at"]),
-                        escape(event["learned_via"] or ""))
+                        shown(event["learned_via"] or ""))
     console.print(history)
     if tasks:
         _print_tasks(tasks, "Opt-out propagation")
 
 
 def _print_tasks(tasks: list[dict[str, Any]], title: str, with_email: bool = False) -> None:
-    from rich.markup import escape
     from rich.table import Table
+
+    from hub.cli.shared import shown
 
     table = Table(title=title)
     columns = ["task", "system", "action", "state", "updated", "result"]
@@ -275,16 +277,16 @@ def _print_tasks(tasks: list[dict[str, Any]], title: str, with_email: bool = Fal
             instructions.setdefault(task["system"], task["instructions"])
             result = result or "to do by hand (see below)"
         # a failed push's error is the processor's own text: never markup
-        row = [str(task["id"]), escape(task["system"]), task["action"].replace("_", "-"),
-               f"[{styles.get(task['state'], 'white')}]{escape(task['state'])}[/]",
+        row = [str(task["id"]), shown(task["system"]), task["action"].replace("_", "-"),
+               f"[{styles.get(task['state'], 'white')}]{shown(task['state'])}[/]",
                _short(task["updated_at"]), shared.escaped(result)]
         if with_email:
-            row.insert(1, escape(task.get("email") or ""))
+            row.insert(1, shown(task.get("email") or ""))
         table.add_row(*row)
     console = shared.console()
     console.print(table)
     for system, text in instructions.items():
-        console.print(f"[bold]{escape(system)}[/]: {escape(text)}")
+        console.print(f"[bold]{shown(system)}[/]: {shown(text)}")
     if instructions:
         console.print("When done: dsar consent resolve TASK [--note TEXT]")
 

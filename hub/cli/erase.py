@@ -35,7 +35,6 @@ Confirmation: ``--yes``, or an interactive "y" on a terminal. Exit codes (the RE
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
 from collections.abc import Sequence
@@ -137,6 +136,8 @@ def _erase(opts: Options, subject: Subject, *, yes: bool, dry_run: bool, lang: s
            draft: bool = False) -> ExitCode:
     """Propose, show, confirm, carry out, print; returns the exit code. A dry run writes no
     document, so only a real run is refused while the configuration has placeholders."""
+    import asyncio
+
     from hub.core.errors import InvalidInput
     from hub.core.logs import register_secret
     from hub.requests.erasure import NotExecuted, carry_out, propose_erasure
@@ -202,9 +203,9 @@ def _confirmed() -> bool:
 def _print_plan(proposal: ErasureProposal) -> None:
     """The plan as a table: per row why the records matched and whose they look like, so the
     operator can tell two people apart before approving a weak match."""
-    from rich.markup import escape
     from rich.table import Table
 
+    from hub.cli.shared import shown
     from hub.requests.erasure import EXCLUDED, plan_rows
 
     request_id = proposal.request_id
@@ -225,10 +226,10 @@ def _print_plan(proposal: ErasureProposal) -> None:
         style = STATE_STYLE.get(row["state"], "")
         # Escaped, not redacted: the operator needs the other addresses to tell people apart
         # (the subject's own address is already shown as "subject's address").
-        table.add_row(escape(row["processor"]), escape(row["ref"] or row["record"]),
-                      escape(row["matched"]), escape(row["identity"]), escape(row["action"]),
-                      escape(row["legal_basis"]), row["retained_until"],
-                      f"[{style}]{row['state']}[/]" if style else escape(row["state"]))
+        table.add_row(shown(row["processor"]), shown(row["ref"] or row["record"]),
+                      shown(row["matched"]), shown(row["identity"]), shown(row["action"]),
+                      shown(row["legal_basis"]), row["retained_until"],
+                      f"[{style}]{row['state']}[/]" if style else shown(row["state"]))
     out = wide_console()
     out.print(table)
     waiting = [r for r in rows if r["ref"] and r["state"] != EXCLUDED]
@@ -248,8 +249,7 @@ def _print_plan(proposal: ErasureProposal) -> None:
 
 
 def _print_result(result: ErasureResult) -> None:
-    from rich.markup import escape
-
+    from hub.cli.shared import shown
     from hub.store.erasure_actions import summarise
 
     out = wide_console()
@@ -260,7 +260,7 @@ def _print_result(result: ErasureResult) -> None:
     out.print(f"Verification by a second lookup: {mark} ({verification.checked} "
               "records checked)")
     for problem in verification.problems:
-        out.print(f"  [red]{escape(problem)}[/]")
+        out.print(f"  [red]{shown(problem)}[/]")
     for notice in result.notices:
         out.print(f"Art. 19: {notice.recipient} told through its API on "
                   f"{notice.on.isoformat()}")
@@ -269,7 +269,7 @@ def _print_result(result: ErasureResult) -> None:
         if action.state in ("failed", "manual-open"):
             what = action.detail or action.instructions or ""
             out.print(f"  [{STATE_STYLE[action.state]}]{action.state}[/] "
-                      f"#{action.id} {escape(action.task)}: {escaped(what)}")
+                      f"#{action.id} {shown(action.task)}: {escaped(what)}")
     folder = result.folder
     out.print(f"Report: {folder / 'report.html'}\n        {folder / 'report.json'}")
     if result.closed:

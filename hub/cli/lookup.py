@@ -14,7 +14,6 @@ A request the lookup had to open itself (none was opened with ``dsar requests op
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
 import textwrap
@@ -111,6 +110,19 @@ def _print_summary(report: Report, folder: Path, review: ReviewState, *,
                   f"weak matches or another person's data. {held} {step}")
 
 
+def _warn_overdue(report: Report) -> None:
+    """Past its deadline the documents promise the answer "as soon as possible", never a day
+    that is over; the operator is told plainly."""
+    from hub.store.ledger import local_today
+
+    due = report.request.due_at
+    if due < local_today():
+        console(stderr=True).print(
+            f"[yellow]warning:[/] request {escaped(report.request.id)} is overdue: its deadline "
+            f"was {due.isoformat()} (GDPR Art. 12(3)). Send the answer now; the documents say it "
+            "follows as soon as possible.")
+
+
 def _json_summary(answer: AccessAnswer) -> dict[str, Any]:
     report, folder = answer.report, answer.folder
 
@@ -187,6 +199,8 @@ def lookup(
         "15(4)).")] = False,
 ) -> None:
     """Access request: find what every enabled processor holds and write the access report."""
+    import asyncio
+
     from hub.core.errors import InvalidInput
     from hub.core.logs import register_secret
     from hub.core.subject import Subject
@@ -223,6 +237,8 @@ def lookup(
     for request_id, received_on in assumed.items():
         warning = assumed_receipt_warning(request_id, received_on)
         console(stderr=True).print(f"[yellow]warning:[/] {escaped(warning)}")
+    for answer in answers:
+        _warn_overdue(answer.report)
     if opts.json:
         typer.echo(json.dumps(summaries[0] if single else {"exit_code": code,
                                                            "requests": summaries},

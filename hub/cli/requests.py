@@ -23,7 +23,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import logging
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -53,7 +52,14 @@ if TYPE_CHECKING:
     from hub.requests.context import RequestContext
     from hub.store.ledger import Ledger, LedgerRequest
 
-log = logging.getLogger(__name__)
+
+def _log(message: str, *args: object) -> None:
+    """One operator log line (request ids, never addresses). ``logging`` is imported here,
+    not at module level: ``dsar --help`` loads this module and needs none of it."""
+    import logging
+
+    logging.getLogger(__name__).info(message, *args)
+
 
 requests_app = typer.Typer(
     help="The request ledger: open requests, deadlines (Art. 12(3)), extensions, audit export.",
@@ -69,14 +75,15 @@ def _wants_json(ctx: typer.Context) -> bool:
 def _ledger(ctx: typer.Context) -> Iterator[Ledger]:
     """The ledger on the configured database (with ``--sandbox``: the sandbox's own ledger);
     configuration and input errors exit with 2."""
-    from hub.config.registry import discover
     from hub.config.settings import load_settings
     from hub.core.errors import ConfigurationError, InvalidInput
     from hub.store.ledger import Ledger, ledger_url
 
     opts = options(ctx)
     try:
-        settings = load_settings(discover(opts.config), opts.config)
+        # The hub's own settings are all the ledger needs: discovering the connectors would
+        # load every processor's code (and the HTTP stack) to print a table.
+        settings = load_settings({}, opts.config)
         ledger = Ledger.open(ledger_url(settings, sandbox=opts.sandbox))
     except ConfigurationError as exc:
         raise fail(str(exc)) from None
@@ -145,8 +152,9 @@ def _deadline_cell(request: LedgerRequest, today: date) -> str:
 
 def _table(requests: list[LedgerRequest], title: str, today: date) -> Table:
     from rich import box
-    from rich.markup import escape
     from rich.table import Table
+
+    from hub.cli.shared import shown
 
     # Fits an 80-column terminal: the extension and a closed status ride in the deadline cell;
     # the receipt date is in `dsar requests show` and the CSV export.
@@ -161,7 +169,7 @@ def _table(requests: list[LedgerRequest], title: str, today: date) -> Table:
             deadline += " ext."
         if r.status != "open":
             deadline += f" [dim]{r.status}[/]"
-        table.add_row(r.id, r.type, escape(r.subject_email or "(hashed)"), deadline)
+        table.add_row(r.id, r.type, shown(r.subject_email or "(hashed)"), deadline)
     return table
 
 
@@ -195,7 +203,7 @@ def open_request(
     with _ledger(ctx) as ledger:
         request = ledger.open_request(subject.email, request_type, received=day,
                                       verified_by=verified_by)
-    log.info("opened request %s (%s), due %s", request.id, request.type, request.due_at)
+    _log("opened request %s (%s), due %s", request.id, request.type, request.due_at)
     if _wants_json(ctx):
         typer.echo(json.dumps(request.as_dict(), ensure_ascii=False))
         return
@@ -246,9 +254,9 @@ def show_request(
     request_id: Annotated[str, typer.Argument(metavar="ID", help="The request id.")],
 ) -> None:
     """One request with its identifiers and history."""
-    from rich.markup import escape
     from rich.table import Table
 
+    from hub.cli.shared import shown
     from hub.store.ledger import local_today
 
     with _ledger(ctx) as ledger:
@@ -263,17 +271,17 @@ def show_request(
     facts.add_column()
     rows = [
         ("id", request.id), ("type", request.type), ("status", request.status),
-        ("subject", escape(request.subject_email or "(hashed)")),
+        ("subject", shown(request.subject_email or "(hashed)")),
         ("received", request.received_on.isoformat() + (
             " [yellow](assumed: the day it was opened by a lookup or erasure; nobody gave the "
             "day it arrived)[/]" if request.received_at_assumed else "")),
         ("due (one month)", request.due_at.isoformat()),
-        ("extended to", f"{request.extended_due_at} ({escape(request.extension_reason or '')})"
+        ("extended to", f"{request.extended_due_at} ({shown(request.extension_reason or '')})"
          if request.extended_due_at else "-"),
         *([("subject told", f"{request.extension_told_on} (Art. 12(3) extension letter)")]
           if request.extension_told_on else []),
         ("deadline", _deadline_cell(request, today)),
-        ("verified by", escape(request.verified_by or "-")),
+        ("verified by", shown(request.verified_by or "-")),
         ("closed", request.closed_at.isoformat() if request.closed_at else "-"),
     ]
     for label, value in rows:
@@ -281,13 +289,13 @@ def show_request(
     out.print(facts)
     if request.identifiers:
         out.print("identifiers: " + ", ".join(
-            escape(f"{kind} {value} ({source})") for kind, value, source in request.identifiers))
+            shown(f"{kind} {value} ({source})") for kind, value, source in request.identifiers))
     history = Table(title="history")
     for column in ("at", "event", "details"):
         history.add_column(column)
     for entry in request.events:
         history.add_row(entry.at.strftime("%Y-%m-%d %H:%M"), entry.kind,
-                        escape(json.dumps(entry.details, ensure_ascii=False)))
+                        shown(json.dumps(entry.details, ensure_ascii=False)))
     out.print(history)
 
 
@@ -307,8 +315,7 @@ def extend_request(
 ) -> None:
     """Record an Art. 12(3) extension (at most two further months, once, within the first
     month, with a reason) and write the extension letter into the request folder."""
-    from rich.markup import escape
-
+    from hub.cli.shared import shown
     from hub.core.errors import InvalidInput
     from hub.requests.context import RequestContext
     from hub.requests.extension import extend_request as extend
@@ -323,14 +330,14 @@ def extend_request(
     except InvalidInput as exc:  # refused by Art. 12(3), or an unknown id
         raise fail(str(exc)) from None
     request = extension.request
-    log.info("extended request %s to %s", request.id, request.extended_due_at)
+    _log("extended request %s to %s", request.id, request.extended_due_at)
     if _wants_json(ctx):
         typer.echo(json.dumps(extension.as_dict(), ensure_ascii=False))
         return
     out = console()
     out.print(f"Extended [bold]{request.id}[/]: answer now due [bold]"
               f"{request.extended_due_at}[/] (told on {extension.told_on}).")
-    out.print(f"Extension letter ({extension.lang}): {escape(str(extension.letter))}")
+    out.print(f"Extension letter ({extension.lang}): {shown(str(extension.letter))}")
     if extension.draft:
         out.print("[yellow]The letter is a draft (UTKAST / DRAFT): fill in the \\[controller] "
                   "placeholders (`dsar config check`) before sending one.[/]")
@@ -344,14 +351,37 @@ def close_request(
     request_id: Annotated[str, typer.Argument(metavar="ID", help="The request id.")],
     note: Annotated[str | None, typer.Option("--note", help="Optional note for the log "
                                              "(no personal data).")] = None,
+    force: Annotated[bool, typer.Option(
+        "--force", help="Close an erasure that still has open actions or tasks (needs --note "
+        "saying why).")] = False,
 ) -> None:
-    """Mark a request answered."""
+    """Mark a request answered. An erasure closes only when its work is done (or with
+    --force), and its subject's address is then replaced by a keyed hash."""
     with _ledger(ctx) as ledger:
-        request = ledger.close(request_id, note=note)
+        request = ledger.get(request_id)
+        if request.type == "erasure":
+            _close_erasure(ctx, request_id, note, force)
+            request = ledger.get(request_id)
+        else:
+            request = ledger.close(request_id, note=note)
     if _wants_json(ctx):
         typer.echo(json.dumps(request.as_dict(), ensure_ascii=False))
         return
     console().print(f"Closed [bold]{request.id}[/].")
+
+
+def _close_erasure(ctx: typer.Context, request_id: str, note: str | None, force: bool) -> None:
+    from hub.core.errors import InvalidInput
+    from hub.requests.erasure import open_stores
+    from hub.requests.erasure.tasks import close_erasure
+
+    opts = options(ctx)
+    try:
+        stores = open_stores(settings_only(opts), sandbox=opts.sandbox)
+        if not close_erasure(stores, request_id, note=note, force=force):
+            raise fail(f"request {request_id} is closed already")
+    except InvalidInput as exc:
+        raise fail(str(exc), ExitCode.USAGE) from None
 
 
 @requests_app.command("export")
@@ -424,9 +454,9 @@ def review_request(
     request: its weak matches and approving the subject's one by one (erases nothing)."""
     import asyncio
 
-    from rich.markup import escape
     from rich.table import Table
 
+    from hub.cli.shared import shown
     from hub.core.errors import InvalidInput
     from hub.requests.access.approval import request_type
     from hub.requests.erasure import parse_ref, review_erasure
@@ -467,12 +497,12 @@ def review_request(
         table.add_column("state", overflow="fold", max_width=11)
         for item in result.items:
             # Escaped, not redacted: the addresses are what tells two people apart.
-            table.add_row(escape(item.ref), escape(item.reason), escape(item.identity),
-                          item.status, escape(item.state or ""))
+            table.add_row(shown(item.ref), shown(item.reason), shown(item.identity),
+                          item.status, shown(item.state or ""))
         out.print(table)
     for action in result.approved:
-        out.print(f"Approved {escape(action.task)}: {escape(action.action)} "
-                  f"({escape(action.state)}).")
+        out.print(f"Approved {shown(action.task)}: {shown(action.action)} "
+                  f"({shown(action.state)}).")
     if any(action.state == "planned" for action in result.approved):
         out.print(f"Nothing was erased yet: `dsar requests resume {result.request_id}` "
                   "carries out what is planned.")
@@ -483,9 +513,9 @@ def _review_access(env: RequestContext, as_json: bool, request_id: str, *, appro
                    lang: Language | None) -> None:
     """Show an access request's Art. 15(4) review (with ``approve``: record it and write the
     documents). The flagged records are listed with their fields as they would be sent."""
-    from rich.markup import escape
     from rich.table import Table
 
+    from hub.cli.shared import shown
     from hub.requests.access import review_access
 
     review = review_access(env, request_id, exclude=exclude, include=include, redact=redact,
@@ -494,27 +524,27 @@ def _review_access(env: RequestContext, as_json: bool, request_id: str, *, appro
         typer.echo(json.dumps(review.as_dict(every=every), ensure_ascii=False, default=str))
         return
     out = wide_console()
-    shown = [r for r in review.records if every or r.flags or r.outcome != "send"]
-    if shown:
+    listed = [r for r in review.records if every or r.flags or r.outcome != "send"]
+    if listed:
         table = Table(title=f"What the documents of {review.request_id} would hold")
         table.add_column("ref", overflow="fold", min_width=20, max_width=40)
         table.add_column("matched", overflow="fold", max_width=32)
         table.add_column("flagged", overflow="fold", max_width=40)
         table.add_column("outcome", no_wrap=True)
         table.add_column("fields (as sent)", overflow="fold", min_width=30, ratio=2)
-        for record in shown:
+        for record in listed:
             # Escaped, not redacted: the values are what the operator judges.
-            fields = "\n".join(f"{escape(path)}: {escape(str(value))}"
+            fields = "\n".join(f"{shown(path)}: {shown(str(value))}"
                                for path, value in record.fields if value not in (None, ""))
-            table.add_row(escape(record.ref), escape(f"{record.match_strength}: {record.how}"),
-                          "\n".join(escape(f"{f.kind}: {f.why}") for f in record.flags),
+            table.add_row(shown(record.ref), shown(f"{record.match_strength}: {record.how}"),
+                          "\n".join(shown(f"{f.kind}: {f.why}") for f in record.flags),
                           record.outcome, fields)
         out.print(table)
     else:
-        out.print(f"Request {escape(review.request_id)}: nothing flagged (no weak match, no "
+        out.print(f"Request {shown(review.request_id)}: nothing flagged (no weak match, no "
                   "other person's data).")
     out.print("Records per system: " + "; ".join(
-        f"{escape(name)} {c['send']} to send"
+        f"{shown(name)} {c['send']} to send"
         + "".join(f", {c[k]} {k}" for k in ("withheld", "excluded") if c[k])
         for name, c in review.counts().items()))
     if review.approved:

@@ -9,7 +9,6 @@ due is left unfinished, 3 when an erasure failed or needs a person.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from typing import Annotated
 
@@ -28,6 +27,8 @@ def retention_due(
         "--execute", help="Erase them now (the policy's action after the hold).")] = False,
 ) -> None:
     """Retained records whose legal hold has ended (run from cron with --execute)."""
+    import asyncio
+
     from hub.requests.erasure.retention import retention_due as due_records
 
     opts = options(ctx)

@@ -70,10 +70,25 @@ def redacted(text: str) -> str:
 
 
 def escaped(text: str) -> str:
-    """``text`` redacted and safe to embed in Rich markup."""
+    """``text`` redacted and safe to embed in Rich markup and to print: markup is escaped, and
+    control and direction characters (terminal sequences, bidi overrides) are shown as
+    escapes (:func:`hub.core.text.visible_controls`)."""
     from rich.markup import escape
 
-    return escape(redacted(text))
+    from hub.core.text import visible_controls
+
+    return escape(visible_controls(redacted(text)))
+
+
+def shown(text: str) -> str:
+    """``text`` from outside (a processor, the ledger, the operator) safe to print through Rich:
+    markup escaped, control and direction characters shown as escapes. Not redacted: use it
+    for what the operator must read as it is (a subject's address in ``requests list``)."""
+    from rich.markup import escape
+
+    from hub.core.text import visible_controls
+
+    return escape(visible_controls(text))
 
 
 def fail(message: str, code: int = ExitCode.USAGE) -> typer.Exit:

@@ -27,9 +27,9 @@ def task_list(
     request_id: Annotated[str, typer.Argument(metavar="ID", help="The request id.")],
 ) -> None:
     """The manual tasks (and failed actions) of an erasure request."""
-    from rich.markup import escape
     from rich.table import Table
 
+    from hub.cli.shared import shown
     from hub.core.errors import InvalidInput
     from hub.requests.erasure import open_stores
     from hub.requests.erasure.tasks import erasure_tasks
@@ -46,8 +46,8 @@ def task_list(
     for column in ("#", "task", "state", "what to do"):
         table.add_column(column, overflow="fold")
     for a in rows:
-        table.add_row(str(a.id), escape(a.task), a.state,
-                      escape(a.instructions or a.detail or ""))
+        table.add_row(str(a.id), shown(a.task), a.state,
+                      shown(a.instructions or a.detail or ""))
     console().print(table)
 
 

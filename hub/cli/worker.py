@@ -20,10 +20,8 @@ each process, so jobs could not pass between processes: refused the same way.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
-import socket
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -106,6 +104,9 @@ def worker_command(
 ) -> None:
     """Run queued jobs (lookups, erasures) and the periodic consent sync; stop with Ctrl-C or
     SIGTERM (running jobs finish first). Start one on every machine that should work."""
+    import asyncio
+    import socket
+
     from hub.config.consent import load_consent_settings
     from hub.config.settings import resolve_config_path
     from hub.core.errors import ConfigurationError

@@ -15,7 +15,7 @@ import os
 import stat
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Self
+from typing import TYPE_CHECKING, Any, Literal, Self
 
 from pydantic import (
     BaseModel,
@@ -33,11 +33,13 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from connectors.sdk.base import Connector, ConnectorSettings
 from hub.config.consent import ConsentSettings
 from hub.core.errors import ConfigurationError
 from hub.core.inventory import Controller, InventoryEntry
 from hub.core.retention import RetentionPolicy
+
+if TYPE_CHECKING:  # the SDK (and the HTTP stack under it) loads with the connectors themselves
+    from connectors.sdk.base import Connector, ConnectorSettings
 
 DEFAULT_CONFIG = Path("config/hub.toml")
 
@@ -165,6 +167,8 @@ class HubSettings(BaseSettings):
         )
 
     def processor(self, name: str) -> ConnectorSettings:
+        from connectors.sdk.base import ConnectorSettings
+
         value = getattr(self, name)
         assert isinstance(value, ConnectorSettings)
         return value

@@ -274,8 +274,10 @@ def _pending(report: Report, facts: ErasureFacts, titles: Mapping[str, str],
              inventory: Sequence[InventoryEntry], lang: str) -> list[PendingItem]:
     items: list[PendingItem] = []
     handled: set[str] = set()
+    # a processor that ran but could not search everything has a connector: "part of the
+    # system is handled by hand", never "the system has no automatic connection"
     whole = {ProcessorStatus.ERROR: "search_failed", ProcessorStatus.SKIPPED: "not_searched",
-             ProcessorStatus.MANUAL: "manual_system"}
+             ProcessorStatus.MANUAL: "manual_step"}
     for result in report.processors:
         title = titles[result.name]
         if result.status in whole:
@@ -288,10 +290,10 @@ def _pending(report: Report, facts: ErasureFacts, titles: Mapping[str, str],
                                                                       lang)))
         if facts.reviews.get(result.name):
             items.append(PendingItem(title, "review"))
-        completes = [facts.completes_by[(result.name, r.type, r.id)] for r in result.records
-                     if (result.name, r.type, r.id) in facts.completes_by]
-        if completes:
-            items.append(PendingItem(title, "completes_later", on=max(completes)))
+        elif result.incomplete and result.status not in whole:
+            items.append(PendingItem(title, "manual_step"))
+        # an erasure the processor accepted and completes later (MailerLite's forget) is
+        # listed once, among the erased records with its completion date, not here again
         handled.add(result.name)
     searched_by_hand = {r.name for r in report.processors if r.status in whole}
     for item in report.manual_items:

@@ -9,7 +9,7 @@ Plain-text templates (``*.txt``) are not escaped because they are never parsed a
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from functools import cache
 from typing import Any
 
@@ -23,6 +23,7 @@ from hub.reports.content import (
     AccessReportView,
     build_view,
     format_date,
+    texts,
 )
 
 
@@ -33,6 +34,22 @@ def _fill(text: str, **values: Any) -> str:
 
 def _ldate(value: date | datetime, lang: str) -> str:
     return format_date(value, lang)
+
+
+def _promise(due: date, generated_at: datetime, lang: str) -> str:
+    """"senast 29 december 2026" while the deadline lies ahead; "så snart som möjligt" once it
+    has passed: a document must never promise a day that is already over."""
+    meta = texts(lang)["meta"]
+    if due < _local_date(generated_at):
+        return str(meta["asap"])
+    return str(meta["by_date"]).format(date=format_date(due, lang))
+
+
+def _local_date(moment: datetime) -> date:
+    from hub.core.deadlines import LOCAL_TIMEZONE
+
+    aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return aware.astimezone(LOCAL_TIMEZONE).date()
 
 
 @cache
@@ -50,6 +67,7 @@ def environment() -> Environment:
     )
     env.filters["fill"] = _fill
     env.filters["ldate"] = _ldate
+    env.globals["promise"] = _promise
     env.globals["pending_statuses"] = PENDING_STATUSES
     return env
 

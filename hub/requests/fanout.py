@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 
-from connectors.sdk.base import Connector, Findings
+from connectors.sdk.base import Connector, Findings, PaymentHint, payment_hints
 from hub.config.settings import HubSettings, env_name
 from hub.core.errors import as_connector_error
 from hub.core.models import ProcessorResult, ProcessorStatus
@@ -126,6 +126,19 @@ def result_from(name: str, outcome: Outcome) -> ProcessorResult:
                                                               and bool(findings.records)),
                            identifiers=findings.identifiers,
                            duration_seconds=outcome.seconds)
+
+
+def collect_payment_hints(opened: dict[str, Connector], results: dict[str, ProcessorResult]
+                          ) -> list[PaymentHint]:
+    """The subject's payments in every processor's records so far, read through each
+    connector's own :attr:`~connectors.sdk.base.Connector.payment_records` declaration, so no
+    connector needs to know another's record shapes."""
+    hints: list[PaymentHint] = []
+    for name, connector in opened.items():
+        result = results.get(name)
+        if result is not None and connector.payment_records:
+            hints += payment_hints(connector.title, connector.payment_records, result.records)
+    return list(dict.fromkeys(hints))
 
 
 def merge_round(result: ProcessorResult, outcome: Outcome, what: str) -> ProcessorResult:

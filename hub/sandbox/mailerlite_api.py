@@ -297,6 +297,7 @@ class MailerLiteServer(FakeAPIServer):
         router.add("GET", r"/api/subscribers", self._list)
         router.add("GET", rf"/api/subscribers/{ref}", self._get)
         router.add("DELETE", rf"/api/subscribers/{ref}", self._delete)
+        router.add("PUT", rf"/api/subscribers/{ref}", self._update)
         router.add("POST", rf"/api/subscribers/{ref}/forget", self._forget)
 
     def admit(self, request: Request) -> Response | None:
@@ -376,6 +377,32 @@ class MailerLiteServer(FakeAPIServer):
             },
         )
 
+    def _update(self, request: Request) -> Response:
+        """``PUT /api/subscribers/{id}``: ``fields`` and ``status`` change
+        (https://developers.mailerlite.com/docs/subscribers#update-a-subscriber); unknown
+        field names answer 422 as MailerLite validates them."""
+        try:
+            body = json.loads(request.body or b"{}")
+        except ValueError:
+            raise validation_error("body", "The body must be JSON.") from None
+        if not isinstance(body, dict):
+            raise validation_error("body", "The body must be an object.")
+        with self.state_lock:
+            subscriber = self.state.find(request.params["ref"])
+            if subscriber is None:
+                raise not_found()
+            fields = body.get("fields") or {}
+            if not isinstance(fields, dict):
+                raise validation_error("fields", "The fields must be an object.")
+            for name in fields:
+                if name not in CUSTOM_FIELDS:
+                    raise validation_error(f"fields.{name}", f"The field {name} does not exist.")
+            subscriber["fields"] = {**(subscriber.get("fields") or {}), **fields}
+            if body.get("status") in STATUSES:
+                subscriber["status"] = body["status"]
+            subscriber["updated_at"] = ml_time(datetime.now(UTC))
+            return json_response(200, {"data": subscriber})
+
     def _delete(self, request: Request) -> Response:
         ref = request.params["ref"]
         if not ref.isdigit() or not self.state.delete(ref):
@@ -445,6 +472,11 @@ def send_webhook(url: str, secret: str, payload: Obj | bytes, *,
     except ValueError:
         parsed = {"raw": raw.decode(errors="replace")}
     return status, parsed if isinstance(parsed, dict) else {"data": parsed}
+
+
+#: the default subscriber fields of a MailerLite account (developers.mailerlite.com/docs/fields)
+CUSTOM_FIELDS = frozenset({"name", "last_name", "company", "country", "city", "phone", "state",
+                           "z_i_p"})
 
 
 def _parse_limit(raw: str | None) -> int:

@@ -34,6 +34,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
+from urllib.parse import parse_qsl
 
 from hub.sandbox.fixtures import load_fixture
 from hub.sandbox.server import (
@@ -412,6 +413,8 @@ class StripeServer(FakeAPIServer):
         self.api_key = api_key
         self.search_available = search_available
         self.state = StripeState(seed if seed is not None else load_fixture("stripe.json"))
+        #: answers by Idempotency-Key, replayed for a repeated customer update
+        self.idempotent: dict[str, Obj] = {}
         super().__init__(latency=latency, fail_mode=fail_mode)
 
     # ----------------------------------------------------------------- hooks
@@ -422,6 +425,7 @@ class StripeServer(FakeAPIServer):
         router.add("GET", r"/v1/customers", self._list_customers)
         router.add("GET", rf"/v1/customers/{obj_id}", self._retrieve_customer)
         router.add("DELETE", rf"/v1/customers/{obj_id}", self._delete_customer)
+        router.add("POST", rf"/v1/customers/{obj_id}", self._update_customer)
         router.add("POST", rf"/v1/payment_methods/{obj_id}/detach", self._detach_payment_method)
         router.add("DELETE", rf"/v1/subscriptions/{obj_id}", self._cancel_subscription)
         router.add(
@@ -542,6 +546,35 @@ class StripeServer(FakeAPIServer):
             query_params(request, lambda key: False)
             return json_response(200, _deleted_stub(customer_id))
         return self._retrieve(request, "customers")
+
+    def _update_customer(self, request: Request) -> Response:
+        """``POST /v1/customers/{id}`` (https://docs.stripe.com/api/customers/update) for the
+        fields rectification sends; a repeated ``Idempotency-Key`` gets the first answer back
+        (https://docs.stripe.com/api/idempotent_requests), as at Stripe."""
+        customer_id = request.params["id"]
+        key = request.headers.get("Idempotency-Key")
+        if key and key in self.idempotent:
+            return json_response(200, self.idempotent[key])
+        customer = self.state.live_customer(customer_id)
+        if customer is None:
+            raise _missing("customers", customer_id)
+        form = parse_qsl(request.body.decode("utf-8"), keep_blank_values=True)
+        address_parts = ("line1", "line2", "postal_code", "city", "state", "country")
+        changes: Obj = {}
+        for name, value in form:
+            if name in ("name", "email", "phone"):
+                changes[name] = value
+            elif (part := re.fullmatch(r"address\[(\w+)\]", name)) and \
+                    part[1] in address_parts:
+                address = changes.setdefault("address", dict(customer.get("address") or {}))
+                address[part[1]] = value
+            else:
+                raise _fail(400, f"Received unknown parameter: {name}", code="parameter_unknown",
+                            param=name)
+        customer.update(changes)
+        if key:
+            self.idempotent[key] = customer
+        return json_response(200, customer)
 
     def _delete_customer(self, request: Request) -> Response:
         customer_id = request.params["id"]

@@ -28,12 +28,21 @@ Behaviour follows the public documentation (iZettle/api-documentation ``authoriz
 
 The receipts are generated deterministically (seeded ``random``) from the small seed file
 ``zettle.json``: its ``notable`` receipts are the ones tests look for, everything else mentions
-nobody, like most real receipts.
+nobody, like most real receipts. Its ``linked`` receipts name nobody either: they are the
+subject's card payments that only their day, amount and card tie to her; they are built after
+the rest (so adding one leaves every other receipt's generated ids unchanged) and numbered on
+after the last receipt.
+
+Card payments carry a ``panHash`` among their attributes. Zettle's reference does not document
+it; some answers carry it, and the connector uses it only when present. A sale may name its
+card (``"card": "..."``): the same name gives the same ``panHash`` and masked number, as one
+card does; every other card payment gets a ``panHash`` of its own.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import math
 import random
@@ -107,6 +116,7 @@ class ReceiptFactory:
         self.catalogue: dict[str, Obj] = {p["name"]: p for p in seed["catalogue"]}
         self.plan: Obj = dict(seed["generated"])
         self.notable: list[Obj] = list(seed.get("notable", []))
+        self.linked: list[Obj] = list(seed.get("linked", []))
         self.rng = random.Random(self.plan["seed"])
 
     # -- ids ---------------------------------------------------------------------------------
@@ -159,6 +169,9 @@ class ReceiptFactory:
             purchase = self._purchase(sale, number, original)
             built[id(sale)] = purchase
             purchases.append(purchase)
+        for number, sale in enumerate(self.linked, start=len(purchases) + 1):
+            purchases.append(self._purchase(
+                {**sale, "moment": parse_zettle_time(sale["timestamp"])}, number, None))
         return purchases
 
     def _row(self, index: int, item: Obj, sign: int) -> Obj:
@@ -182,13 +195,20 @@ class ReceiptFactory:
             row["comment"] = item["comment"]
         return row
 
-    def _payment(self, kind: str, amount: int, moment: datetime, original: Obj | None) -> Obj:
+    def _payment(self, kind: str, amount: int, moment: datetime, original: Obj | None,
+                 card_name: str | None = None) -> Obj:
         payment: Obj = {"uuid": str(self._uuid()), "amount": amount, "type": kind,
                         "createdAt": zettle_time(moment)}
         card = {"cardType": self.rng.choice(("VISA", "MASTERCARD")),
                 "maskedPan": f"{self.rng.choice(('535583', '476173', '517036'))}******"
                              f"{self.rng.randrange(10000):04d}",
                 "referenceNumber": self._reference()}
+        # derived from a name, never drawn: the other receipts' random values stay as they were
+        digest = hashlib.sha256((card_name or payment["uuid"]).encode()).hexdigest()
+        card["panHash"] = digest[:40]
+        if card_name:
+            card["cardType"] = "VISA"
+            card["maskedPan"] = f"476173******{int(digest[:8], 16) % 10000:04d}"
         if kind == "IZETTLE_CARD":
             payment["attributes"] = {
                 **card, "cardHolderVerificationMethod": self.rng.choice(("PIN", "None")),
@@ -232,7 +252,8 @@ class ReceiptFactory:
             "userDisplayName": seller["userDisplayName"], "userId": seller["userId"],
             "organizationId": self.merchant["organizationId"], "products": rows,
             "discounts": [],
-            "payments": [self._payment(sale["payment"], amount, moment, original)],
+            "payments": [self._payment(sale["payment"], amount, moment, original,
+                                       sale.get("card"))],
             "cashRegister": self.merchant["cashRegister"], "receiptCopyAllowed": True,
             "references": {"checkoutUUID": str(self._uuid())}, "created": zettle_time(moment),
             "refunded": False, "purchaseUUID1": str(uuid1), "groupedVatAmounts": grouped,
@@ -394,6 +415,12 @@ class ZettleServer(FakeAPIServer):
         self.tokens[token] = time.monotonic() + self.token_seconds
         self.grants += 1
         return json_response(200, {"access_token": token, "expires_in": self.token_seconds})
+
+    def ring_up(self, purchase: Obj) -> None:
+        """A new sale arrives (tests and benchmarks of incremental reading): kept in order."""
+        with self.state_lock:
+            self.state = sorted([*self.state, purchase], key=purchase_key)
+            self._moments = [parse_zettle_time(p["timestamp"]) for p in self.state]
 
     def _purchases(self, request: Request) -> Response:
         now = datetime.now(UTC)

@@ -540,6 +540,18 @@ class ConsentRegister:
             session.commit()
             return task
 
+    def follow_address(self, old: str, new: str) -> int:
+        """A subject's corrected e-mail address (rectification, GDPR Art. 16): each system's
+        current consent state is now filed under ``new``, so the next sync and a later
+        withdrawal find it; the events keep the address they were observed with (they are
+        evidence). Returns how many subscriber rows moved."""
+        with Session(self.engine) as session, session.begin():
+            rows = list(session.scalars(select(ConsentSubscriber).where(
+                ConsentSubscriber.email_key == email_key(old))))
+            for row in rows:
+                row.email, row.email_key = new, email_key(new)
+            return len(rows)
+
     # -- reading one person's history ----------------------------------------------------------
     def history(self, email: str) -> dict[str, list[Any]]:
         key = email_key(email)

@@ -10,6 +10,12 @@ transaction-level advisory lock. Whoever waits for the lock finds the work done.
 A database created by a version without migrations has our tables but no
 ``alembic_version``: it is stamped at the baseline revision (which is that schema) first.
 
+The check on every start is one plain query of ``alembic_version`` against
+:data:`HEAD_REVISION`; Alembic (and the migration scripts) is imported only when the two differ,
+as importing it costs more than most commands' own work. ``tests/test_startup.py`` keeps the
+constant equal to the newest script's revision; were it ever out of step, a current database
+would look outdated and the upgrade under the lock would find it current: slower, still correct.
+
 On PostgreSQL the job queue of ``dsar worker`` (procrastinate's tables) is brought up to date
 beside it by :func:`upgrade_job_schema`, outside the Alembic chain: procrastinate ships its
 schema and its own migrations, and the installed version applied is noted on its jobs table.
@@ -19,22 +25,26 @@ from __future__ import annotations
 
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, inspect, text
 
-from hub.store.tables import Base
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 BASELINE = "0001_baseline"
+#: the newest revision in ``migrations/versions`` (a new migration changes it)
+HEAD_REVISION = "0005_history_index"
+#: Alembic's table holding the revision a database is at
+VERSION_TABLE = "alembic_version"
 #: the key of PostgreSQL's advisory lock that serialises upgrades (any constant of our own)
 UPGRADE_LOCK_KEY = 0x64736172  # "dsar"
 
 
 def _config() -> Config:
     """A fresh configuration per run: it carries the connection, so it is never shared."""
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", "hub.store:migrations")
     return config
@@ -42,24 +52,38 @@ def _config() -> Config:
 
 @cache
 def head_revision() -> str:
+    """The newest revision as Alembic reads it from the migration scripts."""
+    from alembic.script import ScriptDirectory
+
     head = ScriptDirectory.from_config(_config()).get_current_head()
     assert head is not None
     return head
 
 
 def current_revision(connection: Connection) -> str | None:
-    return MigrationContext.configure(connection).get_current_revision()
+    """The revision the database is at (None: never migrated), read with plain SQL so a
+    start on a current database does not import Alembic. Our history has one branch, so the
+    table holds at most one row."""
+    if not inspect(connection).has_table(VERSION_TABLE):
+        return None
+    rows = connection.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
+    if len(rows) > 1:
+        raise RuntimeError(f"{VERSION_TABLE} holds several revisions ({', '.join(rows)}); "
+                           "the hub's migrations have one branch")
+    return rows[0] if rows else None
 
 
 def is_current(engine: Engine) -> bool:
     with engine.connect() as connection:
-        return current_revision(connection) == head_revision()
+        return current_revision(connection) == HEAD_REVISION
 
 
 def upgrade(engine: Engine) -> str:
     """Migrate the database to the newest revision (a no-op when it is there); returns it."""
     if is_current(engine):
-        return head_revision()
+        return HEAD_REVISION
+    from alembic import command
+
     with engine.begin() as connection:
         if connection.dialect.name == "postgresql":
             connection.execute(text("SELECT pg_advisory_xact_lock(:key)"),
@@ -76,6 +100,8 @@ def upgrade(engine: Engine) -> str:
 
 
 def _has_our_tables(connection: Connection) -> bool:
+    from hub.store.tables import Base
+
     existing = set(inspect(connection).get_table_names())
     return bool(existing & set(Base.metadata.tables))
 

@@ -70,6 +70,15 @@ class SuppressionList:
             except IntegrityError:  # added concurrently (PostgreSQL): already suppressed
                 session.rollback()
 
+    def follow(self, old: str, new: str, reason: str) -> bool:
+        """A suppressed subject's corrected address (rectification, GDPR Art. 16) is suppressed
+        too, so correcting an address never lets it back onto a marketing list. True when
+        ``old`` was suppressed."""
+        if not self.is_suppressed(old):
+            return False
+        self.add(new, reason)
+        return True
+
     def is_suppressed(self, email: str) -> bool:
         email_hash = self.hash(email)
         with Session(self.engine) as session:

@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Date,
     DateTime,
@@ -309,3 +310,42 @@ class RateBudgetRow(Base):
         Text, doc="JSON list of the newest request starts (seconds since the epoch, the "
                   "database's clock on PostgreSQL), at most one limit's worth.")
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+# ---------------------------------------------------------------------------------------------
+# The local index of histories that cannot be searched by person (hub.store.history_index)
+# ---------------------------------------------------------------------------------------------
+
+
+class HistoryMark(Base):
+    """How far one history has been read into the index."""
+
+    __tablename__ = "history_marks"
+
+    source: Mapped[str] = mapped_column(String(100), primary_key=True)
+    mark: Mapped[str] = mapped_column(
+        Text, doc="JSON: the connector's resume point (a purchase hash, an object id).")
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class HistoryObject(Base):
+    """One indexed object: what matching and the report's dates need, no personal data."""
+
+    __tablename__ = "history_objects"
+
+    source: Mapped[str] = mapped_column(String(100), primary_key=True)
+    object_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    day: Mapped[date | None] = mapped_column(Date, nullable=True)
+    amount_minor: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    currency: Mapped[str | None] = mapped_column(String(3), nullable=True)
+
+
+class HistoryTerm(Base):
+    """A keyed hash of one identifier found in an indexed object (never the identifier)."""
+
+    __tablename__ = "history_terms"
+    __table_args__ = (Index("ix_history_terms_hash", "term_hash"),)
+
+    source: Mapped[str] = mapped_column(String(100), primary_key=True)
+    object_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    term_hash: Mapped[str] = mapped_column(String(64), primary_key=True)

@@ -13,7 +13,8 @@ from what was already cut.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,7 +39,7 @@ from hub.requests.access.review import (
 from hub.requests.context import RequestContext
 from hub.store.access_review import record_review_decision
 from hub.store.db import open_database
-from hub.store.ledger import Ledger, LedgerRequest, RequestStatus
+from hub.store.ledger import Ledger, LedgerRequest, RequestStatus, bind_report
 
 #: the operator's note beside a lookup whose documents wait for review
 PENDING_FILE = "review.txt"
@@ -195,11 +196,30 @@ def review_access(ctx: RequestContext, request_id: str, *, exclude: Iterable[str
         raise InvalidInput(f"request {request_id} is closed; its answer was given already")
     details = {**decisions.details(flags), "lang": lang, "draft": ctx.draft,
                "lookup_sha256": hashlib.sha256(raw).hexdigest()}
-    record_review_decision(ledger, ctx.secret, request_id, details,
-                           subject_email=request.subject_email)
-    if not (folder / ORIGINAL_FILE).is_file():
-        write_private(folder / ORIGINAL_FILE, raw.decode("utf-8"))
-    written = write_report(applied.report, folder.parent, lang=lang, settings=ctx.settings,
-                           draft=ctx.draft)
-    (written / PENDING_FILE).unlink(missing_ok=True)
+    # Two approvals at once: the decision recorded last must be the one the files hold.
+    with _folder_lock(folder):
+        record_review_decision(ledger, ctx.secret, request_id, details,
+                               subject_email=request.subject_email)
+        if not (folder / ORIGINAL_FILE).is_file():
+            write_private(folder / ORIGINAL_FILE, raw.decode("utf-8"))
+        # the request's current receipt date and deadline (an extension moves it)
+        answer = bind_report(applied.report, ledger.get(request_id))
+        written = write_report(answer, folder.parent, lang=lang, settings=ctx.settings,
+                               draft=ctx.draft)
+        (written / PENDING_FILE).unlink(missing_ok=True)
     return AccessReview(request_id, lang, tuple(flags), records, written, details)
+
+
+@contextmanager
+def _folder_lock(folder: Path) -> Iterator[None]:
+    """An exclusive lock on the request folder itself (flock on the directory: no lock file
+    is left among the documents)."""
+    import fcntl
+    import os
+
+    handle = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(handle)

@@ -4,7 +4,9 @@ Round one asks every enabled processor for the verified e-mail address. Identifi
 the records (phone numbers, valid personnummer, other spellings of the same mailbox) then widen
 the lookup: round two asks the processors that can search by them (never by a name alone,
 the processing inventory). Records found in round two say which identifier matched them and are
-marked as derived matches.
+marked as derived matches. Last, processors whose records name nobody (Zettle's receipts)
+are given the payments found everywhere else (dates and amounts of invoices and charges), and
+tie receipts to the subject by them, again as derived matches.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from connectors.sdk.base import Connector
+from connectors.sdk.history import HistoryCache
 from hub import __version__
 from hub.config.settings import HubSettings
 from hub.core.deadlines import response_due
@@ -22,7 +25,13 @@ from hub.core.ids import new_request_id
 from hub.core.models import ProcessorResult, ProcessorStatus, Report, RequestInfo, SubjectInfo
 from hub.core.request_types import RequestType
 from hub.core.subject import Identifier, Subject
-from hub.requests.fanout import guarded, merge_round, open_connectors, result_from
+from hub.requests.fanout import (
+    collect_payment_hints,
+    guarded,
+    merge_round,
+    open_connectors,
+    result_from,
+)
 
 #: Called with ``(processor, None)`` when its search starts and ``(processor, result)`` after
 #: each round, so a caller can show live progress.
@@ -87,6 +96,19 @@ async def look_up(
             await asyncio.gather(*(second_round(n, ids) for n, ids in targets.items()))
             subject = widened
 
+        hints = collect_payment_hints(opened, results)
+
+        async def payment_round(name: str, connector: Connector) -> None:
+            outcome = await guarded(connector, connector.find_by_payments(subject, hints),
+                                    request_id)
+            results[name] = merge_round(results[name], outcome, "match by payments")
+            if on_progress:
+                on_progress(name, results[name])
+
+        await asyncio.gather(*(payment_round(n, c) for n, c in opened.items()
+                               if c.uses_payment_hints and hints
+                               and results[n].status != ProcessorStatus.ERROR))
+
     ordered = [results[name] for name in connectors if name in results]
     ordered += sorted(skipped, key=lambda r: r.name)
     return Report(
@@ -110,8 +132,11 @@ async def look_up_many(
     **connector_options: Any,
 ) -> list[Report]:
     """Several lookups in one event loop (``dsar lookup --batch``), so they share each
-    processor's rate limiter and stay under its documented limit together."""
+    processor's rate limiter and stay under its documented limit together, and one
+    :class:`~connectors.sdk.history.HistoryCache`, so a history that cannot be searched by
+    person (Zettle's receipts, Stripe's guest charges) is read once for the whole batch."""
     gate = asyncio.Semaphore(concurrency)
+    connector_options.setdefault("history_cache", HistoryCache())
 
     ids: Sequence[str | None] = request_ids or [None] * len(subjects)
 

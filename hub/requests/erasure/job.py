@@ -24,6 +24,7 @@ from datetime import UTC, date, datetime
 from enum import StrEnum
 from pathlib import Path
 
+from connectors.sdk.history import subject_terms
 from hub.core.deadlines import LOCAL_TIMEZONE
 from hub.core.exit_codes import ExitCode
 from hub.core.languages import DEFAULT_LANGUAGE
@@ -58,6 +59,8 @@ from hub.store.erasure_actions import (
     is_review,
     summarise,
 )
+from hub.store.history_index import HistoryIndex
+from hub.store.keyed import Pseudonymiser
 from hub.store.ledger import Ledger, LedgerEvent, LedgerRequest, bind_report, local_today
 from hub.store.suppression import SuppressionList
 
@@ -208,6 +211,7 @@ async def carry_out(ctx: RequestContext, proposal: ErasureProposal, *,
             opened, _):
         plan = await execute(plan, proposal.lookup, opened, elog)
     _suppress(proposal.stores, subject, request.id)
+    _forget_in_history_index(proposal)
 
     after = await look_up(subject, ctx.settings, ctx.connectors, **ctx.connector_options)
     verification, plan = verify(plan, after, elog)
@@ -303,6 +307,16 @@ def _suppress(stores: ErasureStores, subject: Subject, request_id: str) -> None:
         subject.email, f"erasure request {request_id} (GDPR Art. 17, Art. 21(3))")
     if not _has_event(stores.ledger, request_id, "erasure.suppressed"):
         stores.ledger.attach(request_id, "erasure.suppressed", {"list": "suppression"})
+
+
+def _forget_in_history_index(proposal: ErasureProposal) -> None:
+    """The hub's index of unsearchable histories must not recognise the erased subject again:
+    the keyed hashes of every identifier the lookup knew them by are removed (the indexed
+    receipts and charges stay, tied to nobody)."""
+    engine = proposal.stores.ledger.engine
+    terms = subject_terms([*proposal.subject.identifiers, *proposal.lookup.subject.identifiers],
+                          proposal.subject.email)
+    HistoryIndex(engine, Pseudonymiser(engine, proposal.stores.secret)).forget(terms)
 
 
 def _record_notifications(ledger: Ledger, request_id: str, told: list[Notification]) -> None:

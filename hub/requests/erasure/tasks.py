@@ -93,6 +93,37 @@ def complete_task(stores: ErasureStores, request_id: str, task: str, note: str) 
     return TaskDone(request_id, action.task, left, closed)
 
 
+class WorkStillOpen(InvalidInput):
+    """An erasure request cannot be closed while actions or tasks are open."""
+
+
+def close_erasure(stores: ErasureStores, request_id: str, *, note: str | None,
+                  force: bool = False) -> bool:
+    """Close an erasure request by hand (``dsar requests close``), the way a finished erasure
+    closes: the subject's address replaced by its keyed hash in the ledger and the audit log.
+
+    Refused while actions or tasks are open (an Art. 19 letter not sent, a system not checked):
+    closing would orphan them, since a closed request cannot be resumed. ``force`` closes
+    anyway and needs a ``note`` saying why (e.g. the person withdrew the request). False when
+    it was closed already."""
+    request = stores.ledger.get(request_id)
+    if request.status != "open":
+        return False
+    left = open_work(stores.actions.plan(request_id))
+    if left and not force:
+        counts = ", ".join(f"{n} {state}" for state, n in sorted(left.items()))
+        raise WorkStillOpen(
+            f"request {request_id} still has open work ({counts}): finish it "
+            f"(`dsar requests task list {request_id}`, `dsar requests resume {request_id}`), "
+            "or close anyway with --force and a --note saying why")
+    if left and not (note or "").strip():
+        raise WorkStillOpen("closing an erasure with open work needs a --note saying why")
+    text = (note or "").strip() or "closed by the operator"
+    if left:
+        text = f"{text} (closed with open work: {sum(left.values())} actions or tasks)"
+    return close_request(stores.ledger, request_id, stores.secret, note=text)
+
+
 def resumable_request(stores: ErasureStores, request_id: str) -> LedgerRequest:
     """The open erasure request ``request_id`` with its subject's address still known."""
     request = stores.ledger.get(request_id)

@@ -1,0 +1,85 @@
+"""The answer to a rectification request (GDPR Art. 16): which data was corrected and where,
+that booked accounting documents keep the old data (Bokföringslagen: a verifikation may not
+be changed) until their retention ends, and that the recipients were told (Art. 19).
+
+Plain text in the subject's language (``hub/reports/i18n``, table ``[rectification]``),
+written to the request folder as ``rectification-letter.txt``; the corrected values are not
+repeated in it (the subject gave them), only which kinds of data changed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from hub.core.inventory import Controller
+from hub.core.languages import DEFAULT_LANGUAGE
+from hub.reports.content import localised
+from hub.reports.render import environment
+from hub.reports.translations import texts
+
+
+@dataclass(frozen=True)
+class RectificationFacts:
+    """What the letter says: the fields corrected (the hub's words: ``phone``,
+    ``address.city``), the systems corrected and those whose booked records keep the old data,
+    and whether some correction is still waiting for a manual step."""
+
+    fields: tuple[str, ...]
+    corrected: tuple[str, ...]
+    kept: tuple[str, ...]
+    pending: bool
+    request_id: str
+    controller: Controller
+    draft: bool = False
+
+
+@dataclass(frozen=True)
+class RectificationLetterView:
+    lang: str
+    t: dict[str, Any]
+    #: the body, in order: what was corrected (or that nothing needed to), a manual step still
+    #: pending, the booked records kept, the recipients told
+    paragraphs: tuple[str, ...]
+    request_id: str
+    controller: str
+    authority: str
+    draft: bool
+
+
+def _listed(items: list[str], word_and: str) -> str:
+    if len(items) <= 1:
+        return "".join(items)
+    return f"{', '.join(items[:-1])} {word_and} {items[-1]}"
+
+
+def rectification_letter_view(facts: RectificationFacts, *, lang: str = DEFAULT_LANGUAGE
+                              ) -> RectificationLetterView:
+    t = texts(lang)
+    words = t["rectification"]
+    names = words["fields"]
+    fields = _listed([names[f.replace(".", "_")] for f in facts.fields], words["and"])
+    corrected = _listed(list(facts.corrected), words["and"])
+    paragraphs = [words["corrected"].format(fields=fields, systems=corrected) if corrected
+                  else words["nothing"].format(fields=fields)]
+    if facts.pending:
+        paragraphs.append(words["pending"])
+    if facts.kept:
+        paragraphs.append(words["kept"].format(systems=_listed(list(facts.kept), words["and"])))
+    if corrected:
+        paragraphs.append(words["told"])
+    controller = facts.controller
+    return RectificationLetterView(
+        lang=lang, t=t, paragraphs=tuple(paragraphs), request_id=facts.request_id,
+        controller=str(localised(controller, "name", lang) or controller.name),
+        authority=str(localised(controller, "supervisory_authority", lang)
+                      or controller.supervisory_authority),
+        draft=facts.draft)
+
+
+def render_rectification_letter(facts: RectificationFacts, *, lang: str = DEFAULT_LANGUAGE
+                                ) -> str:
+    """``rectification-letter.txt``: the text to send the subject."""
+    view = rectification_letter_view(facts, lang=lang)
+    text = environment().get_template("rectification-letter.txt").render(v=view)
+    return text.strip() + "\n"
