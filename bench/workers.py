@@ -144,7 +144,7 @@ def run_round(server_url: str, workers: int, args: argparse.Namespace) -> dict[s
 
         log = CallLog(mailerlite)
         procs = [subprocess.Popen(  # noqa: S603 - our own CLI
-            [sys.executable, "-m", "hub", "--json", "worker", "--until-empty", "--draft",
+            [sys.executable, "-m", "hub", "-v", "--json", "worker", "--until-empty", "--draft",
              "--concurrency", str(args.concurrency)],
             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
             for _ in range(workers)]
@@ -155,8 +155,16 @@ def run_round(server_url: str, workers: int, args: argparse.Namespace) -> dict[s
         engine = open_database(database)
         with engine.connect() as connection:  # succeeded jobs are removed; the rest is left
             failed = connection.execute(text("SELECT count(*) FROM procrastinate_jobs")).scalar()
+            left = connection.execute(text(
+                "SELECT task_name, status::text, attempts, count(*) FROM procrastinate_jobs "
+                "GROUP BY 1, 2, 3 ORDER BY 4 DESC")).all()
         engine.dispose()
         if failed:
+            for number, (_, stderr) in enumerate(outputs, 1):
+                log_file = Path(tempfile.gettempdir()) / f"dsar-bench-worker-{number}.log"
+                log_file.write_text(stderr, encoding="utf-8")
+            print("  left in the queue (task, status, attempts, count):",
+                  *(tuple(row) for row in left), sep="\n    ")
             errors = [line for _, stderr in outputs for line in stderr.splitlines()
                       if "Error" in line or "error" in line]
             print(f"  {failed} job(s) did not succeed; first errors:", *errors[:5], sep="\n    ")

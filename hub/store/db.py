@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +44,7 @@ def make_engine(url: str) -> Engine:
                 f"cannot create the database {path} ({exc.strerror or exc}: "
                 f"{exc.filename or path}); check DSAR_STATE_DIR or DSAR_DATABASE_URL") from None
     if not url.startswith("sqlite"):
-        return create_engine(url, pool_pre_ping=True)
+        return _server_engine(url)
 
     engine = create_engine(url, connect_args={"timeout": 30})
 
@@ -64,6 +65,24 @@ def make_engine(url: str) -> Engine:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
+
+
+#: one engine (one connection pool) per database server URL in this process
+_SERVER_ENGINES: dict[str, Engine] = {}
+_SERVER_ENGINES_LOCK = threading.Lock()
+
+
+def _server_engine(url: str) -> Engine:
+    """The process's engine for a database server (PostgreSQL). A worker runs hundreds of
+    jobs, and each opens the ledger, the plan and the audit log: an engine per opening would
+    keep a pool of connections per job until the garbage collector found it, and the server
+    refuses clients long before that ("too many clients already"). Disposing the shared engine
+    only empties its pool; it stays usable."""
+    with _SERVER_ENGINES_LOCK:
+        engine = _SERVER_ENGINES.get(url)
+        if engine is None:
+            engine = _SERVER_ENGINES[url] = create_engine(url, pool_pre_ping=True)
+        return engine
 
 
 def open_database(url: str) -> Engine:
