@@ -12,14 +12,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, Field, SecretStr
-from pydantic_settings import (
-    BaseSettings,
-    PydanticBaseSettingsSource,
-    SettingsConfigDict,
-    TomlConfigSettingsSource,
-)
 
-from hub.core.errors import ConfigurationError
+from hub.config.table import load_table
 
 if TYPE_CHECKING:
     from hub.config.settings import HubSettings
@@ -65,23 +59,4 @@ def load_consent_settings(settings: HubSettings, config_path: Path | None) -> Co
     if isinstance(existing, BaseModel):
         return ConsentSettings.model_validate(existing.model_dump())
 
-    class _ConsentFile(BaseSettings):
-        model_config = SettingsConfigDict(
-            env_prefix="DSAR_", env_nested_delimiter="__", env_file=".env", extra="ignore",
-            toml_file=config_path, nested_model_default_partial_update=True)
-        consent: ConsentSettings = Field(default_factory=ConsentSettings)
-
-        @classmethod
-        def settings_customise_sources(
-            cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
-            env_settings: PydanticBaseSettingsSource,
-            dotenv_settings: PydanticBaseSettingsSource,
-            file_secret_settings: PydanticBaseSettingsSource,
-        ) -> tuple[PydanticBaseSettingsSource, ...]:
-            return (init_settings, env_settings, dotenv_settings,
-                    TomlConfigSettingsSource(settings_cls), file_secret_settings)
-
-    try:
-        return _ConsentFile().consent
-    except Exception as exc:  # pydantic ValidationError, unreadable TOML
-        raise ConfigurationError(f"invalid [consent] settings: {exc}") from None
+    return load_table(config_path, "consent", ConsentSettings)

@@ -10,14 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from pydantic import BaseModel, Field, field_validator
-from pydantic_settings import (
-    BaseSettings,
-    PydanticBaseSettingsSource,
-    SettingsConfigDict,
-    TomlConfigSettingsSource,
-)
 
-from hub.core.errors import ConfigurationError
+from hub.config.table import load_table
 
 #: every five minutes: the cadence the README recommends for the cron-started consent sync
 DEFAULT_CONSENT_CRON = "*/5 * * * *"
@@ -53,23 +47,4 @@ class WorkerSettings(BaseModel):
 def load_worker_settings(config_path: Path | None) -> WorkerSettings:
     """The ``[worker]`` table of the configuration (environment first, as everywhere)."""
 
-    class _WorkerFile(BaseSettings):
-        model_config = SettingsConfigDict(
-            env_prefix="DSAR_", env_nested_delimiter="__", env_file=".env", extra="ignore",
-            toml_file=config_path, nested_model_default_partial_update=True)
-        worker: WorkerSettings = Field(default_factory=WorkerSettings)
-
-        @classmethod
-        def settings_customise_sources(
-            cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
-            env_settings: PydanticBaseSettingsSource,
-            dotenv_settings: PydanticBaseSettingsSource,
-            file_secret_settings: PydanticBaseSettingsSource,
-        ) -> tuple[PydanticBaseSettingsSource, ...]:
-            return (init_settings, env_settings, dotenv_settings,
-                    TomlConfigSettingsSource(settings_cls), file_secret_settings)
-
-    try:
-        return _WorkerFile().worker
-    except Exception as exc:  # pydantic ValidationError, unreadable TOML
-        raise ConfigurationError(f"invalid [worker] settings: {exc}") from None
+    return load_table(config_path, "worker", WorkerSettings)
