@@ -77,6 +77,17 @@ LABELS = COMMON_LABELS.merged(RecordLabels(
         "optin_ip": said("IP-adress vid bekräftelsen", "IP address when confirming"),
         "fields.name": said("Förnamn", "First name"),
         "groups": said("Utskicksgrupp", "Mailing group"),
+    },
+    values={
+        "status": {"active": said("prenumererar", "subscribed"),
+                   "unsubscribed": said("avanmäld", "unsubscribed"),
+                   "unconfirmed": said("väntar på bekräftelse", "awaiting confirmation"),
+                   "bounced": said("e-post kan inte levereras", "e-mail cannot be delivered"),
+                   "junk": said("markerade utskick som skräppost", "marked mailings as spam")},
+        "source": {"api": said("via vårt system", "through our system"),
+                   "import": said("importerad från en lista", "imported from a list"),
+                   "manual": said("tillagd för hand", "added by hand"),
+                   "webform": said("anmälningsformulär", "sign-up form")},
     }))
 
 

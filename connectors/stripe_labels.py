@@ -1,6 +1,8 @@
-"""What the subject reads for Stripe's object types and the fields the connector reports
-(``connectors.stripe.FIELDS``; docs.stripe.com/api). Amounts are in the currency's smallest unit,
-as Stripe stores them, and the labels say so.
+"""What the subject reads for Stripe's object types, the fields the connector reports
+(``connectors.stripe.FIELDS``; docs.stripe.com/api) and their coded values. Amounts are in the
+currency's smallest unit and times in Unix seconds, as Stripe stores them
+(https://docs.stripe.com/currencies#minor-units, https://docs.stripe.com/api/charges/object);
+the report shows them as money and dates.
 """
 
 from __future__ import annotations
@@ -8,7 +10,33 @@ from __future__ import annotations
 from connectors.sdk.labels import RecordLabels
 from connectors.sdk.vocabulary import COMMON_LABELS, said
 
-_MINOR = said("Belopp (i hundradelar, t.ex. öre)", "Amount (in hundredths, e.g. cents)")
+_MINOR = said("Belopp", "Amount")
+_AMOUNTS = ("amount", "amount_total", "amount_subtotal", "total", "subtotal", "amount_paid",
+            "amount_due", "amount_remaining", "amount_captured", "amount_refunded",
+            "amount_received", "amount_capturable")
+_TIMES = ("created", "finalized_at", "paid_at", "voided_at", "marked_uncollectible_at",
+          "start_date", "canceled_at", "cancel_at", "ended_at", "current_period_start",
+          "current_period_end", "trial_start", "trial_end", "expires_at")
+#: the statuses of charges, payment intents, invoices, subscriptions and checkout sessions
+#: (each object's ``status`` in docs.stripe.com/api); one table, as no code means two things
+_STATUSES = {
+    "succeeded": said("genomförd", "completed"), "pending": said("väntar", "pending"),
+    "failed": said("misslyckades", "failed"), "canceled": said("avbruten", "cancelled"),
+    "processing": said("behandlas", "being processed"),
+    "requires_payment_method": said("inte betald", "not paid"),
+    "requires_confirmation": said("inte bekräftad", "not confirmed"),
+    "requires_action": said("väntar på bekräftelse", "awaiting confirmation"),
+    "requires_capture": said("godkänd, inte dragen", "authorised, not yet taken"),
+    "draft": said("utkast", "draft"), "open": said("obetald", "unpaid"),
+    "paid": said("betald", "paid"), "uncollectible": said("avskriven", "written off"),
+    "void": said("makulerad", "voided"), "active": said("aktiv", "active"),
+    "trialing": said("provperiod", "trial"), "past_due": said("förfallen", "overdue"),
+    "unpaid": said("obetald", "unpaid"), "paused": said("pausad", "paused"),
+    "incomplete": said("ofullständig", "incomplete"),
+    "incomplete_expired": said("förfallen innan start", "expired before it started"),
+    "complete": said("slutförd", "completed"), "expired": said("förfallen", "expired"),
+    "no_payment_required": said("ingen betalning behövdes", "no payment needed"),
+}
 LABELS = COMMON_LABELS.merged(RecordLabels(
     types={
         "customer": {"sv": ("Kundkonto", "Kundkonton"), "en": ("Customer account",
@@ -65,4 +93,14 @@ LABELS = COMMON_LABELS.merged(RecordLabels(
         "tax_exempt": said("Skattebefrielse", "Tax exemption"),
         "business_name": said("Företagsnamn", "Business name"),
         "individual_name": said("Namn", "Name"),
+    },
+    formats={**dict.fromkeys(_AMOUNTS, "minor_units"), **dict.fromkeys(_TIMES, "unix_time")},
+    values={
+        "status": _STATUSES, "payment_status": _STATUSES,
+        "funding": {"credit": said("kreditkort", "credit card"),
+                    "debit": said("betalkort", "debit card"),
+                    "prepaid": said("förbetalt kort", "prepaid card"),
+                    "unknown": said("okänt", "unknown")},
+        "tax_exempt": {"none": said("ingen", "none"), "exempt": said("befriad", "exempt"),
+                       "reverse": said("omvänd skattskyldighet", "reverse charge")},
     }))

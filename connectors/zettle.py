@@ -88,9 +88,8 @@ from connectors.sdk.base import (
     personal_fields,
 )
 from connectors.sdk.history import HistoryCache
-from connectors.sdk.labels import RecordLabels, Texts
 from connectors.sdk.paginators import CursorOptions, CursorPaginator, Page, PageRequest, walk
-from connectors.sdk.vocabulary import COMMON_LABELS, said
+from connectors.zettle_labels import LABELS
 from hub.core.errors import CredentialsRejected, ProtocolError
 from hub.core.logs import register_secret
 from hub.core.models import Record
@@ -123,69 +122,6 @@ PRODUCT_FIELDS = ("name", "variantName", "quantity", "unitPrice", "unitName", "c
 PAYMENT_FIELDS = ("uuid", "type", "amount", "gratuityAmount", "referenceNumber", "attributes",
                   "references", "details", "createdAt")
 
-_MINOR = "(i hundradelar, t.ex. öre)", "(in hundredths, e.g. cents)"
-
-
-def _minor(sv: str, en: str) -> Texts:
-    return said(f"{sv} {_MINOR[0]}", f"{en} {_MINOR[1]}")
-
-
-#: what the subject reads for a receipt's fields (purchase.adoc); amounts are in minor units
-LABELS = COMMON_LABELS.merged(RecordLabels(
-    types={"purchase": {"sv": ("Kassakvitto", "Kassakvitton"),
-                        "en": ("Till receipt", "Till receipts")}},
-    fields={
-        "purchaseUUID1": said("Kvittots id", "Receipt id"),
-        "purchaseNumber": said("Kvittonummer", "Receipt number"),
-        "globalPurchaseNumber": said("Kvittonummer för alla kassor",
-                                     "Receipt number across all tills"),
-        "timestamp": said("Tidpunkt", "Time"),
-        "source": said("Försäljningskanal", "Sales channel"),
-        "amount": _minor("Belopp", "Amount"), "vatAmount": _minor("Varav moms", "Of which VAT"),
-        "userDisplayName": said("Betjänad av", "Served by"),
-        "discounts": said("Rabatt", "Discount"),
-        "serviceCharge": said("Serviceavgift", "Service charge"),
-        "references": said("Referens", "Reference"),
-        "gpsCoordinates": said("Plats för köpet", "Place of purchase"),
-        "longitude": said("Longitud", "Longitude"), "latitude": said("Latitud", "Latitude"),
-        "accuracyMeters": said("Noggrannhet i meter", "Accuracy in metres"),
-        "refund": said("Är en återbetalning", "Is a refund"),
-        "refunded": said("Återbetald", "Refunded"),
-        "refundsPurchaseUUID1": said("Återbetalar kvitto", "Refunds receipt"),
-        "refundedByPurchaseUUIDs1": said("Återbetald genom kvitto", "Refunded by receipt"),
-        "products": said("Vara", "Item"), "products.name": said("Vara", "Item"),
-        "variantName": said("Variant", "Variant"),
-        "quantity": said("Antal", "Quantity"), "unitPrice": _minor("Styckpris", "Unit price"),
-        "unitName": said("Enhet", "Unit"), "sku": said("Artikelnummer", "Article number"),
-        "barcode": said("Streckkod", "Barcode"),
-        "payments": said("Betalning", "Payment"),
-        "payments.type": said("Betalsätt", "Payment method"),
-        "gratuityAmount": _minor("Dricks", "Tip"),
-        "createdAt": said("Tidpunkt", "Time"),
-        "details": said("Detaljer", "Details"),
-        "uuid": said("Betalningens id", "Payment id"),
-        "referenceNumber": said("Referensnummer", "Reference number"),
-        "cardType": said("Kortmärke", "Card brand"),
-        "maskedPan": said("Kortnummer (delvis dolt)", "Card number (partly hidden)"),
-        "cardHolderVerificationMethod": said("Hur köpet bekräftades, t.ex. med PIN-kod",
-                                             "How the purchase was confirmed, e.g. by PIN"),
-        "cardPaymentEntryMode": said("Hur kortet lästes, t.ex. kontaktlöst",
-                                     "How the card was read, e.g. contactless"),
-        "authorizationCode": said("Godkännandekod", "Authorisation code"),
-        "terminalVerificationResults": said("Kortterminalens kontrollresultat",
-                                            "Card terminal's check results"),
-        "applicationIdentifier": said("Kortapplikationens id", "Card application id"),
-        "applicationName": said("Kortapplikation", "Card application"),
-        "handedAmount": _minor("Betalt kontant", "Cash handed over"),
-        "changeAmount": _minor("Växel", "Change"),
-        "invoiceNr": said("Fakturanummer", "Invoice number"),
-        "dueDate": said("Förfallodag", "Due date"),
-        "orderUUID": said("Beställningens id", "Order id"),
-        "paymentlinkOrderUuid": said("Betallänkens id", "Payment link id"),
-        "refundsPayment": said("Återbetalar betalning", "Refunds payment"),
-        "panHash": said("Kortets igenkänningskod (krypterad, inte kortnumret)",
-                        "Card recognition code (hashed, not the card number)"),
-    }))
 
 #: where a receipt holds free text or references a person could be named in (purchase.adoc)
 FREE_TEXT_PATHS = (

@@ -96,6 +96,12 @@ def test_sandbox_access_report_speaks_to_the_subject(tmp_path: Path, lang: str) 
     assert all(label in seen for label in stripe_labels)
     assert {"sv": "Fakturaadress – Gatuadress",
             "en": "Invoice address – Street address"}[lang] in seen
+    # values in words: no API status codes, ISO timestamps or amounts in öre
+    for raw in ("succeeded", "requires_payment_method", ">POS<", "IZETTLE_"):
+        assert raw not in page, raw
+    assert lang == "en" or ">Booked<" not in page  # (Fortnox's field "Booked" is English)
+    assert not re.search(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}", seen)
+    assert {"sv": "950,00", "en": "950.00"}[lang] in seen and ">95000<" not in page
     # the system an identifier was found in, by the inventory's name for it
     assert {"sv": "hittad hos MailerLite (e-postutskick)",
             "en": "found at MailerLite"}[lang] in " ".join(seen.split())

@@ -19,13 +19,19 @@ How a field is found (one rule for every connector, so a declaration stays short
   rules (``metadata.note`` as ``metadata``, ``card.checks.cvc_check`` as ``card.checks``):
   the value belongs to that part of the record; with none it has no label and the report
   shows a neutral "other detail".
+
+Values, too, are the processor's vocabulary: ``succeeded``, ``95000`` (öre), ``1714980751``
+(Unix time). A connector declares how a field's value reads (``formats``: an amount in the
+currency's minor unit, or Unix time) and what its coded values mean (``values``: ``succeeded``
+→ "genomförd"). Both are found by the longest declared tail of the path, as field labels are.
+The hub formats the values for the report's language (:mod:`hub.reports.labels`).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Self
+from typing import Literal, Self, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 
@@ -34,9 +40,13 @@ Texts = dict[str, str]
 #: language code → (singular, plural)
 TypeTexts = dict[str, tuple[str, str]]
 
+_T = TypeVar("_T")
 _SEPARATORS = re.compile(r"[\s_\-]+")
 #: the separator between a group's label and its field's label
 GROUP_SEPARATOR = " – "
+#: how a field's value reads: an amount in the currency's minor unit (öre, cents; the currency
+#: is the record's ``currency`` field) or a moment in Unix time (seconds since 1970, UTC)
+ValueFormat = Literal["minor_units", "unix_time"]
 
 
 def normalise(key: str) -> str:
@@ -63,6 +73,13 @@ class RecordLabels(BaseModel):
         description="Dotted field path (no list indexes) → {language: label}, e.g. "
         "\"address.city\" = { sv = \"Ort\", en = \"City\" }; also names the group of the "
         "fields below it.")
+    formats: dict[str, ValueFormat] = Field(
+        default_factory=dict,
+        description="Dotted field path → how its value reads, e.g. amount = \"minor_units\".")
+    values: dict[str, dict[str, Texts]] = Field(
+        default_factory=dict,
+        description="Dotted field path → {coded value: {language: text}}, e.g. "
+        "status = { succeeded = { sv = \"genomförd\", en = \"succeeded\" } }.")
     #: the fields by compared path, per language (built on first use)
     _index: dict[str, dict[tuple[str, ...], str]] = PrivateAttr(default_factory=dict)
 
@@ -83,7 +100,9 @@ class RecordLabels(BaseModel):
             return self
         extra = other if isinstance(other, RecordLabels) else RecordLabels.model_validate(other)
         return type(self)(types={**self.types, **extra.types},
-                          fields={**self.fields, **extra.fields})
+                          fields={**self.fields, **extra.fields},
+                          formats={**self.formats, **extra.formats},
+                          values={**self.values, **extra.values})
 
     def type_label(self, record_type: str, lang: str, count: int = 1) -> str | None:
         """The record type in ``lang`` (plural unless ``count`` is 1); None when undeclared."""
@@ -97,6 +116,24 @@ class RecordLabels(BaseModel):
     def field_label(self, path: str, lang: str) -> str | None:
         """The field at dotted ``path`` in ``lang``; None when nothing declared matches."""
         return _label(self._declared(lang), path_key(path))
+
+    def value_format(self, path: str) -> ValueFormat | None:
+        """How the value at ``path`` reads, if declared (longest declared tail)."""
+        return _tail({path_key(key): kind for key, kind in self.formats.items()},
+                     path_key(path))
+
+    def value_text(self, path: str, value: object, lang: str) -> str | None:
+        """What the coded ``value`` at ``path`` means in ``lang``, if declared; codes compare
+        as field keys do (``Canceled`` is ``canceled``)."""
+        if isinstance(value, bool) or not isinstance(value, str | int):
+            return None
+        codes = _tail({path_key(key): table for key, table in self.values.items()},
+                      path_key(path))
+        wanted = normalise(str(value))
+        for code, texts in (codes or {}).items():
+            if normalise(code) == wanted and lang in texts:
+                return texts[lang]
+        return None
 
     def _declared(self, lang: str) -> dict[tuple[str, ...], str]:
         if lang not in self._index:
@@ -112,6 +149,15 @@ def _label(declared: Mapping[tuple[str, ...], str], parts: tuple[str, ...]) -> s
             group = _longest_start(declared, parts[:start])
             return f"{group}{GROUP_SEPARATOR}{leaf}" if group and group != leaf else leaf
     return _label(declared, parts[:-1]) if len(parts) > 1 else None
+
+
+def _tail(declared: Mapping[tuple[str, ...], _T], parts: tuple[str, ...]) -> _T | None:
+    """The entry of the longest declared tail of ``parts``."""
+    for start in range(len(parts)):
+        found = declared.get(parts[start:])
+        if found is not None:
+            return found
+    return None
 
 
 def _longest_start(declared: Mapping[tuple[str, ...], str], parts: tuple[str, ...]) -> str | None:

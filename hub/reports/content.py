@@ -39,7 +39,7 @@ from hub.core.inventory import Controller, InventoryEntry
 from hub.core.languages import DEFAULT_LANGUAGE
 from hub.core.models import ManualItem, ProcessorResult, ProcessorStatus, Report
 from hub.core.subject import MatchStrength
-from hub.reports.labels import field_label, processor_title, type_label
+from hub.reports.labels import field_label, field_value, processor_title, type_label
 from hub.reports.translations import texts
 
 #: Records matched only through a weaker identifier: the report marks them for the subject.
@@ -111,12 +111,6 @@ def flatten(data: Any, prefix: str = "") -> list[tuple[str, Any]]:
             pairs += flatten(value, f"{prefix}.{index}" if prefix else str(index))
         return pairs
     return [(prefix, data)]
-
-
-def display_value(value: Any, lang: str) -> str:
-    if isinstance(value, bool):
-        return texts(lang)["booleans"]["yes" if value else "no"]
-    return "" if value is None else str(value)
 
 
 def inventory_entry_for(name: str, inventory: Sequence[InventoryEntry]) -> InventoryEntry | None:
@@ -285,7 +279,8 @@ def _is_controller_itself(processor: str | None, controller: Controller) -> bool
 def _record_groups(result: ProcessorResult, lang: str) -> list[RecordGroup]:
     groups: dict[str, list[RecordView]] = {}
     for record in result.records:
-        fields = [(field_label(result.name, record.type, path, lang), display_value(value, lang))
+        fields = [(field_label(result.name, record.type, path, lang),
+                   field_value(result.name, path, value, record.data, lang))
                   for path, value in flatten(record.data) if value not in (None, "")]
         groups.setdefault(record.type, []).append(RecordView(
             type=record.type, id=record.id, matched_on=record.matched_on,
