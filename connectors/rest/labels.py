@@ -21,14 +21,15 @@ from __future__ import annotations
 from connectors.sdk.labels import RecordLabels
 from connectors.sdk.vocabulary import COMMON_LABELS, said, spellings
 
+#: booking statuses as booking systems name them (BokaMera's StatusName among them)
 _STATUSES = {
-        "booked": said("bokad", "booked"), "canceled": said("avbokad", "cancelled"),
-        "cancelled": said("avbokad", "cancelled"), "unbooked": said("avbokad", "cancelled"),
-        "reserved": said("reserverad", "reserved"),
-        "awaitingpayment": said("väntar på betalning", "awaiting payment"),
-        "payed": said("betald", "paid"), "paid": said("betald", "paid"),
-        "noshow": said("uteblev", "did not attend"),
-    }
+    "booked": said("bokad", "booked"), "canceled": said("avbokad", "cancelled"),
+    "cancelled": said("avbokad", "cancelled"), "unbooked": said("avbokad", "cancelled"),
+    "reserved": said("reserverad", "reserved"),
+    "awaitingpayment": said("väntar på betalning", "awaiting payment"),
+    "payed": said("betald", "paid"), "paid": said("betald", "paid"),
+    "noshow": said("uteblev", "did not attend"),
+}
 
 DEFAULT_LABELS = COMMON_LABELS.merged(RecordLabels(
     types={
@@ -57,5 +58,4 @@ DEFAULT_LABELS = COMMON_LABELS.merged(RecordLabels(
                     "corporateidentitynumber", "organisationsnummer"),
         **spellings(said("Profilbild (länk)", "Profile picture (link)"), "imageurl"),
     },
-    # booking statuses as booking systems name them (BokaMera's StatusName among them)
     values={"status": _STATUSES, "statusname": _STATUSES}))
