@@ -81,8 +81,14 @@ def test_dry_run_and_unconfirmed_only_plan(sandbox: Sandbox, tmp_path: Path) -> 
 def test_erase_executes_verifies_reports_and_second_run_is_a_no_op(
         sandbox: Sandbox, tmp_path: Path) -> None:
     env = sandbox_env(sandbox)
+    # her access request came first: its report holds what is about to be erased
+    access = run_dsar("--json", "--out", str(tmp_path / "access"), "lookup", ANNA,
+                      "--no-review", env=env)
+    access_folder = Path(access.json["report"]).parent
+    assert access.code in (0, 3) and access_folder.is_dir(), access.stderr[-2000:]
     run = run_dsar("--json", "--out", str(tmp_path), "erase", ANNA, "--yes", env=env)
     assert run.code == 3, run.stderr  # manual tasks (paper journals, website, ...) stay open
+    assert not access_folder.exists()  # no copy of the erased values is left with us
     summary = run.json
     assert summary["executed"] and summary["suppressed"]
     assert summary["open"].get("manual-open", 0) >= 5

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from hub.requests.purge import PURGED, purge_reports
+from hub.requests.purge import PURGED, purge_erased_subject, purge_reports
 from hub.store.keyed import secret_path
 from hub.store.ledger import Ledger
 from tests.e2e_helpers import run_dsar
@@ -65,3 +65,27 @@ def test_purge_command_uses_the_configured_period(tmp_path: Path) -> None:
     assert run.code == 0, run.stderr
     assert [p["request_id"] for p in run.json["purged"]] == [request.id]
     assert not folder.exists()
+
+
+def test_an_erasure_removes_the_subjects_access_reports_at_once(
+        database_url: str, tmp_path: Path) -> None:
+    """After an erasure an earlier access report would be the last copy of what was erased:
+    its folder goes whether the access request is closed or still open; others' stay."""
+    ledger = Ledger.open(database_url)
+    secret = secret_path(tmp_path)
+    closed = _answered(ledger, "anna.svensson@example.se", tmp_path / "r" / "a1", 2)
+    still_open = _answered(ledger, "Anna.Svensson@Example.se", tmp_path / "r" / "a2", None)
+    other = _answered(ledger, "maria.berg@example.se", tmp_path / "r" / "m", 2)
+
+    purged = purge_erased_subject(ledger, secret, "ANNA.svensson@example.se",
+                                  erasure_request_id="era-1")
+    assert sorted(p.request_id for p in purged) == sorted([closed, still_open])
+    assert not (tmp_path / "r" / "a1").exists() and not (tmp_path / "r" / "a2").exists()
+    assert (tmp_path / "r" / "m").is_dir()
+    assert ledger.get(closed).subject_email is None  # closed: pseudonymised as a purge does
+    kept = ledger.get(still_open)
+    assert kept.status == "open" and any(
+        e.kind == PURGED and e.details.get("after_erasure") == "era-1" for e in kept.events)
+    assert ledger.get(other).subject_email == "maria.berg@example.se"
+    assert purge_erased_subject(ledger, secret, "anna.svensson@example.se",
+                                erasure_request_id="era-1") == []

@@ -7,6 +7,11 @@ with no purpose (GDPR Art. 5(1)(c) and (e)). ``dsar requests purge`` removes the
 closed access requests once the configured period (``report_retention_days``, default 30) has
 passed since the request was closed, and replaces the subject's address in the ledger and the
 audit log by its keyed hash, so what is left proves the request was answered, and when.
+
+An erasure cannot wait for that period: once the processors have erased a person, an earlier
+access report of theirs would be the last copy of the erased values. :func:`purge_erased_subject`
+removes those folders as soon as the erasure has run, closed requests or not (an open access
+request is answered again from a new lookup, which shows what is left).
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from pathlib import Path
 
 from hub.core.request_types import RequestType
 from hub.store.audit import AuditLog
-from hub.store.keyed import Pseudonymiser
+from hub.store.keyed import Pseudonymiser, normalise_email
 from hub.store.ledger import Ledger, LedgerRequest
 
 #: The ledger event that records a purge (and makes a second run skip the request).
@@ -84,4 +89,30 @@ def purge_reports(ledger: Ledger, secret: Path, *, older_than_days: int,
         ledger.pseudonymise(request.id, Pseudonymiser(ledger.engine, secret).hash)
         if request.subject_email:
             AuditLog(ledger.engine, secret).pseudonymise(request.subject_email)
+    return purged
+
+
+def purge_erased_subject(ledger: Ledger, secret: Path, email: str, *,
+                         erasure_request_id: str) -> list[Purged]:
+    """Remove the report folders of every access request of ``email`` (their copies of the
+    values an erasure has just removed at the processors), record it in each request's
+    history, and pseudonymise the closed ones as :func:`purge_reports` does."""
+    wanted = normalise_email(email)
+    purged: list[Purged] = []
+    for listed in ledger.list_requests(status=None):
+        if listed.type != RequestType.ACCESS.value or not listed.subject_email \
+                or normalise_email(listed.subject_email) != wanted:
+            continue
+        request = ledger.get(listed.id)
+        folders = tuple(f for f in _folders(request) if Path(f).exists())
+        if not folders:
+            continue
+        for folder in folders:
+            shutil.rmtree(folder, ignore_errors=True)
+        ledger.attach(request.id, PURGED, {"folders": len(folders),
+                                           "after_erasure": erasure_request_id})
+        closed = _closed_at(request)
+        if closed is not None:
+            ledger.pseudonymise(request.id, Pseudonymiser(ledger.engine, secret).hash)
+        purged.append(Purged(request.id, closed or datetime.now(UTC), folders))
     return purged

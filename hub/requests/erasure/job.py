@@ -51,6 +51,7 @@ from hub.requests.erasure.stores import ErasureStores, close_request, open_store
 from hub.requests.erasure.tasks import art19_letters, art19_tasks, resumable_request
 from hub.requests.erasure.verify import Verification, verify
 from hub.requests.fanout import open_connectors
+from hub.requests.purge import purge_erased_subject
 from hub.store.erasure_actions import (
     RUNNABLE,
     ActionState,
@@ -212,6 +213,9 @@ async def carry_out(ctx: RequestContext, proposal: ErasureProposal, *,
         plan = await execute(plan, proposal.lookup, opened, elog)
     _suppress(proposal.stores, subject, request.id)
     _forget_in_history_index(proposal)
+    # an earlier access report would now be the last copy of what was erased
+    purge_erased_subject(ledger, proposal.stores.secret, subject.email,
+                         erasure_request_id=request.id)
 
     after = await look_up(subject, ctx.settings, ctx.connectors, **ctx.connector_options)
     verification, plan = verify(plan, after, elog)
