@@ -78,6 +78,9 @@ LABELS = COMMON_LABELS.merged(RecordLabels(
         "fields.name": said("Förnamn", "First name"),
         "groups": said("Utskicksgrupp", "Mailing group"),
     },
+    # "YYYY-MM-DD HH:MM:SS" in UTC (developers.mailerlite.com/docs/subscribers)
+    formats=dict.fromkeys(("subscribed_at", "unsubscribed_at", "opted_in_at", "created_at",
+                           "updated_at"), "utc_time"),
     values={
         "status": {"active": said("prenumererar", "subscribed"),
                    "unsubscribed": said("avanmäld", "unsubscribed"),

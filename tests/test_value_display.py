@@ -87,3 +87,10 @@ def test_declared_values_merge_and_match_like_fields() -> None:
     assert merged.value_format("amount_due") is None
     with pytest.raises(ValueError):
         RecordLabels.model_validate({"formats": {"amount": "kronor"}})
+
+
+def test_mailerlite_times_are_utc_without_saying_so() -> None:
+    # "YYYY-MM-DD HH:MM:SS" in UTC: 10:00 UTC in January is 11:00 in Stockholm
+    assert field_value("mailerlite", "subscribed_at", "2024-01-15 10:00:00", {}, "sv") \
+        == "15 januari 2024 kl. 11:00"
+    assert field_value("mailerlite", "status", "unsubscribed", {}, "sv") == "avanmäld"

@@ -45,8 +45,10 @@ _SEPARATORS = re.compile(r"[\s_\-]+")
 #: the separator between a group's label and its field's label
 GROUP_SEPARATOR = " – "
 #: how a field's value reads: an amount in the currency's minor unit (öre, cents; the currency
-#: is the record's ``currency`` field) or a moment in Unix time (seconds since 1970, UTC)
-ValueFormat = Literal["minor_units", "unix_time"]
+#: is the record's ``currency`` field), a moment in Unix time (seconds since 1970, UTC), or a
+#: moment written without an offset that is UTC (MailerLite's "YYYY-MM-DD HH:MM:SS"); a moment
+#: written without an offset and not declared is shown as written (a booking's local time)
+ValueFormat = Literal["minor_units", "unix_time", "utc_time"]
 
 
 def normalise(key: str) -> str:

@@ -75,7 +75,10 @@ def field_value(processor: str, path: str, value: Any, record: Mapping[str, Any]
         text = value.strip()
         if _MOMENT.fullmatch(text):
             with suppress(ValueError):  # an impossible date stays as written
-                return _moment(datetime.fromisoformat(_iso(text)), lang)
+                moment = datetime.fromisoformat(_iso(text))
+                if kind == "utc_time" and moment.tzinfo is None:
+                    moment = moment.replace(tzinfo=UTC)
+                return _moment(moment, lang)
         if _DAY.fullmatch(text):
             with suppress(ValueError):  # an impossible date stays as written
                 return _day(date.fromisoformat(text), lang)
