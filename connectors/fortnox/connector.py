@@ -204,7 +204,9 @@ class FortnoxConnector(Connector):
             return SEARCHES[kind].spellings(value)
         stored = [raw for raw in self._stored_phones
                   if phone_spellings(raw, ("e164",)) == phone_spellings(value, ("e164",))]
-        return stored + phone_spellings(value, self._phone_styles or PHONE_STYLES)
+        # in PHONE_STYLES order, not the order the customers happened to be read in
+        learned = [style for style in PHONE_STYLES if style in self._phone_styles]
+        return stored + phone_spellings(value, learned or PHONE_STYLES)
 
     def _learn_phones(self, customer: dict[str, Any]) -> None:
         for name in ("Phone", "Phone1", "Phone2"):
