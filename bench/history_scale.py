@@ -1,18 +1,21 @@
 """History-scale benchmark: what a lookup costs when Zettle and Stripe hold large histories.
 
-Zettle's receipts and Stripe's guest charges cannot be searched by person, so a lookup reads the
-whole history. This seeds the sandbox with N generated Zettle receipts and N Stripe charges and
-payment intents (nobody's, like most real ones) and prints, per N, for
+Zettle's receipts and Stripe's guest charges cannot be searched by person, so the hub keeps a
+local index of them (``hub.store.history_index``): a lookup brings it up to date (only what is
+new since the last one), matches locally and fetches just the matching objects. This seeds the
+sandbox with N generated Zettle receipts and N Stripe charges and payment intents (nobody's,
+like most real ones) and prints, per N, for the lookup as the hub runs it (``dsar lookup``,
+with the index)
 
-* the lookup as it runs today (``dsar lookup``): a first lookup, a second one, and a batch of 20
-  (``dsar lookup --batch``, which shares one history read between its lookups);
-* the Zettle index (``hub.store.history_index``, ``dsar index refresh``): the first refresh,
-  a refresh with nothing new, and a batch of 20 (one refresh, then 20 local matches and the
-  fetches of their receipts' days),
+* a first lookup, which builds the index (reads each history once);
+* a second lookup (one request per history learns there is nothing new);
+* a batch of 20 (``dsar lookup --batch``: one refresh per history for the whole batch),
 
 the history requests made (Zettle purchase pages; Stripe charge and payment-intent list pages
-without a customer filter) ÷ the minimum (pages of objects not yet read + requests for the
-matching objects, at least 1 to learn there is nothing new), and the wall time.
+without a customer filter, and the charges and payment intents retrieved by id) ÷ the minimum
+(the pages of objects not yet indexed, at least 1 per history to learn there is nothing new,
+plus one request per Zettle day span and per Stripe object fetched), the wall time, and the
+wall time per lookup. After the first, per-lookup cost stays flat whatever N is.
 
     python bench/history_scale.py [--sizes 10000,50000,150000] [--batch 20]
 
@@ -27,12 +30,11 @@ import math
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
+from datetime import date
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
-from connectors.sdk.history import subject_terms
-from connectors.zettle import ZettleConnector, ZettleSettings
-from connectors.zettle_history import ZettleHistory
 from hub.config.registry import discover
 from hub.config.settings import load_settings, with_processor_overrides
 from hub.core.subject import Subject
@@ -40,7 +42,6 @@ from hub.requests.access import look_up, look_up_many
 from hub.sandbox import Sandbox
 from hub.sandbox.fixtures import load_fixture
 from hub.sandbox.stripe_api import StripeServer
-from hub.sandbox.zettle_api import SPEC as ZETTLE_SPEC
 from hub.sandbox.zettle_api import ZettleServer
 from hub.store.db import open_database
 from hub.store.history_index import HistoryIndex
@@ -65,13 +66,20 @@ def stripe_seed(count: int) -> dict[str, list[dict[str, Any]]]:
     return seed
 
 
-def history_requests(sandbox: Sandbox) -> int:
-    zettle = sum(1 for _, t in sandbox.servers["zettle"].request_log
-                 if t.startswith("/purchases/v2"))
-    stripe = sum(1 for method, t in sandbox.servers["stripe"].request_log
-                 if method == "GET" and t.split("?")[0] in ("/v1/charges", "/v1/payment_intents")
-                 and "customer=" not in t)
-    return zettle + stripe
+def history_requests(sandbox: Sandbox) -> tuple[int, int]:
+    """(every history request so far, the fetches among them: Zettle requests for a span of
+    days without a purchase hash, Stripe charges and payment intents retrieved by id)."""
+    zettle = [parse_qs(urlsplit(t).query) for _, t in sandbox.servers["zettle"].request_log
+              if t.startswith("/purchases/v2")]
+    zettle_fetches = sum(1 for q in zettle if "lastPurchaseHash" not in q
+                         and "startDate" in q and "endDate" in q
+                         and (date.fromisoformat(q["endDate"][0])
+                              - date.fromisoformat(q["startDate"][0])).days <= 31)
+    stripe = [t.split("?")[0] for method, t in sandbox.servers["stripe"].request_log
+              if method == "GET" and "customer=" not in t
+              and t.split("?")[0].startswith(("/v1/charges", "/v1/payment_intents"))]
+    retrieved = sum(1 for path in stripe if path.count("/") == 3)
+    return len(zettle) + len(stripe), zettle_fetches + retrieved
 
 
 def settings_for(sandbox: Sandbox, count: int):  # type: ignore[no-untyped-def]
@@ -87,75 +95,50 @@ def settings_for(sandbox: Sandbox, count: int):  # type: ignore[no-untyped-def]
 
 
 async def measured(sandbox: Sandbox, work: Callable[[], Awaitable[object]]
-                   ) -> tuple[int, float]:
-    before, started = history_requests(sandbox), time.perf_counter()
+                   ) -> tuple[int, int, float]:
+    """(history requests, of which fetches, seconds) of ``work``."""
+    (before, fetched), started = history_requests(sandbox), time.perf_counter()
     await work()
-    return history_requests(sandbox) - before, time.perf_counter() - started
+    after, fetched_after = history_requests(sandbox)
+    return after - before, fetched_after - fetched, time.perf_counter() - started
 
 
-def row(label: str, requests: int, minimum: int, seconds: float) -> None:
-    print(f"  {label:<42} {requests:>7} {minimum:>7} {requests / max(minimum, 1):>7.2f} "
-          f"{seconds:>8.2f}")
+def row(label: str, requests: int, minimum: int, seconds: float, lookups: int) -> None:
+    print(f"  {label:<36} {requests:>8} {minimum:>8} {requests / max(minimum, 1):>6.2f} "
+          f"{seconds:>8.2f} {seconds / lookups:>10.3f}")
 
 
 async def one_size(count: int, batch: int, state: Path) -> None:
     sandbox = Sandbox()
     zettle_seed = load_fixture("zettle.json")
     zettle_seed["generated"]["count"] = count
+    seeding = time.perf_counter()
     sandbox.servers["zettle"] = ZettleServer(seed=zettle_seed)
     sandbox.servers["stripe"] = StripeServer(seed=stripe_seed(count))
+    seeded = time.perf_counter() - seeding
     receipts = len(sandbox.servers["zettle"].state)  # type: ignore[attr-defined]
+    engine = open_database(f"sqlite:///{state / f'index-{count}.sqlite3'}")
+    index = HistoryIndex(engine, Pseudonymiser(engine, secret_path(state)))
     with sandbox:
         settings, connectors = settings_for(sandbox, count)
-        # Zettle's pages (+1 empty page that ends the listing) and Stripe's two lists
-        whole = (math.ceil(receipts / ZETTLE_PAGE) + 1
-                 + 2 * math.ceil((count + 30) / STRIPE_PAGE))
-        print(f"\n{receipts} Zettle receipts, {count} Stripe charges and payment intents")
-        print(f"  {'':<42} {'history':>7} {'minimum':>7} {'ratio':>7} {'seconds':>8}")
+        hub = {"history_index": index}
+        # Zettle's pages (+1 empty page that ends the listing) and Stripe's two lists, each
+        # read up to guest_scan_max_objects (= count) on the first read
+        whole = (math.ceil(receipts / ZETTLE_PAGE) + 1 + 2 * math.ceil(count / STRIPE_PAGE))
+        print(f"\n{receipts} Zettle receipts, {count} Stripe charges and payment intents "
+              f"(seeded in {seeded:.1f} s)")
+        print(f"  {'':<36} {'history':>8} {'minimum':>8} {'ratio':>6} {'seconds':>8} "
+              f"{'s/lookup':>10}")
         subject = Subject.from_email(SUBJECTS[0])
-        # after the first lookup nothing is new: the minimum is one request per history
-        for label, minimum in (("lookup: first", whole), ("lookup: second", 3)):
-            used, took = await measured(sandbox, lambda: look_up(subject, settings, connectors))
-            row(label, used, minimum, took)
+        for label, refresh in (("lookup: first (builds the index)", whole),
+                               ("lookup: second", 3)):
+            used, fetched, took = await measured(
+                sandbox, lambda: look_up(subject, settings, connectors, **hub))
+            row(label, used, refresh + fetched, took, 1)
         subjects = [Subject.from_email(s) for s in SUBJECTS[:batch]]
-        used, took = await measured(sandbox, lambda: look_up_many(subjects, settings, connectors))
-        row(f"lookup --batch of {batch} (one shared read)", used, 3, took)
-
-        engine = open_database(f"sqlite:///{state / f'index-{count}.sqlite3'}")
-        index = HistoryIndex(engine, Pseudonymiser(engine, secret_path(state)))
-        zettle = ZettleConnector(ZettleSettings.model_validate(
-            {"base_url": sandbox.base_urls["zettle"], **ZETTLE_SPEC.credentials}))
-        async with zettle:
-            history = ZettleHistory(zettle)
-
-            async def indexed(emails: list[str]) -> int:
-                await index.refresh(history)
-                fetched = 0
-                for email in emails:
-                    ids = index.matching(history.history_name, subject_terms([], email))
-                    days = [e.day for e in index.objects(history.history_name, ids) if e.day]
-                    if ids:
-                        await history.fetch(ids, days)
-                        fetched += len(set(days))
-                return fetched
-
-            pages = math.ceil(receipts / ZETTLE_PAGE) + 1
-            matches = [0]
-
-            async def first() -> None:
-                matches[0] = await indexed(SUBJECTS[1:2])
-            used, took = await measured(sandbox, first)
-            row("index: first refresh + match + fetch", used, pages + matches[0], took)
-
-            async def again() -> None:
-                matches[0] = await indexed(SUBJECTS[1:2])
-            used, took = await measured(sandbox, again)
-            row("index: second lookup", used, 1 + matches[0], took)
-
-            async def many() -> None:
-                matches[0] = await indexed(SUBJECTS[:batch])
-            used, took = await measured(sandbox, many)
-            row(f"index: batch of {batch}", used, 1 + matches[0], took)
+        used, fetched, took = await measured(
+            sandbox, lambda: look_up_many(subjects, settings, connectors, **hub))
+        row(f"lookup --batch of {batch}", used, 3 + fetched, took, batch)
 
 
 def main() -> None:

@@ -46,6 +46,7 @@ from connectors.sdk.base import (
     api_root,
     personal_fields,
 )
+from connectors.sdk.consent import OptOutEvidence
 from connectors.sdk.labels import RecordLabels
 from connectors.sdk.paginators import CursorOptions, CursorPaginator, Page, PageRequest, walk
 from connectors.sdk.paths import UnsafePathSegment, path_segment
@@ -372,6 +373,44 @@ class MailerLiteConnector(Connector):
         return ErasureOutcome(state=ErasureState.DONE,
                               detail=f"{self.title} updated subscriber {record_id} "
                                      f"({', '.join(fields)})")
+
+
+    # ------------------------------------------------------------------ consent (destination)
+    async def record_opt_out(self, subject: Subject, evidence: OptOutEvidence) -> str:
+        """Unsubscribe the subject (a withdrawal that reached us by e-mail, phone or letter,
+        or an objection): ``GET /api/subscribers/{email}`` for each spelling of the address,
+        then ``PUT /api/subscribers/{id}`` with ``{"status": "unsubscribed"}`` for a subscriber
+        who may still be sent to (https://developers.mailerlite.com/docs/subscribers#update-a-
+        subscriber). The update rather than the create-or-update ``POST /api/subscribers``: an
+        upsert would add an address MailerLite never had, and the hub must not create
+        subscribers. Unsubscribed, junk or bounced subscribers are left as they are, so a retry
+        sends nothing twice; the evidence's event id needs no idempotency key (a PUT is
+        idempotent and MailerLite documents none)."""
+        changed: list[str] = []
+        kept: list[str] = []
+        for address in subject.email_variants():
+            try:
+                subscriber = await self._get_subscriber(address)
+            except UnsafePathSegment:
+                continue
+            if subscriber is None or subject.match_email(subscriber.get("email")) is None:
+                continue
+            subscriber_id = str(subscriber["id"])
+            if subscriber_id in changed or subscriber_id in kept:
+                continue
+            if subscriber.get("status") not in ("active", "unconfirmed"):
+                kept.append(subscriber_id)
+                continue
+            response = await self._client.put(
+                f"subscribers/{path_segment(subscriber_id, what='subscriber id')}",
+                json={"status": "unsubscribed"})
+            raise_for_response(response, self.title, _message)
+            changed.append(subscriber_id)
+        if changed:
+            return f"unsubscribed subscriber {', '.join(changed)} in {self.title}"
+        if kept:
+            return f"subscriber {', '.join(kept)} was already not sent to in {self.title}"
+        return f"not a subscriber in {self.title}"
 
 
 def _subscriber_record(subscriber: dict[str, Any], strength: Any) -> Record:

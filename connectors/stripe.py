@@ -22,12 +22,14 @@ search match never reaches the report.
 metadata), charges, payment intents, invoices (``customer_*`` snapshots frozen at finalisation),
 subscriptions and Checkout Sessions. Guest payments have no Customer at all: Checkout Sessions are
 listed by ``customer_details[email]``, and charges and payment intents, which have no e-mail
-filter in either the list or the search API, are scanned newest first (bounded by
-``guest_scan_max_objects``) comparing ``billing_details.email`` and ``receipt_email``; a batch
-of lookups reads them once (:class:`~connectors.sdk.history.HistoryCache`).
+filter in either the list or the search API, are found through the hub's index of them
+(the connector option ``history_index``: only new objects are read, the matching ones are
+retrieved by id) or, without the hub, scanned newest first (bounded by
+``guest_scan_max_objects``), comparing ``billing_details.email`` and ``receipt_email`` either
+way (:mod:`connectors.stripe_guests`).
 
 **HTTP.** The official SDK runs in async mode but sends through this project's ``httpx`` client
-(:class:`_PolicyHTTPClient`), so Stripe gets the shared rate limiter and retries: the SDK itself
+(:mod:`connectors.stripe_sdk`), so Stripe gets the shared rate limiter and retries: the SDK itself
 never retries a 429. The SDK is imported lazily: ``dsar --help`` must not pay for it.
 
 **Erasure** (:meth:`StripeConnector.erase`; https://docs.stripe.com/privacy/deletion-requests):
@@ -66,9 +68,8 @@ import asyncio
 import hashlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from datetime import UTC, datetime
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 import httpx
 from pydantic import Field, SecretStr
@@ -82,13 +83,21 @@ from connectors.sdk.base import (
     ErasureState,
     Findings,
     PaymentFields,
-    personal_fields,
 )
-from connectors.sdk.history import HistoryCache
+from connectors.sdk.history import HistoryCache, HistoryLookup, history_sources_of
 from connectors.sdk.paths import UnsafePathSegment, checked_segment, path_segment
 from connectors.sdk.rectify import address_of
+from connectors.stripe_guests import ObjectSource, guest_payment_records
 from connectors.stripe_labels import LABELS
-from hub.core.errors import ConnectorError, CredentialsRejected, ProcessorUnavailable, ProtocolError
+from connectors.stripe_records import (
+    FIELDS,
+    best_match,
+    identifiers_of,
+    payer_addresses,
+    stripe_record,
+)
+from connectors.stripe_sdk import policy_http_client, translate
+from hub.core.errors import ConnectorError, CredentialsRejected, ProtocolError
 from hub.core.models import Record
 from hub.core.subject import Identifier, MatchStrength, Subject
 from hub.http import HttpPolicy, RateLimit
@@ -110,23 +119,6 @@ REDACTION_OBJECTS = {
     "checkout_session": "checkout_sessions",
 }
 
-# The personal-data fields of each object type (docs.stripe.com/api, privacy/deletion-requests).
-FIELDS: dict[str, tuple[str, ...]] = {
-    "customer": ("email", "name", "phone", "address", "shipping", "description", "metadata",
-                 "preferred_locales", "created"),
-    "payment_method": ("type", "billing_details", "card", "created"),
-    "charge": ("amount", "currency", "status", "description", "billing_details", "receipt_email",
-               "shipping", "payment_method_details", "created", "customer"),
-    "payment_intent": ("amount", "currency", "status", "description", "receipt_email", "shipping",
-                       "created", "customer"),
-    "invoice": ("number", "status", "total", "currency", "customer_email", "customer_name",
-                "customer_address", "customer_phone", "customer_shipping", "created",
-                "status_transitions", "customer"),
-    "subscription": ("status", "created", "start_date", "canceled_at", "cancel_at", "customer"),
-    "checkout_session": ("customer_details", "shipping_details", "amount_total", "currency",
-                         "payment_status", "created", "customer"),
-}
-# What the subject reads for these types and fields: connectors/stripe_labels.py.
 
 
 class StripeSettings(ConnectorSettings):
@@ -164,128 +156,23 @@ def escape_search_value(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
-def _timestamps_to_iso(data: dict[str, Any]) -> dict[str, Any]:
-    for key in ("created", "start_date", "canceled_at", "cancel_at"):
-        if isinstance(data.get(key), int):
-            data[key] = datetime.fromtimestamp(data[key], tz=UTC).isoformat()
-    return data
-
-
-def _record(kind: str, obj: Mapping[str, Any], matched_on: str, strength: MatchStrength) -> Record:
-    data = personal_fields(dict(obj), FIELDS[kind])
-    if kind == "charge" and isinstance(data.get("payment_method_details"), dict):
-        card = data["payment_method_details"].get("card") or {}
-        data["payment_method_details"] = {
-            "type": data["payment_method_details"].get("type"),
-            **{k: card[k] for k in ("brand", "last4", "exp_month", "exp_year") if k in card},
-        }
-    return Record(type=kind, id=str(obj["id"]), matched_on=matched_on, match_strength=strength,
-                  data=_timestamps_to_iso(data))
-
-
-def _payer_addresses(obj: Mapping[str, Any]) -> list[str]:
-    """Addresses a payment object holds for its payer (guest payments have only these)."""
-    found = [obj.get("receipt_email")]
-    for key in ("billing_details", "customer_details"):
-        details = obj.get(key)
-        if isinstance(details, Mapping):
-            found.append(details.get("email"))
-    return [a for a in found if isinstance(a, str) and a]
-
-
-def _best_match(subject: Subject, addresses: list[str]) -> MatchStrength | None:
-    order = list(MatchStrength)
-    matches = [m for a in addresses if (m := subject.match_email(a)) is not None]
-    return min(matches, key=order.index) if matches else None
-
-
-def _identifiers(records: Any) -> list[Identifier]:
-    """Stored address spellings and phone numbers in the records, for identity widening."""
-    found: list[Identifier | None] = []
-    for record in records:
-        data = record.data
-        for key in ("email", "receipt_email", "customer_email"):
-            found.append(Identifier.found("email", data.get(key), "stripe"))
-        found.append(Identifier.found("phone", data.get("phone"), "stripe"))
-        for key in ("billing_details", "customer_details"):
-            if isinstance(data.get(key), dict):
-                found.append(Identifier.found("email", data[key].get("email"), "stripe"))
-                found.append(Identifier.found("phone", data[key].get("phone"), "stripe"))
-        found.append(Identifier.found("phone", data.get("customer_phone"), "stripe"))
-    return list(dict.fromkeys(i for i in found if i is not None))
-
-
-def _policy_http_client(client: httpx.AsyncClient) -> stripe.HTTPClient:
-    """An SDK HTTP client that sends through ``client`` (and so through the shared policy)."""
-    import stripe
-
-    class _PolicyHTTPClient(stripe.HTTPClient):
-        name = "dsar-httpx"
-
-        async def request_async(
-            self, method: str, url: str, headers: Mapping[str, str], post_data: Any = None
-        ) -> tuple[bytes, int, Mapping[str, str]]:
-            try:
-                response = await client.request(method, url, headers=dict(headers),
-                                                 content=post_data or None)
-            except httpx.HTTPError as exc:
-                raise stripe.APIConnectionError(
-                    f"could not reach Stripe ({type(exc).__name__})", should_retry=False
-                ) from exc
-            return response.content, response.status_code, response.headers
-
-        def sleep_async(self, secs: float) -> Awaitable[None]:
-            return asyncio.sleep(secs)
-
-        async def close_async(self) -> None:
-            await client.aclose()
-
-        def close(self) -> None:  # the sync API is never used
-            pass
-
-    return _PolicyHTTPClient()
-
-
-def _translate(exc: Exception) -> ConnectorError:
-    """Map the SDK's exceptions onto ours (docs.stripe.com/error-handling)."""
-    import stripe
-
-    status = getattr(exc, "http_status", None)
-    if isinstance(exc, stripe.AuthenticationError | stripe.PermissionError):
-        return CredentialsRejected(
-            f"Stripe rejected the API key (HTTP {status}); check DSAR_STRIPE__API_KEY and, for a "
-            "restricted key, its read permissions", status_code=status)
-    if isinstance(exc, stripe.RateLimitError):
-        return ProcessorUnavailable(
-            "Stripe kept rate-limiting us (HTTP 429) beyond the retry budget; re-run later",
-            status_code=status)
-    if isinstance(exc, stripe.APIConnectionError):
-        return ProcessorUnavailable("could not reach Stripe (network error after retries)")
-    if isinstance(exc, stripe.APIError) and status is not None and status < 500:
-        return ProtocolError(f"Stripe answered HTTP {status} with a body that is not valid JSON",
-                             status_code=status)
-    if isinstance(exc, stripe.APIError):
-        return ProcessorUnavailable(
-            f"Stripe is failing (HTTP {status}) after retries; re-run later", status_code=status)
-    message = getattr(exc, "user_message", None) or type(exc).__name__
-    return ProtocolError(f"Stripe refused a request (HTTP {status}): {message}", status_code=status)
-
-
 class StripeConnector(Connector):
     name = "stripe"
     title = "Stripe"
     docs_url = "https://docs.stripe.com/api"
-    capabilities = frozenset({Capability.ACCESS, Capability.ERASURE, Capability.RECTIFY})
+    capabilities = frozenset({Capability.ACCESS, Capability.ERASURE, Capability.RECTIFY,
+                              Capability.RESTRICT})
     settings_model = StripeSettings
     labels = LABELS
     #: a charge's creation time and amount (in öre/cents, docs.stripe.com/api/charges/object)
     #: tell a till receipt paid on the same day
     payment_records: ClassVar[Mapping[str, PaymentFields]] = {
         "charge": PaymentFields("created", "amount", "currency", "charge", minor_units=True)}
-    init_options: ClassVar[frozenset[str]] = frozenset({"history_cache"})
+    init_options: ClassVar[frozenset[str]] = frozenset({"history_cache", "history_index"})
     #: charges and payment intents read incrementally into the hub's index (connectors.sdk.history)
     history_source: ClassVar[str] = "connectors.stripe_history:stripe_histories"
     rectifiable_records = frozenset({"customer"})
+    restrictable_records = frozenset({"customer"})
     booked_records = frozenset({"invoice", "charge", "payment_intent"})
     rectify_fields: Mapping[str, str] = MappingProxyType({
         "name": "name", "email": "email", "phone": "phone", "address.street": "address.line1",
@@ -294,12 +181,14 @@ class StripeConnector(Connector):
 
     def __init__(
         self, settings: StripeSettings, *, transport: httpx.AsyncBaseTransport | None = None,
-        history_cache: HistoryCache | None = None,
+        history_cache: HistoryCache | None = None, history_index: HistoryLookup | None = None,
     ) -> None:
         super().__init__(settings, transport=transport)
         self.settings: StripeSettings = settings
         #: the newest charges and payment intents, read once for every lookup of a batch
         self.history = history_cache or HistoryCache()
+        #: the hub's index of guest payments: then only new and matching objects are read
+        self.index = history_index
         self._http = self.http_client(settings.base_url, extra_limits=[SEARCH_LIMIT])
         self._sdk: stripe.StripeClient | None = None
         self._seen_customers: set[str] = set()
@@ -316,7 +205,7 @@ class StripeConnector(Connector):
             self._sdk = stripe.StripeClient(
                 key,
                 base_addresses={"api": self.settings.base_url.rstrip("/").removesuffix("/v1")},
-                http_client=_policy_http_client(self._http),
+                http_client=policy_http_client(self._http),
                 max_network_retries=0,  # our transport retries, honouring Retry-After
                 stripe_version=self.settings.api_version,
             )
@@ -328,7 +217,7 @@ class StripeConnector(Connector):
         try:
             return await coro
         except stripe.StripeError as exc:
-            raise _translate(exc) from None
+            raise translate(exc) from None
 
     async def _iterate(self, first_page: Awaitable[Any], limit: int | None = None
                        ) -> AsyncIterator[dict[str, Any]]:
@@ -344,7 +233,7 @@ class StripeConnector(Connector):
                 count += 1
                 yield obj.to_dict()
         except stripe.StripeError as exc:
-            raise _translate(exc) from None
+            raise translate(exc) from None
 
     async def _collect(self, first_page: Awaitable[Any]) -> list[dict[str, Any]]:
         return [obj async for obj in self._iterate(first_page)]
@@ -430,7 +319,7 @@ class StripeConnector(Connector):
             self._collect_or_note(make(), f"a customer's {kind.replace('_', ' ')}s", limits)
             for kind, make in lists.items()))
         return [
-            _record(kind, obj, "email", strength)
+            stripe_record(kind, obj, "email", strength)
             for kind, objects in zip(lists, results, strict=True)
             for obj in objects
         ]
@@ -447,33 +336,28 @@ class StripeConnector(Connector):
             for address in subject.email_variants()
         ))
         for session in (s for batch in sessions for s in batch):
-            strength = _best_match(subject, _payer_addresses(session))
+            strength = best_match(subject, payer_addresses(session))
             if strength:
-                records.append(_record("checkout_session", session, "email", strength))
+                records.append(stripe_record("checkout_session", session, "email", strength))
 
+        return records + await guest_payment_records(
+            subject, limits, cap=self.settings.guest_scan_max_objects, scan=self._newest,
+            index=self.index, sources=cast(list[ObjectSource], history_sources_of(self))
+            if self.index is not None else [])
+
+    async def _newest(self, kind: str) -> list[dict[str, Any]]:
+        """The newest ``guest_scan_max_objects`` charges or payment intents; the same for
+        every lookup of a batch, so read once (:class:`HistoryCache`)."""
         cap = self.settings.guest_scan_max_objects
-        scans = {"charge": v1.charges.list_async, "payment_intent": v1.payment_intents.list_async}
+        v1 = self.sdk.v1
+        lists = {"charge": v1.charges.list_async, "payment_intent": v1.payment_intents.list_async}
 
-        async def newest(kind: str, list_call: Callable[[Any], Awaitable[Any]]
-                         ) -> list[dict[str, Any]]:
-            async def read() -> list[dict[str, Any]]:
-                return [obj async for obj in self._iterate(list_call({"limit": 100}), limit=cap)]
-            # the same history for every lookup of a batch: read it once (HistoryCache)
-            key = (self.name, self.settings.base_url, kind, cap)
-            objects: list[dict[str, Any]] = await self.history.read_once(key, read)
-            return objects
+        async def read() -> list[dict[str, Any]]:
+            return [obj async for obj in self._iterate(lists[kind]({"limit": 100}), limit=cap)]
 
-        histories = await asyncio.gather(*(newest(k, call) for k, call in scans.items()))
-        for kind, objects in zip(scans, histories, strict=True):
-            for obj in objects:
-                strength = _best_match(subject, _payer_addresses(obj))
-                if strength:
-                    records.append(_record(kind, obj, "email", strength))
-            if len(objects) >= cap:
-                limits.note(f"Only the newest {cap} {kind.replace('_', ' ')}s were scanned for "
-                            "guest payments (guest_scan_max_objects); older ones were not.",
-                            "stripe.guest_scan_capped", incomplete=True)
-        return records
+        key = (self.name, self.settings.base_url, kind, cap)
+        objects: list[dict[str, Any]] = await self.history.read_once(key, read)
+        return objects
 
     # -- the contract ---------------------------------------------------------------------------
 
@@ -505,11 +389,12 @@ class StripeConnector(Connector):
         linked = await asyncio.gather(*(
             self._linked_records(c, strengths[cid], limits) for cid, c in customers.items()))
         for cid, customer in customers.items():
-            records[("customer", cid)] = _record("customer", customer, "email", strengths[cid])
+            records[("customer", cid)] = stripe_record("customer", customer, "email",
+                                                         strengths[cid])
         for record in [r for batch in linked for r in batch] + extra:
             records.setdefault((record.type, record.id), record)
         return limits.model_copy(update={"records": list(records.values()),
-                                         "identifiers": _identifiers(records.values())})
+                                         "identifiers": identifiers_of(records.values())})
 
     async def check_credentials(self) -> str:
         await self._call(self.sdk.v1.customers.list_async({"limit": 1}))
@@ -556,7 +441,7 @@ class StripeConnector(Connector):
                 return ErasureOutcome(
                     state=ErasureState.ALREADY_GONE,
                     detail=f"Stripe has no {noun} {record.id} any more (404 resource_missing).")
-            return _erasure_failed(_translate(exc))
+            return _erasure_failed(translate(exc))
         except ConnectorError as exc:
             return _erasure_failed(exc)
 
@@ -748,11 +633,18 @@ class StripeConnector(Connector):
                 record_id, params,  # type: ignore[arg-type]
                 options={"idempotency_key": idempotency_key} if idempotency_key else {})
         except stripe.StripeError as exc:
-            return _erasure_failed(_translate(exc))
+            return _erasure_failed(translate(exc))
         except ConnectorError as exc:
             return _erasure_failed(exc)
         return ErasureOutcome(state=ErasureState.DONE,
                               detail=f"Stripe updated customer {record_id} ({', '.join(params)})")
+
+    async def mark_restricted(self, record: Record, restricted: bool, *,
+                              idempotency_key: str = "") -> ErasureOutcome:
+        """Customer metadata ``gdpr_restricted`` (:mod:`connectors.stripe_restriction`)."""
+        from connectors.stripe_restriction import mark_customer
+
+        return await mark_customer(self.sdk, record, restricted, idempotency_key)
 
 
 ENDED_SUBSCRIPTION = frozenset({"canceled", "incomplete_expired"})

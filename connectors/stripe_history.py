@@ -23,9 +23,10 @@ from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from connectors.sdk.history import HistoryPage, IndexEntry, identifier_term
+from connectors.sdk.history import HistoryPage, IndexEntry, email_terms, identifier_term
 from connectors.sdk.paths import path_segment
-from connectors.stripe import StripeConnector, _payer_addresses, _record
+from connectors.stripe import StripeConnector
+from connectors.stripe_records import payer_addresses, stripe_record
 from hub.core.errors import ProtocolError
 from hub.core.models import Record
 from hub.core.subject import MatchStrength
@@ -36,12 +37,12 @@ PAGE = 100
 
 def payer_terms(obj: dict[str, Any]) -> frozenset[str]:
     """The index terms of the payer identifiers a charge or payment intent holds."""
-    pairs = [("email", address) for address in _payer_addresses(obj)]
+    terms = set().union(*(email_terms(address) for address in payer_addresses(obj)))
     billing = obj.get("billing_details")
     phone = billing.get("phone") if isinstance(billing, dict) else None
-    if isinstance(phone, str):
-        pairs.append(("phone", phone))
-    return frozenset(t for kind, value in pairs if (t := identifier_term(kind, value)))
+    if isinstance(phone, str) and (term := identifier_term("phone", phone)) is not None:
+        terms.add(term)
+    return frozenset(terms)
 
 
 def entry_of(obj: dict[str, Any]) -> IndexEntry:
@@ -112,11 +113,24 @@ class StripeHistory:
 
     async def fetch(self, object_ids: Sequence[str]) -> list[Record]:
         """Each matching object retrieved by id, as the guest scan would have reported it."""
-        records = []
+        return [stripe_record(self.kind, obj, "email", MatchStrength.EXACT)
+                for obj in await self.fetch_objects(object_ids)]
+
+    async def fetch_objects(self, object_ids: Sequence[str]) -> list[dict[str, Any]]:
+        """Each object retrieved by id (``GET /v1/charges/{id}``); one deleted meanwhile
+        (404 ``resource_missing``) is left out: the index only remembered it."""
+        found = []
         for object_id in object_ids:
-            obj = await self._get(f"{self.url}/{path_segment(object_id, what=self.kind)}")
-            records.append(_record(self.kind, obj, "email", MatchStrength.EXACT))
-        return records
+            url = f"{self.url}/{path_segment(object_id, what=self.kind)}"
+            try:
+                obj = await self._get(url)
+            except ProtocolError as exc:
+                if exc.status_code != 404:
+                    raise
+                continue
+            if isinstance(obj, dict) and obj.get("id"):
+                found.append(obj)
+        return found
 
 
 def stripe_histories(connector: StripeConnector) -> list[StripeHistory]:

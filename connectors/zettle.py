@@ -29,15 +29,20 @@ API facts this module relies on:
   limiting enabled", and the endpoints document ``429 Too Many Requests``. We default to a
   conservative 10 requests per second (overridable in ``[zettle.http]``) and honour Retry-After.
 
-**Why a scan and not a search.** Receipts cannot be searched by person, so the connector reads
-every receipt of the bookkeeping window (Bokföringslagen 7 kap. 2 §: the current calendar year and
-the seven before it, ``scan_years = 8``) once per request (once per batch: the hub shares a
-:class:`~connectors.sdk.history.HistoryCache` between its lookups), and looks
-for the subject's identifiers only in the free-text and reference fields the documentation shows
-(:data:`FREE_TEXT_PATHS`). Most receipts mention nobody, so "nothing matched" is reported as a
-*manual* step with concrete instructions, never as "not found": the subject may well have paid.
-Identifiers appearing next to a match are not offered for widening: a free-text comment may name
-someone else.
+**Why an index and not a search.** Receipts cannot be searched by person. The hub keeps an
+index of the receipts of the bookkeeping window (Bokföringslagen 7 kap. 2 §: the current calendar
+year and the seven before it, ``scan_years = 8``; :mod:`connectors.zettle_history`) and passes
+it as the option ``history_index``: a lookup brings it up to date (the purchases after the last
+``lastPurchaseHash`` read: usually one request, once per batch), asks it which receipts hold one
+of the subject's identifiers, and reads only the days of those receipts, confirming each with
+the same rules as a scan (:mod:`connectors.zettle_matching`). Without the hub the connector
+reads every receipt of the window once per request (once per batch when the lookups share a
+:class:`~connectors.sdk.history.HistoryCache`). Either way it looks for the subject's
+identifiers only in the free-text and reference fields the documentation shows
+(:data:`~connectors.zettle_matching.FREE_TEXT_PATHS`). Most receipts mention nobody, so
+"nothing matched" is reported as a *manual* step with concrete instructions, never as "not
+found": the subject may well have paid. Identifiers appearing next to a match are not offered
+for widening: a free-text comment may name someone else.
 
 **Receipts that name nobody.** After the other rounds the hub hands over the subject's payments
 found at other processors (Fortnox invoices, Stripe charges: day, amount, currency;
@@ -62,17 +67,15 @@ that a hub calling it anyway gets a lawful refusal with instructions rather than
 from __future__ import annotations
 
 import asyncio
-import re
 import time
-from collections.abc import AsyncGenerator, Callable, Generator, Hashable, Iterator, Sequence
+from collections.abc import AsyncGenerator, Callable, Generator, Hashable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 from zoneinfo import ZoneInfo
 
 import httpx
-import phonenumbers
 from pydantic import Field, SecretStr, model_validator
 
 from connectors.sdk.base import (
@@ -85,15 +88,35 @@ from connectors.sdk.base import (
     Findings,
     PaymentHint,
     api_root,
-    personal_fields,
 )
-from connectors.sdk.history import HistoryCache
+from connectors.sdk.history import (
+    HistoryCache,
+    HistoryLookup,
+    PaymentQuery,
+    history_sources_of,
+    subject_terms,
+)
 from connectors.sdk.paginators import CursorOptions, CursorPaginator, Page, PageRequest, walk
 from connectors.zettle_labels import LABELS
+from connectors.zettle_matching import (
+    Purchase,
+    PurchaseSource,
+    card_hashes,
+    card_terms,
+    derived_record,
+    find_mentions,
+    free_texts,
+    hint_day,
+    matching_hint,
+    purchase_id,
+    purchase_record,
+    receipt_label,
+    strongest,
+)
 from hub.core.errors import CredentialsRejected, ProtocolError
 from hub.core.logs import register_secret
 from hub.core.models import Record
-from hub.core.subject import Identifier, MatchStrength, Subject
+from hub.core.subject import Identifier, Subject
 from hub.http import REPLAYABLE, HttpPolicy, raise_for_response, read_json
 
 PURCHASE_HOST = "https://purchase.izettle.com"
@@ -107,35 +130,6 @@ KEY_HELP = ("check DSAR_ZETTLE__API_KEY and DSAR_ZETTLE__CLIENT_ID (my.zettle.co
 
 #: an invoice of the subject (e.g. from Fortnox): date, amount in major units, ISO currency
 InvoiceHint = tuple[date, Decimal | int | float, str]
-Purchase = dict[str, Any]
-
-# The receipt fields an access report discloses (purchase.adoc, "Purchase/Product/Payment
-# attributes"); internal ids (userId, organizationId, cashRegister) are left out.
-PURCHASE_FIELDS = (
-    "purchaseUUID1", "purchaseNumber", "globalPurchaseNumber", "timestamp", "source", "amount",
-    "vatAmount", "currency", "country", "userDisplayName", "discounts", "serviceCharge",
-    "references", "gpsCoordinates", "refund", "refunded", "refundsPurchaseUUID1",
-    "refundedByPurchaseUUIDs1",
-)
-PRODUCT_FIELDS = ("name", "variantName", "quantity", "unitPrice", "unitName", "comment",
-                  "description", "type", "sku", "barcode")
-PAYMENT_FIELDS = ("uuid", "type", "amount", "gratuityAmount", "referenceNumber", "attributes",
-                  "references", "details", "createdAt")
-
-
-#: where a receipt holds free text or references a person could be named in (purchase.adoc)
-FREE_TEXT_PATHS = (
-    "products[].name", "products[].variantName", "products[].comment", "products[].description",
-    "discounts[].name", "serviceCharge.title",
-    "payments[].referenceNumber", "payments[].attributes.*", "payments[].references.*",
-    "payments[].details.*", "references.*",
-)
-
-_EMAIL_TOKEN = re.compile(r"[\w.!#$%&'*+/=?^`{|}~-]+@[\w-]+(?:\.[\w-]+)+")
-_PERSONNUMMER_TOKEN = re.compile(r"(?<!\d)(?:\d{2})?\d{6}\s?[-+]?\s?\d{4}(?!\d)")
-_SEVEN_DIGITS = re.compile(r"\d(?:\D{0,3}\d){6}")
-_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
-_PATH_STEP = re.compile(r"\[\]|[^.\[\]]+")
 
 
 class ZettleSettings(ConnectorSettings):
@@ -314,153 +308,6 @@ def _purchases_of(body: Any) -> list[Purchase]:
     return purchases
 
 
-def purchase_id(purchase: Purchase) -> str | None:
-    """``purchaseUUID1``; the deprecated ``purchaseUUID`` only if the former is missing."""
-    value = purchase.get("purchaseUUID1") or purchase.get("purchaseUUID")
-    return str(value) if value else None
-
-
-# ------------------------------------------------------------------------------ matching
-def free_texts(purchase: Purchase) -> list[tuple[str, str]]:
-    """(where, text) for every non-empty string at :data:`FREE_TEXT_PATHS`."""
-    return [found for path in FREE_TEXT_PATHS
-            for found in _texts_at(purchase, _PATH_STEP.findall(path), "")]
-
-
-def _texts_at(node: Any, steps: Sequence[str], where: str) -> Iterator[tuple[str, str]]:
-    if not steps:
-        if isinstance(node, str) and node.strip():
-            yield where, node
-        return
-    step, rest = steps[0], steps[1:]
-    if step == "[]" and isinstance(node, list):
-        for index, item in enumerate(node):
-            yield from _texts_at(item, rest, f"{where}[{index}]")
-    elif step == "*" and isinstance(node, dict):
-        for key, value in node.items():
-            yield from _texts_at(value, rest, f"{where}.{key}" if where else str(key))
-    elif isinstance(node, dict) and step in node:
-        yield from _texts_at(node[step], rest, f"{where}.{step}" if where else step)
-
-
-@dataclass(frozen=True)
-class Mention:
-    """One of the subject's identifiers written somewhere on a receipt."""
-
-    kind: str
-    strength: MatchStrength
-    where: str
-
-
-def find_mentions(
-    subject: Subject, texts: list[tuple[str, str]], wanted: Sequence[Identifier], region: str
-) -> list[Mention]:
-    """The mentions of ``wanted`` identifiers in a receipt's texts.
-
-    E-mail-shaped tokens go through :meth:`Subject.match_email`; phone numbers (found by
-    libphonenumber in national or international form, in the merchant's ``region``) and
-    personnummer through :meth:`Subject.match_identifier`.
-    """
-    kinds = {identifier.kind for identifier in wanted}
-    found: list[Mention] = []
-    for where, text in texts:
-        if "email" in kinds and "@" in text:
-            found += [Mention("email", strength, where) for token in _EMAIL_TOKEN.findall(text)
-                      if (strength := subject.match_email(token)) is not None]
-        if _UUID.fullmatch(text.strip()) or not _SEVEN_DIGITS.search(text):
-            continue
-        candidates: list[tuple[str, str]] = []
-        if "phone" in kinds:
-            candidates += [("phone", phonenumbers.format_number(
-                match.number, phonenumbers.PhoneNumberFormat.E164))
-                for match in phonenumbers.PhoneNumberMatcher(text, region)]
-        if "personnummer" in kinds:
-            candidates += [("personnummer", raw) for raw in _PERSONNUMMER_TOKEN.findall(text)]
-        for kind, raw in candidates:
-            identifier = subject.match_identifier(kind, raw)
-            if identifier is not None and identifier in wanted:
-                strength = MatchStrength.EXACT if identifier.verified else MatchStrength.DERIVED
-                found.append(Mention(kind, strength, where))
-    return found
-
-
-def _strongest(mentions: list[Mention]) -> Mention:
-    order = list(MatchStrength)
-    return min(mentions, key=lambda m: order.index(m.strength))
-
-
-def purchase_record(purchase: Purchase, mention: Mention) -> Record:
-    data = personal_fields(purchase, PURCHASE_FIELDS)
-    for key, fields in (("products", PRODUCT_FIELDS), ("payments", PAYMENT_FIELDS)):
-        rows = [personal_fields(row, fields) for row in purchase.get(key) or []
-                if isinstance(row, dict)]
-        if rows:
-            data[key] = rows
-    return Record(type="purchase", id=purchase_id(purchase) or "", matched_on=mention.kind,
-                  match_strength=mention.strength, data=data)
-
-
-def _receipt_label(purchase: Purchase) -> str:
-    number = purchase.get("purchaseNumber")
-    day = str(purchase.get("timestamp") or "")[:10] or "unknown date"
-    amount = purchase.get("amount")
-    money = (f" ({Decimal(amount).scaleb(-2):.2f} {purchase.get('currency') or ''}".rstrip() + ")"
-             if isinstance(amount, int) else "")
-    return f"receipt #{number} of {day}{money}" if number is not None else f"a receipt of {day}"
-
-
-def receipt_day(purchase: Purchase, zone: ZoneInfo) -> date | None:
-    """The local day a receipt was rung up on (its ``timestamp`` is UTC)."""
-    raw = str(purchase.get("timestamp") or "")
-    try:
-        moment = datetime.fromisoformat(raw)
-    except ValueError:
-        return None
-    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(zone).date()
-
-
-def hint_day(hint: PaymentHint, zone: ZoneInfo) -> date:
-    """An instant (a charge's creation time) on the till's local calendar; a date as is."""
-    if isinstance(hint.when, datetime):
-        when = hint.when if hint.when.tzinfo else hint.when.replace(tzinfo=UTC)
-        return when.astimezone(zone).date()
-    return hint.when
-
-
-def matching_hint(purchase: Purchase, hints: Sequence[PaymentHint], zone: ZoneInfo
-                  ) -> PaymentHint | None:
-    """The first payment of the subject paid on the receipt's day, of the same amount, in the
-    same currency. Refunds (negative amounts) never match: they are not payments."""
-    amount, currency = purchase.get("amount"), str(purchase.get("currency") or "").upper()
-    day = receipt_day(purchase, zone)
-    if not isinstance(amount, int) or isinstance(amount, bool) or amount <= 0 or day is None:
-        return None
-    paid = Decimal(amount).scaleb(-2)
-    return next((hint for hint in hints if hint.currency == currency and hint.amount == paid
-                 and hint_day(hint, zone) == day), None)
-
-
-def card_hashes(purchase: Purchase) -> set[str]:
-    """The ``panHash`` of each card payment on a receipt, when the answer carries one.
-
-    Zettle's Purchase API reference does not document a card fingerprint; some answers carry
-    ``panHash`` among a card payment's attributes. It is used only when present: a shared
-    ``maskedPan`` (six plus four digits) is shared by too many cards to tie receipts together.
-    """
-    found = set()
-    for payment in purchase.get("payments") or []:
-        attributes = payment.get("attributes") if isinstance(payment, dict) else None
-        value = attributes.get("panHash") if isinstance(attributes, dict) else None
-        if isinstance(value, str) and value.strip():
-            found.add(value.strip())
-    return found
-
-
-def derived_record(purchase: Purchase, kind: str) -> Record:
-    """A receipt tied to the subject by a payment or a card, not by anything it names."""
-    return purchase_record(purchase, Mention(kind, MatchStrength.DERIVED, ""))
-
-
 # ------------------------------------------------------------------------------ manual step
 def erasure_instructions(record: Record) -> str:
     """The manual erasure request for one receipt found by :meth:`ZettleConnector.find_subject`:
@@ -515,7 +362,8 @@ class ZettleConnector(Connector):
     capabilities = frozenset({Capability.ACCESS})
     settings_model = ZettleSettings
     searchable_identifiers = frozenset({"email", "phone", "personnummer"})
-    init_options: ClassVar[frozenset[str]] = frozenset({"invoice_hints", "history_cache"})
+    init_options: ClassVar[frozenset[str]] = frozenset(
+        {"invoice_hints", "history_cache", "history_index"})
     uses_payment_hints: ClassVar[bool] = True
     #: the receipts read incrementally into the hub's index (connectors.sdk.history)
     history_source: ClassVar[str] = "connectors.zettle_history:ZettleHistory"
@@ -530,11 +378,16 @@ class ZettleConnector(Connector):
         transport: httpx.AsyncBaseTransport | None = None,
         invoice_hints: Sequence[InvoiceHint] | None = None,
         history_cache: HistoryCache | None = None,
+        history_index: HistoryLookup | None = None,
     ) -> None:
         super().__init__(settings, transport=transport)
         self.settings: ZettleSettings = settings
         #: the receipts read once for every lookup of a batch (a private one otherwise)
         self.history = history_cache or HistoryCache()
+        #: the hub's index of the receipts: with it a lookup reads only what is new and the
+        #: receipts that match; without it (no hub) the whole window is read as a scan
+        self.index = history_index
+        self._source: PurchaseSource | None = None
         #: the subject's invoices from other processors, rendered into the manual step
         self.invoice_hints: list[InvoiceHint] = list(invoice_hints or [])
         #: test seam: the UTC date the bookkeeping window ends on
@@ -594,36 +447,80 @@ class ZettleConnector(Connector):
                 self._receipts = await self.history.read_once(key, read)
             return self._receipts
 
+    # -- reading through the hub's index ---------------------------------------------------------
+
+    async def _indexed(self) -> tuple[HistoryLookup, PurchaseSource] | None:
+        """The index and the receipts' source, the index brought up to date first (once per
+        connector; the hub makes it once per batch), or None when there is no index."""
+        if self.index is None:
+            return None
+        async with self._scan_lock:
+            if self._source is None:
+                [source] = history_sources_of(self)
+                await self.index.refresh(source)
+                self._window = self.window()
+                self._source = cast(PurchaseSource, source)
+        return self.index, self._source
+
+    async def _fetch(self, ids: Sequence[str], *, untied: bool = True) -> list[Purchase]:
+        """The receipts with these ids (``untied``: only those not yet tied to the subject),
+        read by their days."""
+        index, source = await self._indexed() or (None, None)
+        wanted = [i for i in dict.fromkeys(ids) if not (untied and i in self._tied)]
+        if index is None or source is None or not wanted:
+            return []
+        return await source.fetch_purchases(await index.objects(source.history_name, wanted))
+
+    async def _candidates(self, wanted: Sequence[Identifier]
+                          ) -> list[tuple[Purchase, list[tuple[str, str]]]]:
+        """The receipts that may mention ``wanted``: those the index finds their terms in
+        (each still confirmed by :func:`find_mentions`), or every receipt of the scan."""
+        if (indexed := await self._indexed()) is None:
+            return await self._scan()
+        index, source = indexed
+        ids = await index.matching(source.history_name, subject_terms(wanted))
+        return [(p, free_texts(p)) for p in await self._fetch(ids, untied=False)]
+
+    async def _compared(self) -> tuple[int, str]:
+        """How many receipts a lookup compared, and the oldest receipt's day."""
+        if (indexed := await self._indexed()) is None:
+            receipts = await self._scan()
+            return len(receipts), min((str(p.get("timestamp") or "")[:10]
+                                       for p, _ in receipts), default="")
+        index, source = indexed
+        oldest = await index.oldest_day(source.history_name)
+        return await index.count(source.history_name), oldest.isoformat() if oldest else ""
+
     # -- matching ------------------------------------------------------------------------------
 
     async def _matches(self, subject: Subject, wanted: Sequence[Identifier]
                        ) -> tuple[list[Record], list[str]]:
         records: list[Record] = []
         notes: list[str] = []
-        for purchase, texts in await self._scan():
+        for purchase, texts in await self._candidates(wanted):
             region = str(purchase.get("country") or "SE")
             mentions = find_mentions(subject, texts, wanted, region)
             if not mentions:
                 continue
-            best = _strongest(mentions)
+            best = strongest(mentions)
             records.append(purchase_record(purchase, best))
             self._tied[purchase_id(purchase) or ""] = purchase
             places = ", ".join(dict.fromkeys(m.where for m in mentions))
-            notes.append(f"Zettle {_receipt_label(purchase)} mentions the subject's "
+            notes.append(f"Zettle {receipt_label(purchase)} mentions the subject's "
                          f"{best.kind} in {places} (free text, not a customer field).")
         return records, notes
 
     def _scope(self, kinds: set[str], count: int) -> str:
         start, end = self._window or self.window()
-        return (f"Scanned {count} Zettle receipts from {start} to {end - timedelta(days=1)} for "
+        how = ("Compared the hub's index of" if self.index is not None else "Scanned")
+        return (f"{how} {count} Zettle receipts from {start} to {end - timedelta(days=1)} for "
                 f"the subject's {', '.join(sorted(kinds))} in product texts and payment "
                 "references")
 
-    def _history_note(self, receipts: list[tuple[Purchase, list[tuple[str, str]]]]) -> list[str]:
+    def _history_note(self, oldest: str) -> list[str]:
         """Zettle documents only three years of purchases; say so unless older ones came back."""
         start, _ = self._window or self.window()
         cut = _years_back(self.today(), self.settings.api_history_years)
-        oldest = min((str(p.get("timestamp") or "")[:10] for p, _ in receipts), default="")
         if start >= cut or (oldest and oldest < cut.isoformat()):
             return []
         return [f"Zettle returned no receipt older than {cut}: its Purchase API documents that "
@@ -636,8 +533,8 @@ class ZettleConnector(Connector):
     async def find_subject(self, subject: Subject) -> Findings:
         wanted = list(subject.identifiers) or [Identifier(kind="email", value=subject.email)]
         records, mentions = await self._matches(subject, wanted)
-        receipts = await self._scan()
-        scope = self._scope({i.kind for i in wanted}, len(receipts))
+        count, oldest = await self._compared()
+        scope = self._scope({i.kind for i in wanted}, count)
         # Receipts name nobody, so the subject's payments are never all found: a person must
         # look in the sales history whether or not a free text mentioned them.
         found = Findings(records=records, manual=not records)
@@ -648,14 +545,15 @@ class ZettleConnector(Connector):
                     "receipts without identifiers cannot be matched automatically. "
                     if records else "") + manual_instructions(self.invoice_hints),
                    "zettle.card_payments_unlinkable", incomplete=True)
-        for text in self._history_note(receipts):
+        for text in self._history_note(oldest):
             found.note(text, "zettle.history_limited", incomplete=True)
         return found
 
     async def find_by_identifiers(
         self, subject: Subject, identifiers: list[Identifier]
     ) -> Findings:
-        """Re-match the receipts already read in round one against the new identifiers."""
+        """Re-match the receipts against the new identifiers: those already read in round one,
+        or those the index finds them in."""
         wanted = [i for i in identifiers if i.kind in self.searchable_identifiers]
         records, notes = await self._matches(subject, wanted)
         return Findings(records=records, notes=notes)
@@ -666,18 +564,18 @@ class ZettleConnector(Connector):
         already tied to them: derived matches, each with the reason in the notes, for the
         operator's review (the erasure plan never erases a derived match unapproved)."""
         zone = ZoneInfo(self.settings.timezone)
-        receipts = [purchase for purchase, _ in await self._scan()]
+        receipts, paid = await self._paid_candidates(hints, zone)
         found = Findings()
-        for purchase in receipts:
+        for purchase in paid:
             key = purchase_id(purchase) or ""
             hint = None if key in self._tied else matching_hint(purchase, hints, zone)
             if hint is not None:
                 self._tied[key] = purchase
                 found.records.append(derived_record(purchase, "payment"))
-                found.note(f"Zettle {_receipt_label(purchase)}: same day and amount as "
+                found.note(f"Zettle {receipt_label(purchase)}: same day and amount as "
                            f"{hint.source} (a derived match: check it before using it).")
         cards = {card: tied for tied in list(self._tied.values()) for card in card_hashes(tied)}
-        for purchase in receipts:
+        for purchase in await self._card_candidates(receipts):
             key = purchase_id(purchase) or ""
             shared = [cards[card] for card in card_hashes(purchase) if card in cards]
             if key in self._tied or not shared:
@@ -685,14 +583,39 @@ class ZettleConnector(Connector):
             self._tied[key] = purchase
             found.records.append(derived_record(purchase, "card"))
             number = shared[0].get("purchaseNumber")
-            found.note(f"Zettle {_receipt_label(purchase)}: paid with the same card as receipt "
+            found.note(f"Zettle {receipt_label(purchase)}: paid with the same card as receipt "
                        f"{number if number is not None else purchase_id(shared[0])} "
                        "(a derived match: check it before using it).")
         sources = ", ".join(sorted({h.source.rsplit(" ", 1)[0] + "s" for h in hints}))
-        found.note(f"Compared {len(receipts)} Zettle receipts with {len(hints)} payments of the "
+        count = len(receipts) if receipts is not None else (await self._compared())[0]
+        found.note(f"Compared {count} Zettle receipts with {len(hints)} payments of the "
                    f"subject found at other processors ({sources}) by day and amount; a receipt "
                    "of the same amount on the same day may still be someone else's.")
         return found
+
+    async def _paid_candidates(self, hints: Sequence[PaymentHint], zone: ZoneInfo
+                               ) -> tuple[list[Purchase] | None, list[Purchase]]:
+        """(every receipt of the scan, or None with an index; the receipts that may be one of
+        the payments: the index's answer by day ± 1, amount and currency, confirmed later by
+        :func:`matching_hint` on the receipt itself)."""
+        if (indexed := await self._indexed()) is None:
+            receipts = [purchase for purchase, _ in await self._scan()]
+            return receipts, receipts
+        index, source = indexed
+        queries = [PaymentQuery(hint_day(h, zone), int(minor), h.currency.upper())
+                   for h in hints if (minor := h.amount.scaleb(2)) == minor.to_integral_value()
+                   and minor > 0]
+        entries = await index.paid(source.history_name, queries) if queries else []
+        return None, await self._fetch([e.object_id for e in entries])
+
+    async def _card_candidates(self, receipts: list[Purchase] | None) -> list[Purchase]:
+        """The receipts that may share a card with one tied to the subject: every receipt of
+        the scan, or those the index holds one of the tied receipts' card terms for."""
+        if receipts is not None or (indexed := await self._indexed()) is None:
+            return receipts or []
+        index, source = indexed
+        terms = set().union(*(card_terms(p) for p in self._tied.values()))
+        return await self._fetch(await index.matching(source.history_name, terms) if terms else [])
 
     async def erase(
         self,

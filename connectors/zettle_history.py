@@ -6,8 +6,12 @@ api-reference-md): ``GET /purchases/v2`` oldest first (``descending=false``) fro
 the bookkeeping window, each next page asked for with the previous answer's
 ``lastPurchaseHash``; an empty page ends the listing. The mark is the ``lastPurchaseHash`` of the
 newest page stored, so the next refresh asks only for purchases after it: usually no purchase or
-one page. The API has no endpoint for one purchase by id, so :meth:`ZettleHistory.fetch` reads
-the days the matching receipts were rung up on (``startDate``/``endDate`` of those days).
+one page. The matching receipts are then read by the days they were rung up on
+(``startDate``/``endDate`` of those days, neighbouring days in one request) rather than one by
+one with ``GET /purchase/v2/{purchaseUuid}`` (iZettle/api-documentation ``purchase.adoc``,
+"Fetch purchase by id"): the receipts tied by a payment are candidates of one amount on a day
+either side, several to a day, and the listing endpoint is the one every Zettle-compatible
+server we meet serves.
 
 What the index gets per receipt: its ``purchaseUUID1``, local day, amount (öre) and currency,
 and the identifiers written in its free texts (the same fields :func:`connectors.zettle.
@@ -18,24 +22,23 @@ to hash.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from datetime import date, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import phonenumbers
 
-from connectors.sdk.history import HistoryPage, IndexEntry, identifier_term, index_term
-from connectors.zettle import (
-    _EMAIL_TOKEN,
-    _PERSONNUMMER_TOKEN,
-    _SEVEN_DIGITS,
-    _UUID,
+from connectors.sdk.history import HistoryPage, IndexEntry, email_terms, identifier_term
+from connectors.zettle import PurchaseHashPaginator, ZettleConnector, _purchases_of
+from connectors.zettle_matching import (
+    EMAIL_TOKEN,
+    PERSONNUMMER_TOKEN,
+    SEVEN_DIGITS,
+    UUID_TEXT,
     Mention,
-    PurchaseHashPaginator,
-    ZettleConnector,
-    _purchases_of,
-    card_hashes,
+    Purchase,
+    card_terms,
     free_texts,
     purchase_id,
     purchase_record,
@@ -44,8 +47,6 @@ from connectors.zettle import (
 from hub.core.models import Record
 from hub.core.subject import MatchStrength
 
-Purchase = dict[str, Any]
-
 
 def purchase_terms(purchase: Purchase) -> frozenset[str]:
     """The index terms of every identifier written on a receipt, and of its cards."""
@@ -53,17 +54,16 @@ def purchase_terms(purchase: Purchase) -> frozenset[str]:
     terms: set[str] = set()
     for _, text in free_texts(purchase):
         if "@" in text:
-            terms.update(t for token in _EMAIL_TOKEN.findall(text)
-                         if (t := identifier_term("email", token)) is not None)
-        if _UUID.fullmatch(text.strip()) or not _SEVEN_DIGITS.search(text):
+            terms.update(*(email_terms(token) for token in EMAIL_TOKEN.findall(text)))
+        if UUID_TEXT.fullmatch(text.strip()) or not SEVEN_DIGITS.search(text):
             continue
         for match in phonenumbers.PhoneNumberMatcher(text, region):
             e164 = phonenumbers.format_number(match.number, phonenumbers.PhoneNumberFormat.E164)
             if (term := identifier_term("phone", e164)) is not None:
                 terms.add(term)
-        terms.update(t for raw in _PERSONNUMMER_TOKEN.findall(text)
+        terms.update(t for raw in PERSONNUMMER_TOKEN.findall(text)
                      if (t := identifier_term("personnummer", raw)) is not None)
-    terms.update(index_term("card", card) for card in card_hashes(purchase))
+    terms.update(card_terms(purchase))
     return frozenset(terms)
 
 
@@ -87,7 +87,7 @@ class ZettleHistory:
             terms=purchase_terms(purchase))
 
     async def _pages(self, params: dict[str, str], cursor: str | None
-                     ) -> AsyncIterator[tuple[list[Purchase], str | None]]:
+                     ) -> AsyncGenerator[tuple[list[Purchase], str | None]]:
         paginator = PurchaseHashPaginator()
         settings = self.connector.settings
         while True:
@@ -110,24 +110,62 @@ class ZettleHistory:
             yield HistoryPage([self.entry(p) for p in purchases], mark)
 
     async def fetch(self, object_ids: Sequence[str], days: Sequence[date] = ()) -> list[Record]:
-        """The receipts with these ids, from the pages of the ``days`` they were rung up on
-        (the index knows them); the whole window when no day is given."""
+        """The receipts with these ids, as records of the index's own match, read from the
+        pages of the ``days`` they were rung up on; the whole window when no day is given."""
         wanted = set(object_ids)
-        found: list[Record] = []
-        spans = ([(d - timedelta(days=1), d + timedelta(days=2)) for d in sorted(set(days))]
-                 or [self.connector.window()])  # a day either side: UTC vs local time
-        for first, after in spans:
+        spans = [(first, after, wanted) for first, after in _spans(days)]
+        return [_indexed_record(p) for p in await self._read(
+            spans or [(*self.connector.window(), wanted)])]
+
+    async def fetch_purchases(self, entries: Sequence[IndexEntry]) -> list[Purchase]:
+        """The receipts of these index entries, each read from the pages of its day.
+
+        A day is what the listing can be asked for: ``startDate``/``endDate`` a day either
+        side (the index keeps the local day, the API filters in UTC), neighbouring days asked
+        for in one span, and a span's paging stops as soon as its receipts are found. An entry
+        without a day is looked for in the whole window."""
+        dated = [(e.object_id, e.day) for e in entries if e.day is not None]
+        spans = [(first, after, {key for key, day in dated
+                                 if first < day < after - timedelta(days=1)})
+                 for first, after in _spans([day for _, day in dated])]
+        undated = {e.object_id for e in entries if e.day is None}
+        if undated:
+            spans.append((*self.connector.window(), undated))
+        return await self._read(spans)
+
+    async def _read(self, spans: list[tuple[date, date, set[str]]]) -> list[Purchase]:
+        found: dict[str, Purchase] = {}
+        for first, after, wanted in spans:
+            wanted.difference_update(found)
+            if not wanted:
+                continue
             params = {"startDate": first.isoformat(), "endDate": after.isoformat(),
                       "limit": str(self.connector.settings.limit), "descending": "false"}
-            async for purchases, _ in self._pages(params, None):
-                for purchase in purchases:
-                    key = purchase_id(purchase)
-                    if key in wanted:
-                        wanted.discard(key)
-                        found.append(_indexed_record(purchase))
-            if not wanted:
-                break
-        return found
+            pages = self._pages(params, None)
+            try:
+                async for purchases, _ in pages:
+                    for purchase in purchases:
+                        key = purchase_id(purchase) or ""
+                        if key in wanted:
+                            wanted.discard(key)
+                            found[key] = purchase
+                    if not wanted:  # all found: the page that would end the listing is not needed
+                        break
+            finally:
+                await pages.aclose()
+        return list(found.values())
+
+
+def _spans(days: Sequence[date]) -> list[tuple[date, date]]:
+    """[first, after) spans covering each day with a day either side, overlapping ones merged."""
+    spans: list[tuple[date, date]] = []
+    for day in sorted(set(days)):
+        first, after = day - timedelta(days=1), day + timedelta(days=2)
+        if spans and first <= spans[-1][1]:
+            spans[-1] = (spans[-1][0], max(after, spans[-1][1]))
+        else:
+            spans.append((first, after))
+    return spans
 
 
 def _indexed_record(purchase: Purchase) -> Record:

@@ -65,9 +65,10 @@ def filled_config() -> Path:
 
 def hub_environment() -> dict[str, str]:
     """This process's environment for a ``python -m hub`` subprocess: no DSAR_* setting of the
-    developer's, except the test's database (``DSAR_DATABASE_URL``, set by the conftest only
-    when the suite runs on PostgreSQL); the configuration is the filled-in example
-    (:func:`filled_config`) unless a test passes its own ``DSAR_CONFIG`` or ``--config``."""
+    developer's, except the test's database (``DSAR_DATABASE_URL``, set by the conftest when the
+    suite runs on PostgreSQL, and on SQLite for a database-free test, to catch one that is not);
+    the configuration is the filled-in example (:func:`filled_config`) unless a test passes its
+    own ``DSAR_CONFIG`` or ``--config``."""
     env = {k: v for k, v in os.environ.items()
            if not k.startswith("DSAR_") or k == "DSAR_DATABASE_URL"}
     return {**env, "DSAR_CONFIG": str(filled_config())}

@@ -39,6 +39,7 @@ def sandbox():  # type: ignore[no-untyped-def]
         yield running
 
 
+@pytest.mark.database
 def test_lookup_without_an_open_request_warns_and_records_the_date_as_assumed(
         sandbox: Sandbox, tmp_path) -> None:  # type: ignore[no-untyped-def]
     env = sandbox_env(sandbox)
@@ -61,6 +62,7 @@ def test_lookup_without_an_open_request_warns_and_records_the_date_as_assumed(
     assert given.json["received_at_assumed"] is False and "assumed" not in given.stderr
 
 
+@pytest.mark.database
 def test_erase_warns_before_the_plan_is_confirmed_and_after_it_ran(
         sandbox: Sandbox, tmp_path) -> None:  # type: ignore[no-untyped-def]
     env = sandbox_env(sandbox)

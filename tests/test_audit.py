@@ -313,6 +313,7 @@ def cli_audit(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> AuditLog:
     return AuditLog(engine, secret_path(state))
 
 
+@pytest.mark.database
 def test_cli_verify_and_show(cli_audit: AuditLog) -> None:
     _fill(cli_audit, 3)
     cli_audit.append("lookup", request_id="A-2", details={"processors": 2})
@@ -328,6 +329,7 @@ def test_cli_verify_and_show(cli_audit: AuditLog) -> None:
     assert table.exit_code == 0 and "lookup" in table.output
 
 
+@pytest.mark.database
 def test_cli_verify_reports_tampering_with_exit_3(cli_audit: AuditLog) -> None:
     _fill(cli_audit, 4)
     _sql(cli_audit.engine, delete(AuditEntry).where(AuditEntry.seq == 2))
@@ -339,6 +341,7 @@ def test_cli_verify_reports_tampering_with_exit_3(cli_audit: AuditLog) -> None:
     assert json.loads(machine.stdout)["first_bad_seq"] == 2
 
 
+@pytest.mark.database
 def test_cli_expect_head(cli_audit: AuditLog) -> None:
     _fill(cli_audit, 2)
     head = cli_audit.head()

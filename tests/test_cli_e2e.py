@@ -84,6 +84,7 @@ def test_invalid_email_exits_2_before_any_request(sandbox: Sandbox, tmp_path: Pa
     assert not any(tmp_path.iterdir())
 
 
+@pytest.mark.database
 def test_one_processor_down_is_partial_and_keeps_the_other(tmp_path: Path) -> None:
     with Sandbox(fail={"mailerlite": "500"}) as sandbox:
         env = sandbox_env(sandbox) | {"DSAR_MAILERLITE__HTTP__MAX_ATTEMPTS": "2",
@@ -97,6 +98,7 @@ def test_one_processor_down_is_partial_and_keeps_the_other(tmp_path: Path) -> No
     assert statuses["stripe"]["status"] == "found" and statuses["stripe"]["records"]
 
 
+@pytest.mark.database
 def test_unreachable_processor_is_an_error_not_a_crash(sandbox: Sandbox, tmp_path: Path) -> None:
     env = sandbox_env(sandbox) | {"DSAR_MAILERLITE__BASE_URL": "http://127.0.0.1:9",
                                   "DSAR_MAILERLITE__HTTP__MAX_ATTEMPTS": "1"}
@@ -106,6 +108,7 @@ def test_unreachable_processor_is_an_error_not_a_crash(sandbox: Sandbox, tmp_pat
     assert "could not reach MailerLite" in mailerlite["error"]
 
 
+@pytest.mark.database
 def test_missing_credentials_are_skipped_with_the_setting_name(tmp_path: Path) -> None:
     run = run_dsar("--json", "--out", str(tmp_path), "lookup", ANNA,
                    env={"DSAR_STRIPE__ENABLED": "true", "DSAR_MAILERLITE__ENABLED": "true"})
@@ -116,6 +119,7 @@ def test_missing_credentials_are_skipped_with_the_setting_name(tmp_path: Path) -
     assert {p["status"] for p in run.json["processors"]} == {"skipped"}
 
 
+@pytest.mark.database
 def test_processors_not_set_up_are_listed_but_do_not_make_the_request_partial(
         sandbox: Sandbox, tmp_path: Path) -> None:
     run = run_dsar("--json", "--out", str(tmp_path), "lookup", ANNA,
@@ -128,12 +132,14 @@ def test_processors_not_set_up_are_listed_but_do_not_make_the_request_partial(
     assert "DSAR_FORTNOX__CLIENT_ID" in errors["fortnox"]
 
 
+@pytest.mark.database
 def test_nothing_set_up_is_a_usage_error(tmp_path: Path) -> None:
     run = run_dsar("--out", str(tmp_path), "lookup", ANNA)
     assert run.code == 2
     assert "No processor is set up" in run.stdout
 
 
+@pytest.mark.database
 def test_config_check_against_sandbox(sandbox: Sandbox) -> None:
     run = run_dsar("--json", "config", "check", env=sandbox_env(sandbox))
     assert run.code == 0, run.stdout + run.stderr
@@ -146,6 +152,7 @@ def test_config_check_against_sandbox(sandbox: Sandbox) -> None:
     assert "sk_test_wrong_key_42" not in run.stdout
 
 
+@pytest.mark.database
 def test_no_secret_or_address_in_debug_logs_and_output(sandbox: Sandbox, tmp_path: Path) -> None:
     env = sandbox_env(sandbox)
     secrets = [env["DSAR_STRIPE__API_KEY"], env["DSAR_MAILERLITE__API_TOKEN"]]

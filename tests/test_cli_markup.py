@@ -36,6 +36,7 @@ def _assert_printed_as_text(stdout: str, stderr: str) -> None:
     ["erase", ANNA, "--yes"],
     ["config", "check"],
 ])
+@pytest.mark.database
 def test_markup_in_a_processor_error_is_printed_as_text(hostile: Sandbox, tmp_path: Path,
                                                         command: list[str]) -> None:
     # FORCE_COLOR makes Rich render as on a terminal, where [link=...] would become a link

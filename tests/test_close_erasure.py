@@ -5,12 +5,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from hub.sandbox import Sandbox
 from tests.e2e_helpers import run_dsar, sandbox_env
 
 ANNA = "anna.svensson@example.se"
 
 
+@pytest.mark.database
 def test_close_refuses_open_work_and_a_forced_close_pseudonymises(tmp_path: Path) -> None:
     with Sandbox() as sandbox:
         env = sandbox_env(sandbox)

@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from hub.consent.database import open_consent_database
 from hub.consent.lock import SyncLock
 from hub.sandbox import Sandbox
@@ -35,13 +37,16 @@ def run_consent_cli(*args: str, env: dict[str, str] | None = None) -> Run:
     return Run(done.returncode, done.stdout, done.stderr)
 
 
-def test_sandbox_unsubscribe_reaches_the_register_and_paloma(tmp_path: Path) -> None:
+@pytest.mark.database
+def test_sandbox_unsubscribe_reaches_the_register_and_paloma(tmp_path: Path,
+                                                            database_url: str) -> None:
     with Sandbox() as sandbox:
         env = sandbox_env(sandbox) | {"DSAR_STATE_DIR": str(tmp_path)}
         first = run_consent_cli("--json", "consent-sync", env=env)
         assert first.code == 3, first.stderr  # the first sync opens Paloma tasks
         assert first.json["mode"] == "full" and first.json["changes"]["first_seen"] == 34
-        assert first.json["destinations"] == ["Paloma (mail provider)"]
+        # Paloma by hand; the sandbox booking system declares its newsletter-flag call
+        assert first.json["destinations"] == ["Paloma (mail provider)", "Booking system"]
 
         sandbox.servers["mailerlite"].unsubscribe(ANNA)
         second = run_consent_cli("-vv", "--json", "consent-sync", env=env)
@@ -57,8 +62,13 @@ def test_sandbox_unsubscribe_reaches_the_register_and_paloma(tmp_path: Path) -> 
         assert [e["kind"] for e in shown.json["events"]] == ["first_seen", "opt_out"]
         assert shown.json["current"][0]["status"] == "unsubscribed"
         assert shown.json["events"][1]["evidence"]["unsubscribed_at"]
-        [task] = shown.json["tasks"]
+        task, booked = shown.json["tasks"]
         assert (task["destination"], task["state"]) == ("paloma", "manual-open")
+        # the opt-out reached the booking system too: its newsletter flag is cleared
+        assert (booked["destination"], booked["state"]) == ("booking", "done")
+        customer = sandbox.servers["booking"].state.customers[  # type: ignore[attr-defined]
+            "e3657bad-8de3-5bad-85a9-69e48429cff2"]
+        assert customer["SubscribedToNewsletter"] is False
 
         human = run_consent_cli("consent", "show", ANNA, env=env)
         assert human.code == 0 and "opt out" in human.stdout and "Paloma" in human.stdout
@@ -81,6 +91,7 @@ def test_show_refuses_an_invalid_address(tmp_path: Path) -> None:
     assert run.code == 2 and "not a valid e-mail address" in run.stderr
 
 
+@pytest.mark.database
 def test_lock_contention_exits_at_once_with_a_message(tmp_path: Path) -> None:
     engine = open_consent_database(hub_database_url(tmp_path))
     env = {"DSAR_STATE_DIR": str(tmp_path)}
@@ -96,6 +107,7 @@ def test_lock_contention_exits_at_once_with_a_message(tmp_path: Path) -> None:
     assert bad.code == 2 and "not an interval" in bad.stderr
 
 
+@pytest.mark.database
 def test_every_runs_until_terminated(tmp_path: Path) -> None:
     with Sandbox() as sandbox:
         env = _env(sandbox_env(sandbox) | {"DSAR_STATE_DIR": str(tmp_path)})

@@ -97,6 +97,7 @@ def test_export_zip_csv_is_neutralised_and_readme_says_so(tmp_path: Path) -> Non
         assert "apostrof" in archive.read("README.txt").decode("utf-8")
 
 
+@pytest.mark.database
 def test_requests_export_neutralises_the_requesters_own_text(tmp_path: Path) -> None:
     env = {"DSAR_STATE_DIR": str(tmp_path)}
     opened = run_dsar("requests", "open", "=1+2@example.se", "--type", "access",

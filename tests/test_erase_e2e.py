@@ -59,6 +59,7 @@ def test_invalid_email_is_exit_2_and_contacts_nobody(sandbox: Sandbox, tmp_path:
     assert all(server.request_count == 0 for server in sandbox.servers.values())
 
 
+@pytest.mark.database
 def test_dry_run_and_unconfirmed_only_plan(sandbox: Sandbox, tmp_path: Path) -> None:
     env = sandbox_env(sandbox)
     run = run_dsar("--out", str(tmp_path), "erase", ANNA, "--dry-run", env=env)
@@ -78,6 +79,7 @@ def test_dry_run_and_unconfirmed_only_plan(sandbox: Sandbox, tmp_path: Path) -> 
     assert requests.json["requests"] == []  # nothing entered the ledger
 
 
+@pytest.mark.database
 def test_erase_executes_verifies_reports_and_second_run_is_a_no_op(
         sandbox: Sandbox, tmp_path: Path) -> None:
     env = sandbox_env(sandbox)
@@ -125,12 +127,14 @@ def test_erase_executes_verifies_reports_and_second_run_is_a_no_op(
     assert unknown.code == 2
 
 
+@pytest.mark.database
 def test_retention_due_lists_nothing_today(sandbox: Sandbox, tmp_path: Path) -> None:
     run = run_dsar("--json", "retention", "due", env=sandbox_env(sandbox))
     assert run.code == 0, run.stderr
     assert run.json["due"] == []
 
 
+@pytest.mark.database
 def test_sigkill_after_first_deletion_then_resume_does_everything_once(tmp_path: Path) -> None:
     if "stripe" not in erasing_connectors():
         pytest.skip("no sandbox connector implements erasure yet")
@@ -162,6 +166,7 @@ def test_sigkill_after_first_deletion_then_resume_does_everything_once(tmp_path:
               f"after resume {sum(after.values())}: {dict(Counter(m[0] for m in after))}")
 
 
+@pytest.mark.database
 def test_two_erasures_of_one_subject_at_once_share_a_request_and_call_once(
         tmp_path: Path) -> None:
     """Cron and a person (two processes, one database) erase Anna in the same moment: one

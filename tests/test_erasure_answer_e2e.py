@@ -9,6 +9,8 @@ import stat
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from hub.reports.translations import texts
 from hub.sandbox import Sandbox
 from tests.e2e_helpers import FILLED_VALUES, run_dsar, sandbox_env
@@ -25,6 +27,7 @@ def named(rows: dict[str, Any], name: str) -> Any:
     return row
 
 
+@pytest.mark.database
 def test_erase_writes_the_erasure_answer_and_art19_letters(tmp_path: Path) -> None:
     with Sandbox() as sandbox:
         env = sandbox_env(sandbox)

@@ -156,6 +156,7 @@ def test_extend_after_the_first_month_exits_2(dsar) -> None:  # type: ignore[no-
     assert run.exit_code == 2 and "within one month of receipt" in " ".join(run.stderr.split())
 
 
+@pytest.mark.database
 def test_e2e_extend_with_the_real_cli(tmp_path: Path) -> None:
     today = hub.store.ledger.local_today()
     opened = run_dsar("--json", "requests", "open", ANNA, "--type", "erasure",

@@ -122,25 +122,35 @@ async def test_nothing_readable_is_stored(index: HistoryIndex, engine: Engine) -
 
 async def test_the_erasure_job_forgets_every_identifier_the_lookup_knew(
         index: HistoryIndex, engine: Engine, tmp_path: Path) -> None:
-    """The hook in the erasure job: the subject's address and the phone number the lookup
-    found for them are both forgotten; someone else's stays."""
+    """The hook in the erasure job: the subject's address, the phone number the lookup
+    found for them and the card of a receipt tied to them are all forgotten; someone else's
+    stays."""
     from types import SimpleNamespace
 
-    from hub.core.subject import Identifier, Subject
+    from hub.core.subject import Identifier, MatchStrength, Subject
     from hub.requests.erasure.job import _forget_in_history_index
 
+    card = index_term("card", "9f2c4e")
     history = FakeHistory()
     history.add(ANNA)
     history.add(BERTIL)
+    history.add(card)
     other = history.add(index_term("email", "cecilia@example.com"))
     await index.refresh(history)
+    assert len(index.matching(history.history_name, [card])) == 1
     subject = Subject.from_email("Anna.Svensson@example.se")
-    lookup = SimpleNamespace(subject=SimpleNamespace(identifiers=[
-        Identifier(kind="phone", value="+46701234567", source="stripe")]))
+    receipt = Record(type="purchase", id="r0003", matched_on="payment",
+                     match_strength=MatchStrength.DERIVED,
+                     data={"payments": [{"type": "IZETTLE_CARD",
+                                         "attributes": {"panHash": "9f2c4e"}}]})
+    lookup = SimpleNamespace(
+        subject=SimpleNamespace(identifiers=[
+            Identifier(kind="phone", value="+46701234567", source="stripe")]),
+        processors=[SimpleNamespace(records=[receipt])])
     stores = SimpleNamespace(ledger=SimpleNamespace(engine=engine),
                              secret=secret_path(tmp_path / "state"))
     _forget_in_history_index(SimpleNamespace(subject=subject, lookup=lookup,  # type: ignore[arg-type]
                                              stores=stores))
-    assert index.matching(history.history_name, [ANNA, BERTIL]) == []
+    assert index.matching(history.history_name, [ANNA, BERTIL, card]) == []
     assert index.matching(history.history_name,
                           [index_term("email", "cecilia@example.com")]) == [other]

@@ -6,12 +6,15 @@ from __future__ import annotations
 from datetime import date, timedelta
 from pathlib import Path
 
+import pytest
+
 from hub.sandbox import Sandbox
 from tests.e2e_helpers import run_dsar, sandbox_env
 
 ANNA = "anna.svensson@example.se"
 
 
+@pytest.mark.database
 def test_an_overdue_lookup_warns_and_promises_no_past_day(tmp_path: Path) -> None:
     received = date.today() - timedelta(days=60)
     with Sandbox() as sandbox:

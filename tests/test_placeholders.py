@@ -46,6 +46,7 @@ def test_the_shipped_example_lists_every_placeholder_by_its_toml_key() -> None:
     assert find_placeholders(load_settings(discover(None), filled_config())) == []
 
 
+@pytest.mark.database
 def test_config_check_exits_2_naming_the_keys() -> None:
     run = run_dsar("--json", "--config", str(SHIPPED), "config", "check")
     assert run.code == 2, run.stderr
@@ -69,6 +70,7 @@ def test_lookup_and_erase_refuse_before_contacting_anyone(tmp_path: Path,
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.database
 def test_a_draft_is_written_and_stamped(tmp_path: Path) -> None:
     with Sandbox() as sandbox:
         run = run_dsar("--json", "--config", str(SHIPPED), "--out", str(tmp_path), "lookup",
@@ -80,6 +82,7 @@ def test_a_draft_is_written_and_stamped(tmp_path: Path) -> None:
     assert letter.startswith(f"*** {DRAFT} ***")
 
 
+@pytest.mark.database
 def test_a_filled_configuration_writes_no_stamp(tmp_path: Path) -> None:
     with Sandbox() as sandbox:
         run = run_dsar("--json", "--out", str(tmp_path), "lookup", ANNA, "--no-review",

@@ -43,3 +43,19 @@ def test_report_folders_made_by_a_lookup_are_private(tmp_path: Path) -> None:
     run = run_dsar("--sandbox", "--json", "--out", str(out), "lookup", "anna.svensson@example.se")
     assert run.code in (0, 3), run.stderr
     assert mode(tmp_path / "new") == 0o700 and mode(out) == 0o700
+
+
+def test_the_consent_sync_lock_file_is_owner_only(tmp_path: Path) -> None:
+    from hub.consent.lock import SyncLock
+    from hub.store.db import open_database
+
+    old = os.umask(0o022)
+    try:
+        engine = open_database(f"sqlite:///{tmp_path / 'own.sqlite3'}")
+        lock = SyncLock(engine, tmp_path / "state", "consent-sync")
+        assert lock.acquire()
+        lock.release()
+    finally:
+        os.umask(old)
+    mode = stat.S_IMODE((tmp_path / "state" / "consent-sync.lock").stat().st_mode)
+    assert mode == 0o600, oct(mode)

@@ -45,6 +45,7 @@ def test_no_set_is_exit_2(sandbox: Sandbox, tmp_path: Path) -> None:
     assert run.code == 2 and "nothing to correct" in run.stderr
 
 
+@pytest.mark.database
 def test_dry_run_and_unconfirmed_only_plan(sandbox: Sandbox, tmp_path: Path) -> None:
     env = sandbox_env(sandbox)
     run = run_dsar("--out", str(tmp_path), "rectify", ANNA, "--set", f"phone={NEW_PHONE}",
@@ -67,6 +68,7 @@ def test_dry_run_and_unconfirmed_only_plan(sandbox: Sandbox, tmp_path: Path) -> 
     assert requests.json["requests"] == []
 
 
+@pytest.mark.database
 def test_phone_is_corrected_everywhere_once_and_booked_records_are_kept(
         sandbox: Sandbox, tmp_path: Path) -> None:
     env = sandbox_env(sandbox)
@@ -111,6 +113,7 @@ def test_phone_is_corrected_everywhere_once_and_booked_records_are_kept(
     assert mutating(sandbox) == changed  # nothing was sent again
 
 
+@pytest.mark.database
 def test_new_email_is_an_alias_and_mailerlite_needs_a_person(
         sandbox: Sandbox, tmp_path: Path) -> None:
     env = sandbox_env(sandbox)
@@ -129,6 +132,7 @@ def test_new_email_is_an_alias_and_mailerlite_needs_a_person(
     assert len(aliases) == 1 and new not in json.dumps(aliases)
 
 
+@pytest.mark.database
 def test_a_failed_change_is_resumed_and_nothing_done_is_sent_again(
         sandbox: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from hub.sandbox import fortnox_api

@@ -71,6 +71,7 @@ def test_languages_come_from_one_list() -> None:
     assert all(code in (_option("erase", name="lang").help or "") for code in LANGUAGES)
 
 
+@pytest.mark.database
 def test_jobs_run_without_the_command_line(tmp_path: Path,
                                            monkeypatch: pytest.MonkeyPatch) -> None:
     with Sandbox() as sandbox:

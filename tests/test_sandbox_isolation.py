@@ -62,6 +62,7 @@ def test_sandbox_commands_without_a_sandbox_leave_the_state_folder_empty(
     assert not list(places["tmp"].iterdir())  # the throw-away folder went with the process
 
 
+@pytest.mark.database
 def test_a_real_command_still_uses_the_state_folder(places: dict[str, Path]) -> None:
     run = run_dsar("--json", "requests", "list", env=_env(places))
     assert run.code == 0, run.stderr

@@ -147,6 +147,7 @@ def test_a_value_sealed_under_a_lost_key_counts_as_absent(tmp_path: Path, databa
     assert "another key" in caplog.text and TOKEN not in caplog.text
 
 
+@pytest.mark.database
 def test_config_check_warns_about_a_state_folder_others_can_read(tmp_path: Path) -> None:
     from hub.config.check import state_warnings
     from hub.config.settings import HubSettings

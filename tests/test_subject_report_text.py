@@ -39,6 +39,7 @@ def test_the_subject_reads_note_codes_never_the_notes() -> None:
 
 
 @pytest.mark.parametrize("lang", ["sv", "en"])
+@pytest.mark.database
 def test_subject_report_has_no_error_text_or_setting_names(tmp_path: Path, lang: str) -> None:
     with Sandbox(fail={"stripe": "hostile", "zettle": "hostile"}) as sandbox:
         env = sandbox_env(sandbox) | {"DSAR_STATE_DIR": str(tmp_path / "state")}

@@ -94,3 +94,23 @@ def test_mailerlite_times_are_utc_without_saying_so() -> None:
     assert field_value("mailerlite", "subscribed_at", "2024-01-15 10:00:00", {}, "sv") \
         == "15 januari 2024 kl. 11:00"
     assert field_value("mailerlite", "status", "unsubscribed", {}, "sv") == "avanmäld"
+
+
+@pytest.mark.parametrize(("processor", "path", "value"), [
+    ("stripe", "created", 10**12),  # milliseconds where seconds are declared
+    ("stripe", "created", 253402300800),  # year 10000
+    ("stripe", "created", -10**12),
+    ("stripe", "created", float("nan")),
+    ("stripe", "created", float("inf")),
+    ("stripe", "created", 1e20),
+    ("stripe", "amount", 10**29),
+    ("stripe", "amount", float("nan")),
+    ("zettle", "amount", float("-inf")),
+    ("mailerlite", "created_at", "9999-12-31 23:59:59"),
+    ("mailerlite", "created_at", "0001-01-01T00:30:00+01:00"),
+])
+@pytest.mark.parametrize("lang", ["sv", "en"])
+def test_a_value_that_cannot_be_formatted_is_shown_as_written(
+        processor: str, path: str, value: object, lang: str) -> None:
+    record = {"currency": "SEK"}
+    assert field_value(processor, path, value, record, lang) == str(value)

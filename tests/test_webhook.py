@@ -167,6 +167,7 @@ def test_propagation_worker_runs_when_woken() -> None:
     worker.stop()
 
 
+@pytest.mark.database
 def test_cli_serve_refuses_without_secret_and_serves_with_it(tmp_path: Path) -> None:
     boot = ("import sys\nfrom hub import cli\nfrom hub.cli.consent import wire\n"
             "wire(cli.app)\ncli.main()\n")

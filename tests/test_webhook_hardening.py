@@ -139,6 +139,7 @@ def test_a_blank_secret_is_refused_by_the_app(register, secret: str) -> None:
         WebhookApp(register, secret, [])
 
 
+@pytest.mark.database
 def test_cli_serve_refuses_a_whitespace_secret(tmp_path: Path) -> None:
     boot = ("import sys\nfrom hub import cli\nfrom hub.cli.consent import wire\n"
             "wire(cli.app)\ncli.main()\n")

@@ -25,14 +25,14 @@ from hub.sandbox import Sandbox
 from hub.store.db import make_engine, open_database
 from hub.store.ledger import Ledger
 from hub.store.schema import _job_migrations, upgrade_job_schema
-from tests.databases import on_postgres
+from tests.databases import postgres_only
 from tests.e2e_helpers import hub_environment, run_dsar, sandbox_env
 
 ANNA = "anna.svensson@example.se"
 MARIA = "maria.berg@example.se"
 
-needs_postgres = pytest.mark.skipif(
-    not on_postgres(), reason="the job queue lives in PostgreSQL: set DSAR_TEST_DATABASE_URL "
+needs_postgres = postgres_only(
+    reason="the job queue lives in PostgreSQL: set DSAR_TEST_DATABASE_URL "
     "(the CI runs the suite on a throw-away PostgreSQL server as well)")
 
 

@@ -142,3 +142,5 @@ def test_dsar_index_refresh_and_rebuild(database_url: str, tmp_path: Path) -> No
         assert pages("refresh") >= 1
         assert pages("refresh") == 0
         assert pages("rebuild") >= 1
+        typo = run_dsar("index", "refresh", "--source", "zetle", env=env)
+        assert typo.code == 2 and "zetle" in typo.stdout, typo.stdout  # not "nothing to do"

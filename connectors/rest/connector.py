@@ -47,12 +47,14 @@ from connectors.rest.update import update_body
 from connectors.sdk.base import (
     Capability,
     Connector,
+    ConnectorSettings,
     ErasureAction,
     ErasureOutcome,
     ErasureState,
     Findings,
     personal_fields,
 )
+from connectors.sdk.consent import OptOutEvidence
 from connectors.sdk.fields import MissingField, dig, render_path
 from connectors.sdk.labels import RecordLabels
 from connectors.sdk.paths import UnsafePathSegment
@@ -126,6 +128,10 @@ class RestConnector(Connector):
                 self.rectify_fields = {
                     word: name for r in settings.api.resources if r.update is not None
                     for word, name in r.update.fields.items()}
+            self.restrictable_records = frozenset(
+                r.name for r in settings.api.resources if r.restrict is not None)
+            if self.restrictable_records:
+                self.capabilities = self.capabilities | {Capability.RESTRICT}
         # what this instance can be searched by, per its declaration (read by the hub)
         self.searchable_identifiers = frozenset(kinds)
 
@@ -255,6 +261,78 @@ class RestConnector(Connector):
         return ErasureOutcome(state=ErasureState.DONE,
                               detail=f"{system}: {record_type} {record_id} updated ({call.method} "
                                      f"{path}: {', '.join(body)})")
+
+    @classmethod
+    def receives_opt_outs(cls, settings: ConnectorSettings) -> bool:
+        """Only a declaration with an ``opt_out`` call (``[[<table>.api.resources]] opt_out``)
+        can be told; an export, or an API declared without one, is not a destination."""
+        return isinstance(settings, RestSettings) and settings.mode != "export" \
+            and settings.api is not None \
+            and any(r.opt_out is not None for r in settings.api.resources)
+
+    async def record_opt_out(self, subject: Subject, evidence: OptOutEvidence) -> str:
+        """Send the declared ``opt_out`` call (e.g. BokaMera's ``PUT /customers/{Id}`` with
+        ``SubscribedToNewsletter = false``) for each record of the subject the declaration
+        names one for. A record that already holds the declared values is left alone, so a
+        retry sends nothing twice; a subject the processor does not know is a success.
+        Errors raise (``ConnectorError``): the propagation records them and tries again."""
+        system = self.processor
+        if self._reader is None:
+            raise ConfigurationError(f"{system} has no API here (export mode): it cannot be "
+                                     "told about an opt-out")
+        reader = self._reader
+        findings = await self.find_subject(subject)
+        sent: list[str] = []
+        already: list[str] = []
+        for record in findings.records:
+            resource = reader.api.resource(record.type)
+            if resource is None or resource.opt_out is None:
+                continue
+            call = resource.opt_out
+            if all(record.data.get(k) == v for k, v in call.body.items()):
+                already.append(f"{record.type} {record.id}")
+                continue
+            path = render_path(call.path, {resource.name: {resource.id_field: record.id}})
+            response = await reader.client.request(
+                call.method, path, params={**reader.api.params, **call.params} or None,
+                json=call.body)
+            raise_for_response(response, system, reader.api.error_detail)
+            sent.append(f"{record.type} {record.id} ({call.method} {path}: "
+                        f"{', '.join(call.body)})")
+        if sent:
+            return f"{system}: opt-out recorded on {'; '.join(sent)}"
+        if already:
+            return f"{system}: {', '.join(already)} already recorded as opted out"
+        return f"{system}: no customer with this address"
+
+    async def mark_restricted(self, record: Record, restricted: bool, *,
+                              idempotency_key: str = "") -> ErasureOutcome:
+        """Send the declared restrict call (``[[<table>.api.resources]] restrict``) with its
+        ``mark`` or ``unmark`` body; without one (or in export mode) a person marks the record
+        in the processor's admin UI (REFUSED)."""
+        system = self.processor
+        verb = "mark" if restricted else "unmark"
+        resource = self._reader.api.resource(record.type) if self._reader else None
+        if self._reader is None or resource is None or resource.restrict is None:
+            return ErasureOutcome(
+                state=ErasureState.REFUSED,
+                detail=f"{system} declares no restrict call for {record.type} records: manual "
+                       f"task in {system}'s admin UI: {verb} {record.type} {record.id} as "
+                       "restricted (GDPR Art. 18)")
+        call = resource.restrict
+        try:
+            path = render_path(call.path, {resource.name: {resource.id_field: record.id}})
+            response = await self._reader.client.request(
+                call.method, path, params={**self._reader.api.params, **call.params} or None,
+                json=call.mark if restricted else call.unmark)
+            raise_for_response(response, system, self._reader.api.error_detail)
+        except (ConnectorError, httpx.TransportError) as exc:
+            error = as_connector_error(exc, system)
+            assert error is not None  # both kinds are connector errors
+            return ErasureOutcome(state=ErasureState.FAILED, detail=str(error))
+        return ErasureOutcome(state=ErasureState.DONE,
+                              detail=f"{system}: {record.type} {record.id} {verb}ed as "
+                                     f"restricted ({call.method} {path})")
 
     async def _send_erase_calls(self, reader: RestReader, what: str,
                                 calls: list[ErasureRequest]) -> ErasureOutcome:

@@ -181,6 +181,39 @@ class UpdateCall(_Strict):
         return value
 
 
+class RestrictCall(_Strict):
+    """How to mark one record as restricted (GDPR Art. 18) and how to remove the mark: one
+    call whose body is ``mark`` or ``unmark``. The bodies are fixed values declared here (a
+    flag or a custom field), so nothing else of the record is sent or changed."""
+
+    method: Literal["PUT", "PATCH", "POST"] = "PUT"
+    path: str
+    params: dict[str, Scalar] = Field(default_factory=dict)
+    mark: dict[str, Any] = Field(min_length=1)
+    unmark: dict[str, Any] = Field(min_length=1)
+
+    @field_validator("method", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+
+class OptOutCall(_Strict):
+    """How to tell the processor that the subject withdrew consent to marketing (GDPR Art. 7(3),
+    21(3)): one call on the found record whose ``body`` is a fixed value declared here (e.g.
+    BokaMera's ``SubscribedToNewsletter = false``), so nothing else of the record changes."""
+
+    method: Literal["PUT", "PATCH", "POST"] = "PUT"
+    path: str
+    params: dict[str, Scalar] = Field(default_factory=dict)
+    body: dict[str, Any] = Field(min_length=1)
+
+    @field_validator("method", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+
 class ResourceSpec(_Strict):
     """One record type of the processor (customers, bookings, …)."""
 
@@ -200,6 +233,10 @@ class ResourceSpec(_Strict):
         False, description="The API erases these records together with their parent (e.g. "
         "BokaMera's DeleteCustomer removes all connected information); no call of their own.")
     update: UpdateCall | None = Field(None, description="How to correct one record.")
+    restrict: RestrictCall | None = Field(
+        None, description="How to mark one record as restricted (Art. 18) and unmark it.")
+    opt_out: OptOutCall | None = Field(
+        None, description="How to record a withdrawn marketing consent on one record.")
 
     @model_validator(mode="after")
     def _own_rules(self) -> ResourceSpec:
@@ -209,7 +246,9 @@ class ResourceSpec(_Strict):
                              "of its own")
         texts = [("path", self.path), *self.params.items(),
                  *((f"erase[{i}].path", call.path) for i, call in enumerate(self.erase)),
-                 *([("update.path", self.update.path)] if self.update else [])]
+                 *([("update.path", self.update.path)] if self.update else []),
+                 *([("restrict.path", self.restrict.path)] if self.restrict else []),
+                 *([("opt_out.path", self.opt_out.path)] if self.opt_out else [])]
         for key, value in texts:
             if isinstance(value, str) and stray_braces(value):
                 raise ValueError(f"{where}: {key} has a brace that is not a {{resource.field}} "
@@ -234,6 +273,20 @@ class ResourceSpec(_Strict):
             for source, field in placeholders_in([self.update.path, self.update.params]):
                 if source != self.name or field != self.id_field:
                     raise ValueError(f"{where}: update uses {{{source}.{field}}}; an update "
+                                     f"call may only use the record's id ({{{self.name}."
+                                     f"{self.id_field}}})")
+        if self.restrict is not None:
+            for source, field in placeholders_in([self.restrict.path, self.restrict.params,
+                                                  self.restrict.mark, self.restrict.unmark]):
+                if source != self.name or field != self.id_field:
+                    raise ValueError(f"{where}: restrict uses {{{source}.{field}}}; a restrict "
+                                     f"call may only use the record's id ({{{self.name}."
+                                     f"{self.id_field}}})")
+        if self.opt_out is not None:
+            for source, field in placeholders_in([self.opt_out.path, self.opt_out.params,
+                                                  self.opt_out.body]):
+                if source != self.name or field != self.id_field:
+                    raise ValueError(f"{where}: opt_out uses {{{source}.{field}}}; an opt_out "
                                      f"call may only use the record's id ({{{self.name}."
                                      f"{self.id_field}}})")
         return self

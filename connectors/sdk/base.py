@@ -36,6 +36,8 @@ class Capability(StrEnum):
     ERASURE = "erasure"
     CONSENT = "consent"
     RECTIFY = "rectify"
+    #: a visible marker on the subject's record that its processing is restricted (Art. 18)
+    RESTRICT = "restrict"
 
 
 class ErasureAction(StrEnum):
@@ -288,6 +290,8 @@ class Connector(ABC):
     #: ``first_name``, ``last_name``, ``email``, ``phone``, ``address.<part>``) -> dotted path;
     #: the plan shows the old value from it and the verification reads the new one
     rectify_fields: Mapping[str, str] = MappingProxyType({})
+    #: record types :meth:`mark_restricted` marks (restriction, GDPR Art. 18)
+    restrictable_records: frozenset[str] = frozenset()
 
     def __init__(
         self, settings: ConnectorSettings, *, transport: httpx.AsyncBaseTransport | None = None
@@ -372,6 +376,25 @@ class Connector(ABC):
         changed (a booked accounting record) or needs a person, ``FAILED`` otherwise; only
         programming errors raise. ``idempotency_key`` is sent where the API supports one."""
         raise NotImplementedError(f"{self.name} does not implement rectification")
+
+    async def mark_restricted(self, record: Record, restricted: bool, *,
+                              idempotency_key: str = "") -> ErasureOutcome:
+        """Set (``restricted``) or remove the visible marker saying the record's processing is
+        restricted (GDPR Art. 18; restrict capability), so whoever opens the record in the
+        processor's own UI sees that it may only be stored. Only the types in
+        :attr:`restrictable_records` are marked. The outcome is ``DONE`` when the processor
+        accepted it, ``REFUSED`` when a person must mark it by hand, ``FAILED`` otherwise;
+        only programming errors raise. ``idempotency_key`` is sent where the API supports
+        one."""
+        raise NotImplementedError(f"{self.name} cannot mark a restriction")
+
+    @classmethod
+    def receives_opt_outs(cls, settings: ConnectorSettings) -> bool:
+        """Whether this processor, configured with ``settings``, is told about withdrawn
+        marketing consent (``record_opt_out``, :mod:`connectors.sdk.consent`). A connector
+        written in code decides by its class (the ``consent`` capability); a declarative one
+        only when its declaration says how (a REST table with an ``opt_out`` call)."""
+        return Capability.CONSENT in cls.capabilities
 
     @classmethod
     def configured_labels(cls, table: Mapping[str, Any]) -> RecordLabels:

@@ -25,7 +25,7 @@ from datetime import date
 from typing import Any, Protocol, runtime_checkable
 
 from hub.core.models import Record
-from hub.core.subject import Identifier, address_key
+from hub.core.subject import Identifier, address_key, mailbox_key
 
 
 class HistoryCache:
@@ -74,13 +74,22 @@ def identifier_term(kind: str, value: str) -> str | None:
     return None if found is None else index_term(kind, found.value)
 
 
+def email_terms(address: str) -> set[str]:
+    """The terms of one e-mail address: its :func:`identifier_term`, and its loosest form
+    (``mailbox:``, :func:`hub.core.subject.mailbox_key`), so the index finds the plus-address
+    and look-alike spellings a full scan would have matched too."""
+    term = identifier_term("email", address)
+    return set() if term is None else {term, index_term("mailbox", mailbox_key(address))}
+
+
 def subject_terms(identifiers: Iterable[Identifier], email: str | None = None) -> set[str]:
     """The :func:`index_term` strings of a subject's identifiers (what the index is asked for,
     and what is forgotten after their erasure)."""
     pairs = [(i.kind, i.value) for i in identifiers] + ([("email", email)] if email else [])
-    return {term for kind, value in pairs
-            if kind in ("email", "phone", "personnummer")
-            and (term := identifier_term(kind, value)) is not None}
+    terms = {term for kind, value in pairs
+             if kind in ("phone", "personnummer")
+             and (term := identifier_term(kind, value)) is not None}
+    return terms.union(*(email_terms(value) for kind, value in pairs if kind == "email"))
 
 
 @dataclass(frozen=True)
@@ -139,3 +148,54 @@ def history_sources_of(connector: object) -> list[HistorySource]:
         if not isinstance(source, HistorySource):
             raise TypeError(f"{path} made {type(source).__name__}, not a HistorySource")
     return sources
+
+
+@dataclass(frozen=True)
+class PaymentQuery:
+    """A payment of the subject found elsewhere, as the index is asked for it: the objects of
+    this amount and currency made within ``days_either_side`` of ``day`` (a day either side by
+    default: an instant's calendar day differs between UTC and the till's time zone)."""
+
+    day: date
+    amount_minor: int
+    currency: str
+    days_either_side: int = 1
+
+
+@runtime_checkable
+class HistoryLookup(Protocol):
+    """What the hub offers a connector for its indexed histories (the connector option
+    ``history_index``): bring a history up to date, then ask it instead of reading it.
+
+    Why a protocol: the index lives in the hub's database (:mod:`hub.store.history_index`),
+    which a connector must not import. A connector given none reads the whole history as
+    before (unit tests, a connector used without the hub). Every method is awaited: the
+    database is asked off the event loop, because a lookup's other connectors keep working
+    meanwhile (a token refresh may hold the database's write lock while it awaits the
+    processor, and a blocking call here would stop the loop that refresh needs).
+    """
+
+    async def refresh(self, source: HistorySource) -> int:
+        """Read what is newer than the stored mark; the hub runs this once per batch and
+        history, so lookups that ask again get the same refresh. Returns the pages read."""
+        ...
+
+    async def matching(self, history: str, terms: Iterable[str]) -> list[str]:
+        """Ids of the objects holding any of these :func:`index_term` strings."""
+        ...
+
+    async def objects(self, history: str, object_ids: Iterable[str]) -> list[IndexEntry]:
+        """Day, amount and currency of these objects (their terms are not given out)."""
+        ...
+
+    async def paid(self, history: str, payments: Sequence[PaymentQuery]) -> list[IndexEntry]:
+        """The objects that could be one of these payments (amount, currency, day ± n)."""
+        ...
+
+    async def count(self, history: str) -> int:
+        """How many objects of the history are indexed."""
+        ...
+
+    async def oldest_day(self, history: str) -> date | None:
+        """The day of the oldest indexed object (None: nothing indexed)."""
+        ...

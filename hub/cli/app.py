@@ -33,10 +33,13 @@ from hub.cli.db import db_app
 from hub.cli.erase import erase_command, resume_command
 from hub.cli.index import index_app
 from hub.cli.lookup import lookup
+from hub.cli.objection import object_command
 from hub.cli.rectify import rectify_command
 from hub.cli.requests import requests_app
+from hub.cli.restrict import restrict_command
 from hub.cli.retention import retention_app
 from hub.cli.schema import schema_app
+from hub.cli.serve import serve_command
 from hub.cli.shared import ExitCode, Options, console, escaped
 from hub.cli.tasks import task_app
 from hub.cli.worker import jobs_app, worker_command
@@ -109,6 +112,8 @@ app.command("lookup")(lookup)
 app.command("connectors")(list_connectors)
 app.command("erase")(erase_command)
 app.command("rectify")(rectify_command)
+app.command("restrict")(restrict_command)
+app.command("object")(object_command)
 app.add_typer(config_app, name="config")
 app.add_typer(schema_app, name="schema")
 app.add_typer(requests_app, name="requests")
@@ -118,6 +123,7 @@ app.add_typer(webhook_app, name="webhook")
 app.add_typer(retention_app, name="retention")
 app.add_typer(db_app, name="db")
 app.add_typer(index_app, name="index")
+app.command("serve")(serve_command)
 app.command("worker")(worker_command)
 app.add_typer(jobs_app, name="jobs")
 requests_app.command("resume")(resume_command)

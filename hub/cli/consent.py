@@ -335,6 +335,122 @@ def consent_resolve(
                            f"{shared.escaped(task.state)}")
 
 
+@consent_app.command("withdraw")
+def consent_withdraw(
+    ctx: typer.Context,
+    email: Annotated[str, typer.Argument(help="The person's e-mail address.",
+                                         show_default=False)],
+    channel: Annotated[str, typer.Option(
+        "--channel", help="How the withdrawal reached you: email, phone, letter, in-person.",
+        show_default=False)],
+    recorded_by: Annotated[str | None, typer.Option(
+        "--recorded-by", help="Who recorded it (default: your login name).")] = None,
+    note: Annotated[str | None, typer.Option(
+        "--note", help="Kept with the evidence, e.g. which mail or call.")] = None,
+    lang: Annotated[str, typer.Option(
+        "--lang", help="Language of the confirmation letter (sv, en).")] = "sv",
+    draft: Annotated[bool, typer.Option(
+        "--draft", help="Write the letter although the configuration still has unfilled "
+        "placeholders; it is stamped UTKAST / DRAFT and must not be sent.")] = False,
+) -> None:
+    """Record a withdrawal of marketing consent that came by e-mail, phone, letter or in
+    person, and stop the marketing everywhere: MailerLite unsubscribed, the booking system's
+    newsletter flag cleared, a task for systems without an API; a request of type
+    consent-withdrawal with a confirmation letter, closed once every system confirmed. Exit 0
+    when every system confirmed it, 3 while one failed (run it again, or let the consent sync
+    retry) or a manual task is open (dsar consent tasks, then run it again)."""
+    from hub.consent.withdrawal import CHANNELS, withdrawal_in_force
+    from hub.core.errors import InvalidInput
+    from hub.core.languages import LANGUAGES
+    from hub.core.logs import register_secret
+    from hub.core.request_types import RequestType
+    from hub.core.subject import Subject
+    from hub.requests.erasure.stores import open_stores
+
+    opts = shared.options(ctx)
+    people_channels = [c for c in CHANNELS if c not in ("objection", "restriction")]
+    try:
+        subject = Subject.from_email(email)
+        if channel not in people_channels:
+            raise InvalidInput(f"unknown channel {channel!r} (use one of "
+                               f"{', '.join(people_channels)})")
+        if lang not in LANGUAGES:
+            raise InvalidInput(f"unsupported language {lang!r} ({', '.join(LANGUAGES)})")
+    except InvalidInput as exc:
+        raise shared.fail(str(exc), shared.ExitCode.USAGE) from None
+    register_secret(subject.email, "subject")
+    register_secret(email.strip(), "subject")
+    shared.refuse_placeholders(opts, draft=draft)
+    with shared.request_context(opts, draft=draft) as env:
+        consent = _consent_settings(env.settings, opts)
+        stores = open_stores(env.settings, sandbox=opts.sandbox, email=subject.email)
+        kind = RequestType.CONSENT_WITHDRAWAL
+        request = stores.ledger.find_open_request(subject.email, kind)
+        if request is None and not withdrawal_in_force(env.settings, stores.ledger.engine,
+                                                       subject.email):
+            request = stores.ledger.find_or_open(subject.email, kind)[0]
+        document = _withdraw_and_answer(env, consent, stores, request, subject.email,
+                                        channel=channel, note=note, lang=lang,
+                                        recorded_by=recorded_by)
+    if opts.json:
+        typer.echo(json.dumps(document, ensure_ascii=False))
+        raise typer.Exit(int(document["exit_code"]))
+    _print_withdrawal(document)
+    raise typer.Exit(int(document["exit_code"]))
+
+
+def _withdraw_and_answer(env: Any, consent: ConsentSettings, stores: Any, request: Any,
+                         email: str, *, channel: str, note: str | None, lang: str,
+                         recorded_by: str | None) -> dict[str, Any]:
+    """Run the withdrawal; with an open request, write its letter and close it when every
+    system confirmed. Without one (the withdrawal was recorded and answered before) nothing
+    is opened or written again."""
+    import asyncio
+    import getpass
+
+    from hub.consent.withdrawal import withdraw_consent
+    from hub.requests.objection import answer_marketing
+
+    who = recorded_by if recorded_by is not None else getpass.getuser()
+    outcome = asyncio.run(withdraw_consent(
+        env.settings, env.connectors, consent, stores.ledger.engine, email, channel=channel,
+        recorded_by=who, note=note or (f"request {request.id}" if request else None)))
+    document = {k: v for k, v in outcome.as_dict().items() if k != "email"}
+    document["request_id"] = request.id if request else None
+    document["answer"] = None
+    if request is not None:
+        answer = answer_marketing(
+            stores, request, env.reports_dir, kind="withdrawal",
+            destinations=outcome.keyed_systems(), confirmed=outcome.confirmed,
+            settings=env.settings, draft=env.draft, lang=lang,
+            details={"destinations": {d.key: d.state for d in outcome.destinations}})
+        document["answer"] = answer.as_dict()
+    return document
+
+
+def _print_withdrawal(document: dict[str, Any]) -> None:
+    err = shared.console(stderr=True)
+    for warning in document["warnings"]:
+        err.print(f"[yellow]warning:[/] {shared.escaped(warning)}")
+    console = shared.console()
+    console.print(("Already recorded" if document["already_recorded"] else "Recorded")
+                  + f": consent withdrawn by {shared.escaped(document['channel'])} at "
+                  f"{shared.escaped(document['recorded_at'][:16].replace('T', ' '))} UTC, "
+                  f"recorded by {shared.escaped(document['recorded_by'])}; the address is on "
+                  "the suppression list.")
+    for d in document["destinations"]:
+        console.print(f"  {shared.escaped(d['title'])}: {shared.escaped(d['state'])}"
+                      + (f" - {shared.escaped(d['detail'])}" if d["detail"] else ""))
+    answer = document["answer"]
+    if answer is not None:
+        console.print(f"Request {shared.escaped(answer['request_id'])}: letter "
+                      f"{shared.escaped(answer['letters'][0])}"
+                      + ("; the request is closed." if answer["closed"] else ""))
+    if not document["confirmed"]:
+        console.print("Open tasks: dsar consent tasks; failed pushes are retried by the next "
+                      "run of this command or of dsar consent-sync.")
+
+
 # ---------------------------------------------------------------------------------------------
 # dsar webhook serve
 # ---------------------------------------------------------------------------------------------

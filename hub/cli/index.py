@@ -32,7 +32,13 @@ def _run(ctx: typer.Context, source: str | None, *, rebuild: bool) -> None:
 
     opts = options(ctx)
     with request_context(opts) as env:
-        runs = asyncio.run(update_indexes(env, processor=source, rebuild=rebuild))
+        known = source is None or source in env.connectors
+        runs = asyncio.run(update_indexes(env, processor=source, rebuild=rebuild)) if known \
+            else []
+    if source is not None and not runs:  # a typo must not look like "nothing to do"
+        console().print(f"No enabled processor named {escaped(source)} keeps an indexed "
+                        "history (see `dsar config check`).")
+        raise typer.Exit(ExitCode.USAGE)
     code = ExitCode.PARTIAL if any(r.error for r in runs) else ExitCode.OK
     if opts.json:
         typer.echo(json.dumps([r.as_dict() for r in runs], ensure_ascii=False))

@@ -99,11 +99,6 @@ def _ledger(ctx: typer.Context) -> Iterator[Ledger]:
 #: would run past the end of the calendar.
 MAX_PERIOD_DAYS = 36500
 
-#: The day the GDPR started to apply: an earlier receipt date is a typo (and a date near the
-#: start of the calendar cannot be turned into a moment in UTC).
-EARLIEST_RECEIPT = date(2018, 5, 25)
-
-
 def parse_days(text: str) -> int:
     """``7d``, ``2w`` or ``10`` (days) as a number of days."""
     match = re.fullmatch(r"\s*(\d+)\s*([dw]?)\s*", text.lower())
@@ -118,16 +113,15 @@ def parse_days(text: str) -> int:
 
 
 def _parse_received(text: str | None) -> date | None:
+    """``--received`` checked as the web form checks it (:mod:`hub.requests.intake`)."""
     if text is None:
         return None
+    from hub.requests.intake import FieldRefused, parse_received
+
     try:
-        day = date.fromisoformat(text)
-    except ValueError:
-        raise typer.BadParameter(f"{text!r} is not a date (YYYY-MM-DD)") from None
-    if day < EARLIEST_RECEIPT:
-        raise typer.BadParameter(f"{text!r} is before the GDPR applied ({EARLIEST_RECEIPT}); "
-                                 "give the day the request reached you")
-    return day
+        return parse_received(text)
+    except FieldRefused as exc:
+        raise typer.BadParameter(str(exc)) from None
 
 
 def _parse_told_on(text: str | None) -> date | None:
@@ -187,22 +181,16 @@ def open_request(
     ] = None,
 ) -> None:
     """Record a new request and its Art. 12(3) deadline."""
-    from hub.core.errors import InvalidInput
-    from hub.core.logs import register_secret
-    from hub.core.subject import Subject
+    from hub.requests.intake import FieldRefused, checked_request, open_new_request
 
-    try:
-        subject = Subject.from_email(email)
-    except InvalidInput as exc:
+    try:  # the checks the web form makes too (hub.requests.intake)
+        checked_request(email, request_type)
+    except FieldRefused as exc:
         raise fail(str(exc)) from None
-    register_secret(subject.email, "subject")
-    if request_type not in REQUEST_TYPES:
-        raise fail(f"unknown request type {request_type!r}; choose one of "
-                    f"{', '.join(REQUEST_TYPES)}")
     day = _parse_received(received)
     with _ledger(ctx) as ledger:
-        request = ledger.open_request(subject.email, request_type, received=day,
-                                      verified_by=verified_by)
+        request = open_new_request(ledger, email, request_type, received=day,
+                                   verified_by=verified_by)
     _log("opened request %s (%s), due %s", request.id, request.type, request.due_at)
     if _wants_json(ctx):
         typer.echo(json.dumps(request.as_dict(), ensure_ascii=False))

@@ -40,6 +40,10 @@ def retention_due(
     from rich.table import Table
 
     out = console()
+    for action, why in run.skipped:
+        out.print(f"[yellow]Skipped {escaped(action.processor)} "
+                  f"{escaped(f'{action.record_type} {action.record_id}')} "
+                  f"(request {escaped(action.request_id or '')}): {escaped(why)}[/]")
     if not run.actions:
         out.print(f"No retained record is due for erasure (today {run.today}).")
         raise typer.Exit(run.code)

@@ -161,6 +161,8 @@ def request_context(opts: Options, *, draft: bool = False) -> Iterator[RequestCo
     from hub.core.logs import register_secrets
     from hub.requests.context import RequestContext, shared_with_other_machines
     from hub.store.db import open_database
+    from hub.store.history_index import HistoryIndex
+    from hub.store.keyed import Pseudonymiser, secret_path
     from hub.store.ledger import SANDBOX_DB_MARK
     from hub.store.state import connector_state
 
@@ -174,8 +176,10 @@ def request_context(opts: Options, *, draft: bool = False) -> Iterator[RequestCo
             register_secrets(settings.processor(name).secret_values())
         engine = open_database(settings.ledger_url)
         state = connector_state(engine, settings.state_dir)
-        context = RequestContext(settings, connectors, {"state": state}, out_dir=opts.out,
-                                 draft=draft)
+        # lookups read unsearchable histories through the hub's index (hub.store.history_index)
+        index = HistoryIndex(engine, Pseudonymiser(engine, secret_path(settings.state_dir)))
+        context = RequestContext(settings, connectors, {"state": state, "history_index": index},
+                                 out_dir=opts.out, draft=draft)
         with shared_with_other_machines(context, engine):
             yield context
         return
@@ -198,9 +202,11 @@ def request_context(opts: Options, *, draft: bool = False) -> Iterator[RequestCo
             else:  # never let a sandbox run reach a real processor
                 values = {"enabled": False}
             settings = with_processor_overrides(settings, name, values)
-        state = connector_state(open_database(database), Path(scratch))
-        yield RequestContext(settings, connectors, {"state": state}, sandbox=True,
-                             out_dir=out_dir, draft=True)
+        engine = open_database(database)
+        state = connector_state(engine, Path(scratch))
+        index = HistoryIndex(engine, Pseudonymiser(engine, secret_path(Path(scratch))))
+        yield RequestContext(settings, connectors, {"state": state, "history_index": index},
+                             sandbox=True, out_dir=out_dir, draft=True)
 
 
 @contextmanager

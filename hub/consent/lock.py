@@ -59,7 +59,10 @@ class SyncLock:
             import fcntl
 
             make_private_dir(self.state_dir)
-            handle = open(self.state_dir / f"{self.name}.lock", "a+")  # noqa: SIM115
+            # 0600 like every file of ours, whatever the umask (os.open's mode is masked)
+            path = self.state_dir / f"{self.name}.lock"
+            handle = os.fdopen(os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600), "a+")
+            os.fchmod(handle.fileno(), 0o600)
             try:
                 fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError:

@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from connectors.sdk.base import Capability, Connector
+from connectors.sdk.base import Capability, Connector, ConnectorSettings
 from connectors.sdk.consent import OptOutDestination, OptOutEvidence
 from hub.config.consent import ConsentSettings
 from hub.core.errors import ConfigurationError, InvalidInput, as_connector_error
@@ -41,13 +41,25 @@ log = logging.getLogger(__name__)
 TARGET_PATTERN = re.compile(r"consent[- ]sync target", re.IGNORECASE)
 
 
-def supports_opt_out(cls: type[Connector]) -> bool:
-    """Declares ``consent`` and implements ``record_opt_out`` itself (a default on the base
-    class that only raises, should one be added, does not count)."""
+def supports_opt_out(cls: type[Connector], settings: ConnectorSettings | None = None) -> bool:
+    """Implements ``record_opt_out`` itself (a default on the base class that only raises,
+    should one be added, does not count) and takes opt-outs: by the ``consent`` capability,
+    or, given its ``settings``, as its configuration declares (a REST declaration with an
+    ``opt_out`` call, :meth:`Connector.receives_opt_outs`)."""
     method = getattr(cls, "record_opt_out", None)
     inherited = getattr(Connector, "record_opt_out", None)
-    return (Capability.CONSENT in cls.capabilities and inspect.iscoroutinefunction(method)
-            and method is not inherited)
+    if not inspect.iscoroutinefunction(method) or method is inherited:
+        return False
+    if settings is None:
+        return Capability.CONSENT in cls.capabilities
+    return cls.receives_opt_outs(settings)
+
+
+def _configured(settings: HubSettings, name: str) -> ConnectorSettings | None:
+    try:
+        return settings.processor(name)
+    except (AttributeError, AssertionError):
+        return None
 
 
 def resolve_destinations(settings: HubSettings, connectors: dict[str, type[Connector]],
@@ -59,9 +71,11 @@ def resolve_destinations(settings: HubSettings, connectors: dict[str, type[Conne
     taken: set[str] = set()
 
     def reachable(name: str | None) -> bool:
-        if not name or name not in connectors or not supports_opt_out(connectors[name]):
+        if not name or name not in connectors:
             return False
-        processor = settings.processor(name)
+        processor = _configured(settings, name)
+        if processor is None or not supports_opt_out(connectors[name], processor):
+            return False
         return processor.is_enabled() and not processor.missing_credentials()
 
     for entry in settings.inventory:
@@ -79,7 +93,8 @@ def resolve_destinations(settings: HubSettings, connectors: dict[str, type[Conne
                                                                   entry.manual_instructions)))
         taken |= {entry.key, entry.connector or entry.key}
     for name, cls in connectors.items():
-        if name == source or name in taken or not supports_opt_out(cls):
+        configured = _configured(settings, name)
+        if name == source or name in taken or not supports_opt_out(cls, configured):
             continue
         if explicit is not None and name not in explicit:
             continue

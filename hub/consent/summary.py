@@ -38,6 +38,9 @@ class SyncSummary:
     propagation_failed: int = 0
     manual_opened: int = 0
     review_opened: int = 0
+    #: subscribers whose processing is restricted (GDPR Art. 18): recorded, but no task was
+    #: opened that would change them elsewhere, and a return to a consenting status is a review
+    restricted: int = 0
     open_tasks: dict[str, int] = field(default_factory=dict)
     destinations: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
@@ -67,6 +70,7 @@ class SyncSummary:
             "subscribers_read": self.subscribers_read, "lookups": self.lookups,
             "changes": dict(self.changes), "changes_total": sum(self.changes.values()),
             "unchanged": self.unchanged, "stale_ignored": self.stale,
+            "restricted_left_alone": self.restricted,
             "propagation": {"done": self.propagated, "failed": self.propagation_failed,
                             "manual_opened": self.manual_opened,
                             "review_opened": self.review_opened,
@@ -94,6 +98,8 @@ class SyncSummary:
                  + (" (resumed)" if self.resumed else "")
                  + f": {self.requests} requests, {self.subscribers_read} subscribers read; "
                  + changes]
+        if self.restricted:
+            parts.append(f"{self.restricted} restricted subscribers (Art. 18) left alone")
         if not self.dry_run:
             open_manual = self.open_tasks.get(TaskState.MANUAL_OPEN, 0)
             parts.append(f"propagation: {self.propagated} done, {self.propagation_failed} "

@@ -279,11 +279,24 @@ class ConsentSync:
             observations = [replace(o, reconcile=True) for o in observations]
         if self.dry_run and scan_id is not None:
             self._dry_seen.update(o.subscriber_id for o in observations)
+        restricted = self.suppression.restricted(observations)
+        free = [o for o in observations if o.email not in restricted]
         result = self.register.apply(
-            observations, via=via, destinations=self.destinations, scan_id=scan_id,
-            suppressed_hashes=self.suppression.hashes(observations),
+            free, via=via, destinations=self.destinations, scan_id=scan_id,
+            suppressed_hashes=self.suppression.hashes(free),
             suppression_lookup=Suppression.lookup, dry_run=self.dry_run, now=self.now(),
             source_title=self.source.title)
+        if restricted:
+            # GDPR Art. 18: the register keeps what the source says (storage is allowed), but
+            # no task is opened that would change the subscriber at another processor, and a
+            # return to a consenting status is held for a person's review
+            held = [o for o in observations if o.email in restricted]
+            result.merge(self.register.apply(
+                held, via=via, destinations=(), scan_id=scan_id,
+                suppressed_hashes={o.email: o.email for o in held},
+                suppression_lookup=Suppression.everyone, dry_run=self.dry_run, now=self.now(),
+                source_title=self.source.title))
+            summary.restricted += len(held)
         self._expected.update(result.moves)
         summary.changes.update(result.kinds)
         summary.unchanged += result.unchanged

@@ -124,12 +124,22 @@ class WebhookApp:
             return 400, {"error": "the body is not JSON"}
         observations = observations_from(payload, self.system, self.webhook)
         digest = hashlib.sha256(body).hexdigest()
-        hashes = self.suppression.hashes(observations) if self.suppression else None
+        restricted = self.suppression.restricted(observations) if self.suppression else set()
+        free = [o for o in observations if o.email not in restricted]
+        hashes = self.suppression.hashes(free) if self.suppression else None
         result = self.register.apply(
-            observations, via="webhook", destinations=self.destinations,
+            free, via="webhook", destinations=self.destinations,
             suppressed_hashes=hashes,
             suppression_lookup=self.suppression.lookup if self.suppression else None,
             delivery_digest=digest, source_title=self.system_title)
+        if restricted and not result.duplicate_delivery:
+            # GDPR Art. 18, as in the sync (hub.consent.sync): recorded, no task that changes
+            # the subscriber elsewhere, a return to consenting held for a person
+            held = [o for o in observations if o.email in restricted]
+            result.merge(self.register.apply(
+                held, via="webhook", destinations=(),
+                suppressed_hashes={o.email: o.email for o in held},
+                suppression_lookup=Suppression.everyone, source_title=self.system_title))
         if result.duplicate_delivery:
             self.counts["duplicate"] += 1
             log.info("webhook: delivery %s already applied; acknowledged, nothing changed",

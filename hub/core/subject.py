@@ -108,6 +108,13 @@ def _mailbox(address: str, key: Callable[[str], str] = address_key) -> str:
     return f"{local.split('+', 1)[0]}@{domain}"
 
 
+def mailbox_key(address: str) -> str:
+    """The loosest form :meth:`Subject.match_email` still calls a match (look-alike letters,
+    any ``+tag``): what an index keeps so that a lookup can find every spelling it would
+    accept, and then let :meth:`Subject.match_email` say how strong each one is."""
+    return _mailbox(address, _lookalike_key)
+
+
 class Subject(BaseModel):
     """The person a request is about."""
 

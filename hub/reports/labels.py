@@ -10,6 +10,7 @@ the operator. How a field path finds its label is described in :mod:`connectors.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from contextlib import suppress
@@ -56,7 +57,19 @@ def field_value(processor: str, path: str, value: Any, record: Mapping[str, Any]
                 lang: str) -> str:
     """The value at ``path`` of a record as a person reads it: a coded value by its declared
     meaning, an amount in minor units as money in the record's currency, a moment in Swedish
-    local time, a day as a date; anything else as written (it is the person's own data)."""
+    local time, a day as a date; anything else as written (it is the person's own data).
+
+    A processor's value that cannot be formatted (a millisecond timestamp where seconds were
+    declared, year 9999, NaN, an amount beyond any currency) is shown as written: one odd
+    value must never cost the person their report."""
+    try:
+        return _readable(processor, path, value, record, lang)
+    except (ValueError, OverflowError, ArithmeticError, OSError):
+        return str(value)
+
+
+def _readable(processor: str, path: str, value: Any, record: Mapping[str, Any],
+              lang: str) -> str:
     labels = record_labels(processor)
     if isinstance(value, bool):
         return str(texts(lang)["booleans"]["yes" if value else "no"])
@@ -66,7 +79,8 @@ def field_value(processor: str, path: str, value: Any, record: Mapping[str, Any]
     if meant is not None:
         return meant
     kind = labels.value_format(path)
-    number = isinstance(value, int | float) and not isinstance(value, bool)
+    number = (isinstance(value, int | float) and not isinstance(value, bool)
+              and math.isfinite(value))
     if kind == "minor_units" and number:
         return _money(value, _currency(record), lang)
     if kind == "unix_time" and number:

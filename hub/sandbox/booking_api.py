@@ -53,7 +53,7 @@ DEFAULT_TAKE = 100
 MAX_TAKE = 100  # not documented by BokaMera; conservative so the connector pages for real
 SEARCHED = ("Firstname", "Lastname", "Email", "Phone", "PersonalIdentityNumber")
 UPDATABLE = ("Firstname", "Lastname", "Email", "Phone", "PersonalIdentityNumber",
-             "SubscribedToNewsletter", "InvoiceAddress")
+             "SubscribedToNewsletter", "InvoiceAddress", "CustomFields")
 _WORDS = re.compile(r"[^\s@.+\-()/,;]+")
 
 Obj = dict[str, Any]

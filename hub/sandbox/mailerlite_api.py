@@ -398,8 +398,9 @@ class MailerLiteServer(FakeAPIServer):
                 if name not in CUSTOM_FIELDS:
                     raise validation_error(f"fields.{name}", f"The field {name} does not exist.")
             subscriber["fields"] = {**(subscriber.get("fields") or {}), **fields}
-            if body.get("status") in STATUSES:
-                subscriber["status"] = body["status"]
+            if body.get("status") in STATUSES and body["status"] != subscriber["status"]:
+                # as an unsubscribe in MailerLite: the status and when it happened
+                self.state.set_status(str(subscriber["id"]), body["status"])
             subscriber["updated_at"] = ml_time(datetime.now(UTC))
             return json_response(200, {"data": subscriber})
 

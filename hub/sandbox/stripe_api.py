@@ -549,7 +549,8 @@ class StripeServer(FakeAPIServer):
 
     def _update_customer(self, request: Request) -> Response:
         """``POST /v1/customers/{id}`` (https://docs.stripe.com/api/customers/update) for the
-        fields rectification sends; a repeated ``Idempotency-Key`` gets the first answer back
+        fields rectification sends and the restriction's metadata key; a repeated
+        ``Idempotency-Key`` gets the first answer back
         (https://docs.stripe.com/api/idempotent_requests), as at Stripe."""
         customer_id = request.params["id"]
         key = request.headers.get("Idempotency-Key")
@@ -568,6 +569,13 @@ class StripeServer(FakeAPIServer):
                     part[1] in address_parts:
                 address = changes.setdefault("address", dict(customer.get("address") or {}))
                 address[part[1]] = value
+            elif key_name := re.fullmatch(r"metadata\[(\w+)\]", name):
+                # an empty value deletes the key (https://docs.stripe.com/api/metadata)
+                metadata = changes.setdefault("metadata", dict(customer.get("metadata") or {}))
+                if value:
+                    metadata[key_name[1]] = value
+                else:
+                    metadata.pop(key_name[1], None)
             else:
                 raise _fail(400, f"Received unknown parameter: {name}", code="parameter_unknown",
                             param=name)

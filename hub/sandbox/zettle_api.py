@@ -42,6 +42,7 @@ card does; every other card payment gets a ``panHash`` of its own.
 from __future__ import annotations
 
 import base64
+import bisect
 import hashlib
 import json
 import math
@@ -343,6 +344,7 @@ class ZettleServer(FakeAPIServer):
         factory = ReceiptFactory(seed if seed is not None else load_fixture("zettle.json"))
         self.state: list[Obj] = sorted(factory.purchases(), key=purchase_key)
         self._moments = [parse_zettle_time(p["timestamp"]) for p in self.state]
+        self._keys = [purchase_key(p) for p in self.state]
         super().__init__(latency=latency, fail_mode=fail_mode)
 
     # ----------------------------------------------------------------- hooks
@@ -421,6 +423,7 @@ class ZettleServer(FakeAPIServer):
         with self.state_lock:
             self.state = sorted([*self.state, purchase], key=purchase_key)
             self._moments = [parse_zettle_time(p["timestamp"]) for p in self.state]
+            self._keys = [purchase_key(p) for p in self.state]
 
     def _purchases(self, request: Request) -> Response:
         now = datetime.now(UTC)
@@ -432,14 +435,20 @@ class ZettleServer(FakeAPIServer):
         descending = parse_descending(request.arg("descending"))
         cursor = parse_hash(raw) if (raw := request.arg("lastPurchaseHash")) else None
 
-        items = [p for p, moment in zip(self.state, self._moments, strict=True)
-                 if start <= moment and (end is None or moment < end)]
+        # the state is kept in purchase_key order (time first), so a page is found by bisection:
+        # a benchmark's 150,000 receipts cost the fake server no more per page than 1,000
+        with self.state_lock:
+            state, moments, keys = self.state, self._moments, self._keys
+        first = bisect.bisect_left(moments, start)
+        after = len(state) if end is None else bisect.bisect_left(moments, end)
+        if cursor is not None and descending:
+            after = max(first, min(after, bisect.bisect_left(keys, cursor, first, after)))
+        elif cursor is not None:
+            first = min(after, max(first, bisect.bisect_right(keys, cursor, first, after)))
         if descending:
-            items.reverse()
-        if cursor is not None:
-            items = [p for p in items
-                     if (purchase_key(p) < cursor if descending else purchase_key(p) > cursor)]
-        page = items if limit is None else items[:limit]
+            page = state[first if limit is None else max(first, after - limit):after][::-1]
+        else:
+            page = state[first:after if limit is None else min(after, first + limit)]
         return json_response(200, {
             "purchases": page,
             "firstPurchaseHash": purchase_hash(page[0]) if page else None,

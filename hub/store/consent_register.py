@@ -359,9 +359,11 @@ class ConsentRegister:
         notes = []
         review: str | None = None
         if email in suppressed:
-            notes.append("address is on the suppression list (erased or objected): the hub "
+            notes.append("address is on the suppression list (erased or objected) or its "
+                         "processing is restricted (GDPR Art. 18): the hub "
                          "never re-subscribes it anywhere")
-            review = ("This address is on the suppression list but the subscriber is "
+            review = ("This address is on the suppression list or restricted (Art. 18) but "
+                      "the subscriber is "
                       f"{o.status} again in {source_title or o.system}. Check how it came "
                       "back; unless the person has freshly and knowingly consented, "
                       "unsubscribe or forget it.")
@@ -397,6 +399,8 @@ class ConsentRegister:
         if opted_out:
             row.last_opt_out_at = event.changed_at or now
             for destination in destinations:
+                if o.system in (destination.key, destination.connector):
+                    continue  # the opt-out happened there: never pushed back to its origin
                 self._task(session, event, destination, "opt_out", result, now)
         if review is not None:
             source = Destination(key=o.system, title=source_title or o.system,
@@ -415,6 +419,8 @@ class ConsentRegister:
             PropagationTask.action == action,
             PropagationTask.state.in_(OPEN_TASK_STATES)).limit(1))
         if already is not None:
+            return False
+        if action == "opt_out" and _already_told(session, event, destination):
             return False
         state = TaskState.MANUAL_OPEN if destination.manual else TaskState.PENDING
         session.add(PropagationTask(
@@ -580,6 +586,23 @@ class ConsentRegister:
                 (t.subscriber_id, t.destination, t.action, t.state)
                 for t in session.scalars(select(PropagationTask).order_by(PropagationTask.id))]
         return {"events": sorted(events), "states": states, "tasks": sorted(tasks)}
+
+
+def _already_told(session: Session, event: ConsentEvent, destination: Destination) -> bool:
+    """The destination has an opt-out task for this address (from another system: a
+    withdrawal the hub recorded, then seen again as MailerLite's unsubscribe), in any state
+    (a failed one is retried), and the address has not been recorded as consenting anywhere
+    since: telling it again would only open a second manual task for the same person."""
+    last_consent = session.scalar(select(func.max(ConsentEvent.learned_at)).where(
+        ConsentEvent.email_key == event.email_key,
+        ConsentEvent.status.in_(CONSENTING_STATUSES)))
+    query = select(PropagationTask.id).where(
+        PropagationTask.email_key == event.email_key,
+        PropagationTask.destination == destination.key,
+        PropagationTask.action == "opt_out")
+    if last_consent is not None:
+        query = query.where(PropagationTask.created_at > last_consent)
+    return session.scalar(query.limit(1)) is not None
 
 
 #: how far ahead of this machine's clock a source timestamp may be and still order changes

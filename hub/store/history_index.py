@@ -20,18 +20,26 @@ subject's hashes after their erasure, and :meth:`HistoryIndex.clear` starts a hi
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
-from collections.abc import Iterable
-from datetime import UTC, datetime
+from collections.abc import Hashable, Iterable, Sequence
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, delete, insert, select
+from sqlalchemy import Engine, and_, delete, func, insert, or_, select
 from sqlalchemy.orm import Session
 
-from connectors.sdk.history import HistoryPage, HistorySource, IndexEntry
+from connectors.sdk.history import (
+    HistoryCache,
+    HistoryPage,
+    HistorySource,
+    IndexEntry,
+    PaymentQuery,
+)
 from hub.store.keyed import Pseudonymiser
+from hub.store.locks import lock_key
 from hub.store.tables import HistoryMark, HistoryObject, HistoryTerm
 
 _LABEL = b"dsar-hub history index v1\x00"
@@ -59,8 +67,35 @@ class HistoryIndex:
 
     def count(self, source: str) -> int:
         with Session(self.engine) as session:
-            return len(session.scalars(select(HistoryObject.object_id)
-                                       .where(HistoryObject.source == source)).all())
+            return int(session.scalar(select(func.count()).select_from(HistoryObject)
+                                      .where(HistoryObject.source == source)) or 0)
+
+    def oldest_day(self, source: str) -> date | None:
+        """The day of the oldest indexed object of ``source`` (None: nothing indexed)."""
+        with Session(self.engine) as session:
+            return session.scalar(select(func.min(HistoryObject.day))
+                                  .where(HistoryObject.source == source))
+
+    def paid(self, source: str, payments: Sequence[PaymentQuery]) -> list[IndexEntry]:
+        """The objects of ``source`` that could be one of ``payments``: the same amount and
+        currency, made within the payment's days either side. One query per 100 payments, each
+        an OR of (amount, currency, day range) that the (source, amount, day) index answers
+        without reading the history's other objects."""
+        found: dict[str, IndexEntry] = {}
+        wanted = list(dict.fromkeys(payments))
+        with Session(self.engine) as session:
+            for chunk in (wanted[i:i + 100] for i in range(0, len(wanted), 100)):
+                rows = session.scalars(select(HistoryObject).where(
+                    HistoryObject.source == source,
+                    or_(*(and_(HistoryObject.amount_minor == p.amount_minor,
+                               HistoryObject.currency == p.currency.upper(),
+                               HistoryObject.day.between(
+                                   p.day - timedelta(days=p.days_either_side),
+                                   p.day + timedelta(days=p.days_either_side)))
+                          for p in chunk)))).all()
+                found.update((r.object_id, IndexEntry(r.object_id, r.day, r.amount_minor,
+                                                      r.currency, frozenset())) for r in rows)
+        return [found[key] for key in sorted(found)]
 
     def matching(self, source: str, terms: Iterable[str]) -> list[str]:
         """Ids of the objects of ``source`` holding any of ``terms``, oldest id order."""
@@ -85,10 +120,14 @@ class HistoryIndex:
     # -- writing --------------------------------------------------------------------------------
 
     async def refresh(self, source: HistorySource) -> int:
-        """Read what is newer than the stored mark into the index; returns the pages read."""
+        """Read what is newer than the stored mark into the index; returns the pages read.
+        The database work runs in a worker thread: on SQLite every transaction waits for the
+        write lock, which another connector's token refresh may hold across an await, and
+        waiting on the event loop would stop that refresh from ever finishing."""
         pages = 0
-        async for page in source.history_pages(self.mark(source.history_name)):
-            self._store(source.history_name, page)
+        mark = await asyncio.to_thread(self.mark, source.history_name)
+        async for page in source.history_pages(mark):
+            await asyncio.to_thread(self._store, source.history_name, page)
             pages += 1
         return pages
 
@@ -99,6 +138,9 @@ class HistoryIndex:
                   for entry in page.entries}
         ids = list(hashed)
         with Session(self.engine) as session, session.begin():
+            # two lookups refreshing one history at once (two worker jobs) store the same page:
+            # the second waits, then replaces the first one's rows instead of colliding on them
+            lock_key(session, f"history index {source}")
             # an object read again (a page boundary, a rebuild) replaces its old rows; in bulk,
             # as a first read stores ~150 pages of 1,000 receipts
             for chunk in (ids[i:i + 500] for i in range(0, len(ids), 500)):
@@ -137,5 +179,43 @@ class HistoryIndex:
 
     async def rebuild(self, source: HistorySource) -> int:
         """Read ``source`` into the index from scratch; returns the pages read."""
-        self.clear(source.history_name)
+        await asyncio.to_thread(self.clear, source.history_name)
         return await self.refresh(source)
+
+
+class BatchIndex:
+    """The index as one batch of lookups sees it (:class:`connectors.sdk.history.HistoryLookup`):
+    every connector instance of the batch asks to refresh, and only the first request per
+    history reads the processor; the others wait for it and then share its result.
+
+    Why not refresh per connector: each lookup of ``dsar lookup --batch`` opens its own
+    connectors, and ten refreshes of one history would each ask the processor for what is new
+    (usually nothing, but one request each, and the first read of a history would run ten
+    times at once). The batch's :class:`~connectors.sdk.history.HistoryCache` holds the
+    refresh as it holds a full read; a failed refresh is not kept, so the next asks again.
+    """
+
+    def __init__(self, index: HistoryIndex, cache: HistoryCache | None = None) -> None:
+        self.index = index
+        self.cache = cache or HistoryCache()
+
+    async def refresh(self, source: HistorySource) -> int:
+        key: Hashable = ("history index refresh", source.history_name)
+        pages: int = await self.cache.read_once(key, lambda: self.index.refresh(source))
+        return pages
+
+    # the reads run in a worker thread, for the reason given in HistoryIndex.refresh
+    async def matching(self, history: str, terms: Iterable[str]) -> list[str]:
+        return await asyncio.to_thread(self.index.matching, history, list(terms))
+
+    async def objects(self, history: str, object_ids: Iterable[str]) -> list[IndexEntry]:
+        return await asyncio.to_thread(self.index.objects, history, list(object_ids))
+
+    async def paid(self, history: str, payments: Sequence[PaymentQuery]) -> list[IndexEntry]:
+        return await asyncio.to_thread(self.index.paid, history, payments)
+
+    async def count(self, history: str) -> int:
+        return await asyncio.to_thread(self.index.count, history)
+
+    async def oldest_day(self, history: str) -> date | None:
+        return await asyncio.to_thread(self.index.oldest_day, history)

@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
 BASELINE = "0001_baseline"
 #: the newest revision in ``migrations/versions`` (a new migration changes it)
-HEAD_REVISION = "0005_history_index"
+HEAD_REVISION = "0007_restrictions"
 #: Alembic's table holding the revision a database is at
 VERSION_TABLE = "alembic_version"
 #: the key of PostgreSQL's advisory lock that serialises upgrades (any constant of our own)

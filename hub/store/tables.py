@@ -26,6 +26,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     false,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -197,6 +198,35 @@ class SuppressedAddress(Base):
 
 
 # ---------------------------------------------------------------------------------------------
+# The restriction register (GDPR Art. 18; keyed hashes only)
+# ---------------------------------------------------------------------------------------------
+
+
+class RestrictionRow(Base):
+    """One restriction of a subject's processing, from its start until it is lifted.
+
+    Lifted rows stay as the evidence that the person was told before (Art. 18(3)); at most one
+    row per subject is in force (``lifted_at`` empty), which a partial unique index holds even
+    when two runs restrict the same person at once."""
+
+    __tablename__ = "restrictions"
+    __table_args__ = (
+        Index("ux_restrictions_in_force", "email_hash", unique=True,
+              sqlite_where=text("lifted_at IS NULL"),
+              postgresql_where=text("lifted_at IS NULL")),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    email_hash: Mapped[str] = mapped_column(String(64), index=True)
+    reason: Mapped[str] = mapped_column(Text)
+    since: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    request_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    lifted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    notified_on: Mapped[date | None] = mapped_column(Date, nullable=True)
+    lift_request_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
+# ---------------------------------------------------------------------------------------------
 # The consent register
 # ---------------------------------------------------------------------------------------------
 
@@ -332,6 +362,8 @@ class HistoryObject(Base):
     """One indexed object: what matching and the report's dates need, no personal data."""
 
     __tablename__ = "history_objects"
+    #: a payment hint asks for one amount on a few days (``HistoryIndex.paid``)
+    __table_args__ = (Index("ix_history_objects_payment", "source", "amount_minor", "day"),)
 
     source: Mapped[str] = mapped_column(String(100), primary_key=True)
     object_id: Mapped[str] = mapped_column(String(200), primary_key=True)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Callable
 
 import pytest
 
@@ -22,10 +21,8 @@ def database(request: pytest.FixtureRequest) -> KeyValueStore:
     return StateStore(open_database(request.getfixturevalue("database_url")))
 
 
-STORES: list[Callable[[pytest.FixtureRequest], KeyValueStore]] = [memory, database]
-
-
-@pytest.fixture(params=STORES, ids=lambda make: make.__name__)
+@pytest.fixture(params=[pytest.param(memory, id="memory"),
+                        pytest.param(database, id="database", marks=pytest.mark.database)])
 def store(request: pytest.FixtureRequest) -> KeyValueStore:
     return request.param(request)
 

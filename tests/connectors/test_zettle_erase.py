@@ -13,7 +13,8 @@ import respx
 from pydantic import SecretStr
 
 from connectors.sdk.base import Capability, Connector, ErasureAction, ErasureState
-from connectors.zettle import Mention, ZettleConnector, ZettleSettings, purchase_record
+from connectors.zettle import ZettleConnector, ZettleSettings
+from connectors.zettle_matching import Mention, purchase_record
 from hub.core.models import Record
 from hub.core.subject import MatchStrength
 from hub.http import HttpPolicy

@@ -54,6 +54,7 @@ def touched(sandbox: Sandbox, fragment: str) -> list[tuple[str, str, str]]:
     return [m for m in mutating(sandbox) if fragment in m[2]]
 
 
+@pytest.mark.database
 def test_the_plan_shows_whose_each_weak_match_is(sandbox: Sandbox, tmp_path: Path) -> None:
     env = sandbox_env(sandbox)
     run = run_dsar("--out", str(tmp_path), "erase", ANNA, "--dry-run", env=env)
@@ -79,6 +80,7 @@ def test_the_plan_shows_whose_each_weak_match_is(sandbox: Sandbox, tmp_path: Pat
     assert not mutating(sandbox)
 
 
+@pytest.mark.database
 def test_someone_elses_record_cannot_be_approved(sandbox: Sandbox, tmp_path: Path) -> None:
     env = sandbox_env(sandbox)
     run = run_dsar("--out", str(tmp_path), "erase", ANNA, "--approve", ANNAS_DUPLICATE,
@@ -92,6 +94,7 @@ def test_someone_elses_record_cannot_be_approved(sandbox: Sandbox, tmp_path: Pat
     assert malformed.code == 2 and "processor:type:id" in malformed.stderr
 
 
+@pytest.mark.database
 def test_approving_annas_weak_match_erases_only_hers(sandbox: Sandbox, tmp_path: Path) -> None:
     env = sandbox_env(sandbox)
     booking = sandbox.servers["booking"]
@@ -159,6 +162,7 @@ def test_approving_annas_weak_match_erases_only_hers(sandbox: Sandbox, tmp_path:
     assert states[RECEIPT] == "retained" and states[DUPLICATES_INVOICE] == "manual-open"
 
 
+@pytest.mark.database
 def test_an_approved_record_that_now_belongs_to_someone_else_is_not_erased(
         sandbox: Sandbox, tmp_path: Path) -> None:
     """Approved while it read "Anna Svensson" (another address, her phone); by the time the

@@ -275,6 +275,7 @@ def _everything_stored(url: str) -> bytes:
     return stored
 
 
+@pytest.mark.database
 def test_rotated_tokens_never_reach_the_database_file_in_clear(
         server: FortnoxServer, tmp_path: Path) -> None:
     """``dsar config check`` (the real CLI) spends the configured refresh token at the fake

@@ -32,6 +32,7 @@ from hub.requests.fanout import (
     open_connectors,
     result_from,
 )
+from hub.store.history_index import BatchIndex, HistoryIndex
 
 #: Called with ``(processor, None)`` when its search starts and ``(processor, result)`` after
 #: each round, so a caller can show live progress.
@@ -51,6 +52,19 @@ def _widening_targets(
     return targets
 
 
+def _with_batch_index(options: dict[str, Any]) -> dict[str, Any]:
+    """The options with the hub's history index (``history_index``, a
+    :class:`~hub.store.history_index.HistoryIndex`) as the batch's view of it: the connectors
+    of every lookup in one call share one refresh per history (a batch of N reads each
+    unsearchable history once, not N times). A view given already (by ``look_up_many``) stays."""
+    index = options.get("history_index")
+    if not isinstance(index, HistoryIndex):
+        return options
+    cache = options.get("history_cache")
+    return {**options, "history_index": BatchIndex(
+        index, cache if isinstance(cache, HistoryCache) else HistoryCache())}
+
+
 async def look_up(
     subject: Subject,
     settings: HubSettings,
@@ -60,12 +74,13 @@ async def look_up(
     received_at: datetime | None = None,
     widen: bool = True,
     request_id: str | None = None,
-    **connector_options: object,
+    **connector_options: Any,
 ) -> Report:
     """``request_id``: the ledger's id of the request this lookup answers, so log lines carry
     the id the operator finds in the ledger and the report folder (a fresh one otherwise)."""
     received = received_at or datetime.now(UTC)
     request_id = request_id or new_request_id(RequestType.ACCESS, received)
+    connector_options = _with_batch_index(connector_options)
     results: dict[str, ProcessorResult] = {}
 
     async with open_connectors(settings, connectors, **connector_options) as (opened, skipped):
@@ -134,9 +149,11 @@ async def look_up_many(
     """Several lookups in one event loop (``dsar lookup --batch``), so they share each
     processor's rate limiter and stay under its documented limit together, and one
     :class:`~connectors.sdk.history.HistoryCache`, so a history that cannot be searched by
-    person (Zettle's receipts, Stripe's guest charges) is read once for the whole batch."""
+    person (Zettle's receipts, Stripe's guest charges) is read once for the whole batch (with
+    the hub's index: brought up to date once for the whole batch)."""
     gate = asyncio.Semaphore(concurrency)
     connector_options.setdefault("history_cache", HistoryCache())
+    connector_options = _with_batch_index(connector_options)
 
     ids: Sequence[str | None] = request_ids or [None] * len(subjects)
 

@@ -18,13 +18,14 @@ without erasing anything; resuming the request carries them out.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
-from connectors.sdk.history import subject_terms
+from connectors.sdk.history import index_term, subject_terms
 from hub.core.deadlines import LOCAL_TIMEZONE
 from hub.core.exit_codes import ExitCode
 from hub.core.languages import DEFAULT_LANGUAGE
@@ -47,7 +48,12 @@ from hub.requests.erasure.plan import (
     review_items,
 )
 from hub.requests.erasure.report import Notification, erasure_report, notifications, open_work
-from hub.requests.erasure.stores import ErasureStores, close_request, open_stores
+from hub.requests.erasure.stores import (
+    ErasureStores,
+    close_request,
+    open_stores,
+    refuse_if_restricted,
+)
 from hub.requests.erasure.tasks import art19_letters, art19_tasks, resumable_request
 from hub.requests.erasure.verify import Verification, verify
 from hub.requests.fanout import open_connectors
@@ -171,6 +177,7 @@ async def propose_erasure(ctx: RequestContext, subject: Subject, *,
     register_secret(subject.email, "subject")
     today = today or local_today()
     stores = open_stores(ctx.settings, sandbox=ctx.sandbox, email=subject.email)
+    refuse_if_restricted(stores, subject.email)
     existing = (stores.ledger.get(request_id) if request_id
                 else stores.ledger.find_open_request(subject.email, RequestType.ERASURE))
     earlier = approved_refs(stores.ledger, existing.id) if existing else frozenset()
@@ -212,7 +219,6 @@ async def carry_out(ctx: RequestContext, proposal: ErasureProposal, *,
             opened, _):
         plan = await execute(plan, proposal.lookup, opened, elog)
     _suppress(proposal.stores, subject, request.id)
-    _forget_in_history_index(proposal)
     # an earlier access report would now be the last copy of what was erased
     purge_erased_subject(ledger, proposal.stores.secret, subject.email,
                          erasure_request_id=request.id)
@@ -249,6 +255,9 @@ async def carry_out(ctx: RequestContext, proposal: ErasureProposal, *,
     ledger.attach_report(request.id, report, folder, kind="erasure.report")
     if done:
         close_request(ledger, request.id, proposal.stores.secret, note="erasure complete")
+        # only now: a run that leaves work open is resumed, reviewed and verified by lookups
+        # that must still find what the processors hold of the subject
+        _forget_in_history_index(proposal)
         result.closed = True
     return result
 
@@ -316,11 +325,28 @@ def _suppress(stores: ErasureStores, subject: Subject, request_id: str) -> None:
 def _forget_in_history_index(proposal: ErasureProposal) -> None:
     """The hub's index of unsearchable histories must not recognise the erased subject again:
     the keyed hashes of every identifier the lookup knew them by are removed (the indexed
-    receipts and charges stay, tied to nobody)."""
+    receipts and charges stay, tied to nobody). So are the card fingerprints of the receipts
+    tied to them: even hashed, a card links their receipts to each other and so to them.
+    Called when the request closes, not before: until then its resumed runs, reviews and
+    verification look the subject up and must still find what the processors hold."""
     engine = proposal.stores.ledger.engine
     terms = subject_terms([*proposal.subject.identifiers, *proposal.lookup.subject.identifiers],
                           proposal.subject.email)
+    terms |= {index_term("card", card) for result in proposal.lookup.processors
+              for record in result.records for card in _card_fingerprints(record.data)}
     HistoryIndex(engine, Pseudonymiser(engine, proposal.stores.secret)).forget(terms)
+
+
+def _card_fingerprints(data: Mapping[str, Any]) -> set[str]:
+    """The card fingerprints (``panHash`` among a payment's attributes, as Zettle's receipts
+    carry them) in one record's data."""
+    found = set()
+    for payment in data.get("payments") or []:
+        attributes = payment.get("attributes") if isinstance(payment, Mapping) else None
+        value = attributes.get("panHash") if isinstance(attributes, Mapping) else None
+        if isinstance(value, str) and value.strip():
+            found.add(value.strip())
+    return found
 
 
 def _record_notifications(ledger: Ledger, request_id: str, told: list[Notification]) -> None:

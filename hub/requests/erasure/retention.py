@@ -6,6 +6,11 @@ request's plan, so nothing retained is forgotten after the request itself was cl
 remainder of an anonymised record (what a Fortnox customer kept for its invoices,
 :mod:`.remainder`) is due with the last of those invoices: the record is deleted then, or its
 kept fields blanked.
+
+A record whose subject's processing is restricted (GDPR Art. 18, :mod:`hub.store.restrictions`)
+is not erased while the restriction is in force: the person asked us to keep it
+(Art. 18(1)(b)/(c)). It is listed as skipped, stays retained, and is due again at the first run
+after the restriction is lifted.
 """
 
 from __future__ import annotations
@@ -13,6 +18,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from pathlib import Path
+
+from sqlalchemy import Engine
 
 from connectors.sdk.base import Connector, ErasureAction, ErasureState
 from hub.core.exit_codes import ExitCode
@@ -24,6 +32,7 @@ from hub.requests.erasure.stores import open_stores
 from hub.requests.fanout import open_connectors
 from hub.store.erasure_actions import ActionState, ErasureLedger, PlannedAction, idempotency_key
 from hub.store.ledger import local_today
+from hub.store.restrictions import RestrictionRegister
 
 _FINISHED = frozenset({ActionState.DONE.value, ActionState.MANUAL_DONE.value})
 
@@ -35,6 +44,8 @@ class RetentionRun:
     today: date
     executed: bool
     actions: list[PlannedAction] = field(default_factory=list)
+    #: due records left alone, with why (their subject's processing is restricted)
+    skipped: list[tuple[PlannedAction, str]] = field(default_factory=list)
 
     @property
     def code(self) -> ExitCode:
@@ -47,20 +58,42 @@ class RetentionRun:
     def as_dict(self) -> dict[str, object]:
         return {"today": self.today.isoformat(), "executed": self.executed,
                 "exit_code": self.code,
-                "due": [{**a.as_dict(), "request_id": a.request_id} for a in self.actions]}
+                "due": [{**a.as_dict(), "request_id": a.request_id} for a in self.actions],
+                "skipped": [{**a.as_dict(), "request_id": a.request_id, "why": why}
+                            for a, why in self.skipped]}
 
 
 async def retention_due(ctx: RequestContext, *, execute: bool = False,
                         today: date | None = None) -> RetentionRun:
     """The records due for erasure today; with ``execute``, erase them now."""
     today = today or local_today()
-    elog = open_stores(ctx.settings, sandbox=ctx.sandbox).actions
-    due = elog.due(today)
+    stores = open_stores(ctx.settings, sandbox=ctx.sandbox)
+    elog = stores.actions
+    due, skipped = _without_restricted(stores.ledger.engine, stores.secret, elog.due(today))
     if not (execute and due):
-        return RetentionRun(today, execute, due)
+        return RetentionRun(today, execute, due, skipped)
     async with open_connectors(ctx.settings, ctx.connectors, **ctx.connector_options) as (
             opened, _):
-        return RetentionRun(today, execute, await erase_due(ctx, due, opened, elog))
+        return RetentionRun(today, execute, await erase_due(ctx, due, opened, elog), skipped)
+
+
+def _without_restricted(engine: Engine, secret: Path, due: Sequence[PlannedAction]
+                        ) -> tuple[list[PlannedAction], list[tuple[PlannedAction, str]]]:
+    """The due records whose subject is not restricted, and the others with why they wait."""
+    restricted = RestrictionRegister(engine, secret).restricted_requests(
+        a.request_id for a in due if a.request_id)
+    kept: list[PlannedAction] = []
+    skipped: list[tuple[PlannedAction, str]] = []
+    for action in due:
+        restriction = restricted.get(action.request_id or "")
+        if restriction is None:
+            kept.append(action)
+        else:
+            skipped.append((action, (
+                "the subject's processing is restricted (GDPR Art. 18) since "
+                f"{restriction.since.date().isoformat()} (request {restriction.request_id}): "
+                "kept until the restriction is lifted")))
+    return kept, skipped
 
 
 async def erase_due(ctx: RequestContext, due: Sequence[PlannedAction],

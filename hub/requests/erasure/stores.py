@@ -12,11 +12,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hub.config.settings import HubSettings
+from hub.core.errors import InvalidInput
 from hub.store.audit import AuditLog
 from hub.store.db import open_database
 from hub.store.erasure_actions import ErasureLedger
 from hub.store.keyed import Pseudonymiser, secret_path
 from hub.store.ledger import Ledger, RequestClosed, ledger_url
+from hub.store.restrictions import RestrictionRegister
 
 
 @dataclass(frozen=True)
@@ -55,3 +57,17 @@ def close_request(ledger: Ledger, request_id: str, secret: Path, *, note: str) -
     if request.subject_email:
         audit.pseudonymise(request.subject_email)
     return True
+
+
+def refuse_if_restricted(stores: ErasureStores, email: str) -> None:
+    """An erasure of a subject whose processing is restricted (GDPR Art. 18) is refused before
+    anything is contacted: the person asked us to keep the data (Art. 18(1)(b)/(c)), so it
+    waits until the restriction is lifted (InvalidInput: exit 2)."""
+    restriction = RestrictionRegister(stores.ledger.engine, stores.secret).current(email)
+    if restriction is None:
+        return
+    raise InvalidInput(
+        f"processing of this subject is restricted (GDPR Art. 18) since "
+        f"{restriction.since.date().isoformat()} (request {restriction.request_id}): the "
+        "erasure is refused and nothing was contacted. Lift the restriction first, after "
+        "telling the person: `dsar restrict EMAIL --lift --notified-on YYYY-MM-DD`")

@@ -1,0 +1,94 @@
+"""The answer to a restriction request (GDPR Art. 18) and the notice that it was lifted.
+
+The restriction's answer says what restriction means for the subject (their data is only
+stored), where it is marked, that marketing stopped and that they will be told before it is
+lifted (Art. 18(3)); the lift's says it was lifted as announced on the day they were told.
+Plain text in the subject's language (``hub/reports/i18n``, table ``[restriction]``), written to
+the request folder as ``restriction-letter.txt``, and the same letter as
+``restriction-letter.html`` to print or attach. No reason, field or API name is repeated in it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from hub.core.inventory import Controller
+from hub.core.languages import DEFAULT_LANGUAGE
+from hub.reports.content import format_date, localised
+from hub.reports.render import environment
+from hub.reports.translations import texts
+
+
+@dataclass(frozen=True)
+class RestrictionFacts:
+    """What the letter says: a restriction or its lift, the systems marked (or unmarked) and
+    whether part of that waits for a manual step, since when, and the day the subject was
+    told of the lift."""
+
+    lift: bool
+    marked: tuple[str, ...]
+    pending: bool
+    since: date
+    notified_on: date | None
+    request_id: str
+    controller: Controller
+    draft: bool = False
+
+
+@dataclass(frozen=True)
+class RestrictionLetterView:
+    lang: str
+    t: dict[str, Any]
+    words: dict[str, Any]
+    paragraphs: tuple[str, ...]
+    request_id: str
+    controller: str
+    authority: str
+    draft: bool
+
+
+def _listed(items: list[str], word_and: str) -> str:
+    if len(items) <= 1:
+        return "".join(items)
+    return f"{', '.join(items[:-1])} {word_and} {items[-1]}"
+
+
+def restriction_letter_view(facts: RestrictionFacts, *, lang: str = DEFAULT_LANGUAGE
+                            ) -> RestrictionLetterView:
+    t = texts(lang)
+    words = t["restriction"]
+    systems = _listed(list(facts.marked), words["and"])
+    if facts.lift:
+        told = facts.notified_on or facts.since
+        paragraphs = [words["lifted"].format(date=format_date(told, lang))]
+        if systems:
+            paragraphs.append(words["unmarked"].format(systems=systems))
+        if facts.pending:
+            paragraphs.append(words["unmark_pending"])
+    else:
+        paragraphs = [words["restricted"]]
+        if systems:
+            paragraphs.append(words["marked"].format(systems=systems))
+        if facts.pending:
+            paragraphs.append(words["pending"])
+        paragraphs += [words["marketing"], words["before_lift"]]
+    controller = facts.controller
+    return RestrictionLetterView(
+        lang=lang, t=t, words=words, paragraphs=tuple(paragraphs),
+        request_id=facts.request_id,
+        controller=str(localised(controller, "name", lang) or controller.name),
+        authority=str(localised(controller, "supervisory_authority", lang)
+                      or controller.supervisory_authority),
+        draft=facts.draft)
+
+
+def render_restriction_letters(facts: RestrictionFacts, *, lang: str = DEFAULT_LANGUAGE
+                               ) -> dict[str, str]:
+    """``restriction-letter.txt`` and ``restriction-letter.html`` by file name: the text to
+    send the subject, and the same letter as a page."""
+    view = restriction_letter_view(facts, lang=lang)
+    env = environment()
+    return {name: env.get_template(name).render(v=view).strip() + "\n"
+            for name in ("restriction-letter.txt", "restriction-letter.html")}
