@@ -45,6 +45,7 @@ def test_report_folders_made_by_a_lookup_are_private(tmp_path: Path) -> None:
     assert mode(tmp_path / "new") == 0o700 and mode(out) == 0o700
 
 
+@pytest.mark.database  # opens a database of its own (SQLite: the lock is a file)
 def test_the_consent_sync_lock_file_is_owner_only(tmp_path: Path) -> None:
     from hub.consent.lock import SyncLock
     from hub.store.db import open_database

@@ -2,8 +2,9 @@
 that booked accounting documents keep the old data (Bokföringslagen: a verifikation may not
 be changed) until their retention ends, and that the recipients were told (Art. 19).
 
-Plain text in the subject's language (``hub/reports/i18n``, table ``[rectification]``),
-written to the request folder as ``rectification-letter.txt``; the corrected values are not
+In the subject's language (``hub/reports/i18n``, table ``[rectification]``), written to the
+request folder as ``rectification-letter.txt`` (to paste into the reply) and
+``rectification-letter.html`` (the same letter as a page); the corrected values are not
 repeated in it (the subject gave them), only which kinds of data changed.
 """
 
@@ -77,9 +78,11 @@ def rectification_letter_view(facts: RectificationFacts, *, lang: str = DEFAULT_
         draft=facts.draft)
 
 
-def render_rectification_letter(facts: RectificationFacts, *, lang: str = DEFAULT_LANGUAGE
-                                ) -> str:
-    """``rectification-letter.txt``: the text to send the subject."""
+def render_rectification_letters(facts: RectificationFacts, *, lang: str = DEFAULT_LANGUAGE
+                                 ) -> dict[str, str]:
+    """``rectification-letter.txt`` and ``rectification-letter.html`` by file name: the text
+    to send the subject, and the same letter as a page."""
     view = rectification_letter_view(facts, lang=lang)
-    text = environment().get_template("rectification-letter.txt").render(v=view)
-    return text.strip() + "\n"
+    env = environment()
+    return {name: env.get_template(name).render(v=view).strip() + "\n"
+            for name in ("rectification-letter.txt", "rectification-letter.html")}

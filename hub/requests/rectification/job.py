@@ -33,7 +33,7 @@ from hub.core.models import ProcessorStatus, Report
 from hub.core.request_types import RequestType
 from hub.core.subject import Subject
 from hub.reports.files import write_private
-from hub.reports.rectification import RectificationFacts, render_rectification_letter
+from hub.reports.rectification import RectificationFacts, render_rectification_letters
 from hub.requests.access.lookup import look_up
 from hub.requests.context import RequestContext
 from hub.requests.erasure.stores import ErasureStores, open_stores
@@ -287,8 +287,8 @@ async def carry_out(ctx: RequestContext, proposal: RectificationProposal, *,
         pending=any(ActionState(a.state) in OPEN for a in actions),
         request_id=request.id, controller=ctx.settings.controller, draft=ctx.draft)
     folder = ctx.reports_dir / request.id
-    write_private(folder / "rectification-letter.txt",
-                  render_rectification_letter(facts, lang=lang))
+    for name, text in render_rectification_letters(facts, lang=lang).items():
+        write_private(folder / name, text)
     unreachable = {**proposal.unreachable, **_unreachable(after_lookup)}
     open_work = [a for a in actions if ActionState(a.state) in OPEN]
     done = not open_work and not unreachable and not problems
