@@ -99,4 +99,4 @@ def render_objection_letters(facts: ObjectionFacts, *, lang: str = DEFAULT_LANGU
     env = environment()
     text_name, page_name = letter_names(facts.kind)
     return {text_name: env.get_template("objection-letter.txt").render(v=view).strip() + "\n",
-            page_name: env.get_template("objection-letter.html").render(v=view).strip() + "\n"}
+            page_name: env.get_template("letter.html").render(v=view).strip() + "\n"}

@@ -39,6 +39,8 @@ class RectificationFacts:
 class RectificationLetterView:
     lang: str
     t: dict[str, Any]
+    #: the ``[rectification]`` texts (the shared letter page reads them as ``words``)
+    words: dict[str, Any]
     #: the body, in order: what was corrected (or that nothing needed to), a manual step still
     #: pending, the booked records kept, the recipients told
     paragraphs: tuple[str, ...]
@@ -71,7 +73,7 @@ def rectification_letter_view(facts: RectificationFacts, *, lang: str = DEFAULT_
         paragraphs.append(words["told"])
     controller = facts.controller
     return RectificationLetterView(
-        lang=lang, t=t, paragraphs=tuple(paragraphs), request_id=facts.request_id,
+        lang=lang, t=t, words=words, paragraphs=tuple(paragraphs), request_id=facts.request_id,
         controller=str(localised(controller, "name", lang) or controller.name),
         authority=str(localised(controller, "supervisory_authority", lang)
                       or controller.supervisory_authority),
@@ -84,5 +86,6 @@ def render_rectification_letters(facts: RectificationFacts, *, lang: str = DEFAU
     to send the subject, and the same letter as a page."""
     view = rectification_letter_view(facts, lang=lang)
     env = environment()
-    return {name: env.get_template(name).render(v=view).strip() + "\n"
-            for name in ("rectification-letter.txt", "rectification-letter.html")}
+    return {name: env.get_template(template).render(v=view).strip() + "\n"
+            for name, template in (("rectification-letter.txt", "rectification-letter.txt"),
+                                   ("rectification-letter.html", "letter.html"))}

@@ -90,5 +90,6 @@ def render_restriction_letters(facts: RestrictionFacts, *, lang: str = DEFAULT_L
     send the subject, and the same letter as a page."""
     view = restriction_letter_view(facts, lang=lang)
     env = environment()
-    return {name: env.get_template(name).render(v=view).strip() + "\n"
-            for name in ("restriction-letter.txt", "restriction-letter.html")}
+    return {name: env.get_template(template).render(v=view).strip() + "\n"
+            for name, template in (("restriction-letter.txt", "restriction-letter.txt"),
+                                   ("restriction-letter.html", "letter.html"))}
