@@ -13,11 +13,11 @@ the connectors name them for people.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 from hub.core.inventory import Controller
 from hub.core.languages import DEFAULT_LANGUAGE
-from hub.reports.content import localised
+from hub.reports.letters import LetterView, letter_view, listed
 from hub.reports.render import environment
 from hub.reports.translations import texts
 
@@ -38,27 +38,10 @@ class ObjectionFacts:
     draft: bool = False
 
 
-@dataclass(frozen=True)
-class ObjectionLetterView:
-    lang: str
-    t: dict[str, Any]
-    words: dict[str, Any]
-    title: str
-    paragraphs: tuple[str, ...]
-    request_id: str
-    controller: str
-    authority: str
-    draft: bool
-
-
-def _listed(items: list[str], word_and: str) -> str:
-    if len(items) <= 1:
-        return "".join(items)
-    return f"{', '.join(items[:-1])} {word_and} {items[-1]}"
 
 
 def objection_letter_view(facts: ObjectionFacts, *, lang: str = DEFAULT_LANGUAGE
-                          ) -> ObjectionLetterView:
+                          ) -> LetterView:
     t = texts(lang)
     words = t["objection"]
     if facts.kind in ("withdrawal", "marketing"):
@@ -66,7 +49,7 @@ def objection_letter_view(facts: ObjectionFacts, *, lang: str = DEFAULT_LANGUAGE
         paragraphs = [words[facts.kind]]
         if facts.systems:
             paragraphs.append(words["systems"].format(
-                systems=_listed(list(facts.systems), words["and"])))
+                systems=listed(list(facts.systems), words["and"])))
         if facts.pending:
             paragraphs.append(words["pending"])
         paragraphs.append(words["kept"])
@@ -76,12 +59,10 @@ def objection_letter_view(facts: ObjectionFacts, *, lang: str = DEFAULT_LANGUAGE
         if facts.kind == "rejected":
             paragraphs.append(words["court"])
     controller = facts.controller
-    return ObjectionLetterView(
-        lang=lang, t=t, words=words, title=title, paragraphs=tuple(paragraphs),
+    return letter_view(
+        lang=lang, t=t, words=words, title=title, paragraphs=paragraphs,
         request_id=facts.request_id,
-        controller=str(localised(controller, "name", lang) or controller.name),
-        authority=str(localised(controller, "supervisory_authority", lang)
-                      or controller.supervisory_authority),
+        controller=controller,
         draft=facts.draft)
 
 

@@ -11,11 +11,10 @@ repeated in it (the subject gave them), only which kinds of data changed.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from hub.core.inventory import Controller
 from hub.core.languages import DEFAULT_LANGUAGE
-from hub.reports.content import localised
+from hub.reports.letters import LetterView, letter_view, listed
 from hub.reports.render import environment
 from hub.reports.translations import texts
 
@@ -35,48 +34,27 @@ class RectificationFacts:
     draft: bool = False
 
 
-@dataclass(frozen=True)
-class RectificationLetterView:
-    lang: str
-    t: dict[str, Any]
-    #: the ``[rectification]`` texts (the shared letter page reads them as ``words``)
-    words: dict[str, Any]
-    #: the body, in order: what was corrected (or that nothing needed to), a manual step still
-    #: pending, the booked records kept, the recipients told
-    paragraphs: tuple[str, ...]
-    request_id: str
-    controller: str
-    authority: str
-    draft: bool
-
-
-def _listed(items: list[str], word_and: str) -> str:
-    if len(items) <= 1:
-        return "".join(items)
-    return f"{', '.join(items[:-1])} {word_and} {items[-1]}"
 
 
 def rectification_letter_view(facts: RectificationFacts, *, lang: str = DEFAULT_LANGUAGE
-                              ) -> RectificationLetterView:
+                              ) -> LetterView:
     t = texts(lang)
     words = t["rectification"]
     names = words["fields"]
-    fields = _listed([names[f.replace(".", "_")] for f in facts.fields], words["and"])
-    corrected = _listed(list(facts.corrected), words["and"])
+    fields = listed([names[f.replace(".", "_")] for f in facts.fields], words["and"])
+    corrected = listed(list(facts.corrected), words["and"])
     paragraphs = [words["corrected"].format(fields=fields, systems=corrected) if corrected
                   else words["nothing"].format(fields=fields)]
     if facts.pending:
         paragraphs.append(words["pending"])
     if facts.kept:
-        paragraphs.append(words["kept"].format(systems=_listed(list(facts.kept), words["and"])))
+        paragraphs.append(words["kept"].format(systems=listed(list(facts.kept), words["and"])))
     if corrected:
         paragraphs.append(words["told"])
     controller = facts.controller
-    return RectificationLetterView(
-        lang=lang, t=t, words=words, paragraphs=tuple(paragraphs), request_id=facts.request_id,
-        controller=str(localised(controller, "name", lang) or controller.name),
-        authority=str(localised(controller, "supervisory_authority", lang)
-                      or controller.supervisory_authority),
+    return letter_view(
+        lang=lang, t=t, words=words, paragraphs=paragraphs, request_id=facts.request_id,
+        controller=controller,
         draft=facts.draft)
 
 

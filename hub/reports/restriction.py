@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
 
 from hub.core.inventory import Controller
 from hub.core.languages import DEFAULT_LANGUAGE
-from hub.reports.content import format_date, localised
+from hub.reports.content import format_date
+from hub.reports.letters import LetterView, letter_view, listed
 from hub.reports.render import environment
 from hub.reports.translations import texts
 
@@ -37,29 +37,13 @@ class RestrictionFacts:
     draft: bool = False
 
 
-@dataclass(frozen=True)
-class RestrictionLetterView:
-    lang: str
-    t: dict[str, Any]
-    words: dict[str, Any]
-    paragraphs: tuple[str, ...]
-    request_id: str
-    controller: str
-    authority: str
-    draft: bool
-
-
-def _listed(items: list[str], word_and: str) -> str:
-    if len(items) <= 1:
-        return "".join(items)
-    return f"{', '.join(items[:-1])} {word_and} {items[-1]}"
 
 
 def restriction_letter_view(facts: RestrictionFacts, *, lang: str = DEFAULT_LANGUAGE
-                            ) -> RestrictionLetterView:
+                            ) -> LetterView:
     t = texts(lang)
     words = t["restriction"]
-    systems = _listed(list(facts.marked), words["and"])
+    systems = listed(list(facts.marked), words["and"])
     if facts.lift:
         told = facts.notified_on or facts.since
         paragraphs = [words["lifted"].format(date=format_date(told, lang))]
@@ -75,12 +59,10 @@ def restriction_letter_view(facts: RestrictionFacts, *, lang: str = DEFAULT_LANG
             paragraphs.append(words["pending"])
         paragraphs += [words["marketing"], words["before_lift"]]
     controller = facts.controller
-    return RestrictionLetterView(
-        lang=lang, t=t, words=words, paragraphs=tuple(paragraphs),
+    return letter_view(
+        lang=lang, t=t, words=words, paragraphs=paragraphs,
         request_id=facts.request_id,
-        controller=str(localised(controller, "name", lang) or controller.name),
-        authority=str(localised(controller, "supervisory_authority", lang)
-                      or controller.supervisory_authority),
+        controller=controller,
         draft=facts.draft)
 
 
