@@ -51,6 +51,8 @@ async def test_the_evidence_is_recorded_once_and_tasks_are_not_duplicated(
     assert {d.key: d.state for d in outcome.destinations} == {
         "mailerlite": "manual-open", "paloma": "manual-open"}
     assert int(outcome.exit_code) == 3
+    # the letter names only systems where marketing has stopped: none yet, both are manual
+    assert outcome.keyed_systems() == []
     assert SuppressionList(engine, secret_path(tmp_path)).is_suppressed(ANNA)
     history = ConsentRegister(engine).history(ANNA)
     [event] = history["events"]
@@ -87,3 +89,20 @@ def test_an_opt_out_is_never_pushed_back_to_its_origin(engine) -> None:
                                 status="unsubscribed", evidence={})], via="sync",
                    destinations=destinations)
     assert [t.destination for t in register.open_tasks()] == ["paloma"]
+
+
+def test_the_letter_names_only_the_systems_where_marketing_stopped() -> None:
+    from datetime import UTC, datetime
+
+    from hub.consent.withdrawal import DestinationState, WithdrawalOutcome
+
+    outcome = WithdrawalOutcome(
+        email=ANNA, channel="email", recorded_by="Lena", recorded_at=datetime.now(UTC),
+        already_recorded=False, suppressed=True, destinations=[
+            DestinationState("mailerlite", "MailerLite", "done"),
+            DestinationState("booking", "Bokningssystemet", "none"),
+            DestinationState("paloma", "Paloma", "manual-open"),
+            DestinationState("crm", "CRM", "failed")])
+    assert outcome.keyed_systems() == [("mailerlite", "MailerLite"),
+                                       ("booking", "Bokningssystemet")]
+    assert not outcome.confirmed

@@ -160,3 +160,27 @@ def test_consent_register_follows_a_corrected_address(database_url: str) -> None
     assert register.follow_address("anna@example.se", "ny@example.se") == 1
     assert [s.subscriber_id for s in register.history("ny@example.se")["subscribers"]] == ["42"]
     assert register.history("anna@example.se")["subscribers"] == []
+
+
+async def test_a_restriction_in_force_is_shown_with_the_plan(database_url: str,
+                                                            tmp_path) -> None:
+    """A correction of a restricted subject still runs (it is often how an Art. 18(1)(a)
+    restriction ends), but the plan says the restriction is in force."""
+    from hub.config.settings import HubSettings
+    from hub.core.subject import Subject
+    from hub.requests.context import RequestContext
+    from hub.requests.erasure.stores import open_stores
+    from hub.requests.rectification import propose_rectification
+    from hub.store.restrictions import RestrictionRegister
+
+    ctx = RequestContext(HubSettings(state_dir=tmp_path / "state", database_url=database_url),
+                         {}, out_dir=tmp_path / "reports")
+    changes = parse_changes(["name=Anna Ek"])
+    free = await propose_rectification(ctx, Subject.from_email("anna@example.se"), changes)
+    assert free.restricted_since is None and free.as_dict()["restricted_since"] is None
+    stores = open_stores(ctx.settings, sandbox=False)
+    RestrictionRegister(stores.ledger.engine, stores.secret).restrict(
+        "anna@example.se", "accuracy contested", request_id="res-1")
+    held = await propose_rectification(ctx, Subject.from_email("Anna@example.se"), changes)
+    assert held.restricted_since is not None
+    assert held.as_dict()["restricted_since"] == held.restricted_since.isoformat()

@@ -136,6 +136,12 @@ def _print_plan(proposal: RectificationProposal) -> None:
     out.print(table)
     if not proposal.runnable:
         out.print("Nothing to change: every record found already holds the corrected values.")
+    if proposal.restricted_since is not None:
+        out.print(f"[yellow]Processing of this subject is restricted (GDPR Art. 18) since "
+                  f"{proposal.restricted_since.isoformat()}. A correction is allowed (it may be "
+                  "why the restriction was asked for); lift the restriction afterwards, once "
+                  "the person has been told: `dsar restrict EMAIL --lift --notified-on "
+                  "YYYY-MM-DD`.[/]")
     for name, error in proposal.unreachable.items():
         out.print(f"[red]{escaped(name)}: could not be searched ({escaped(error)}); run again "
                   "later[/]")

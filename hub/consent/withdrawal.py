@@ -98,8 +98,12 @@ class WithdrawalOutcome:
         return ExitCode.OK if self.confirmed else ExitCode.PARTIAL
 
     def keyed_systems(self) -> list[tuple[str, str]]:
-        """(key, name) of the destinations, for a letter listing where marketing stopped."""
-        return [(d.key, d.title) for d in self.destinations]
+        """(key, name) of the destinations where marketing has stopped, for the letter that
+        lists them. One still waiting (a manual task, a failed call) is left out: the letter
+        must not tell the person a system is done before it is; its "pending" paragraph
+        covers the rest."""
+        return [(d.key, d.title) for d in self.destinations
+                if d.state in (*CLOSED, "none")]
 
     def as_dict(self) -> dict[str, Any]:
         return {

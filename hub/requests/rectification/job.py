@@ -44,6 +44,7 @@ from hub.store.consent_register import ConsentRegister
 from hub.store.erasure_actions import ActionState, PlannedAction, summarise
 from hub.store.keyed import Pseudonymiser
 from hub.store.ledger import LedgerRequest, local_today
+from hub.store.restrictions import RestrictionRegister
 from hub.store.suppression import SuppressionList
 
 log = logging.getLogger(__name__)
@@ -66,6 +67,9 @@ class RectificationProposal:
     lookup: Report
     lines: list[PlanLine]
     unreachable: dict[str, str]
+    #: the subject's restriction in force (Art. 18), if any: a correction is allowed (it is
+    #: often how an Art. 18(1)(a) restriction ends), but the operator is told before it runs
+    restricted_since: date | None = None
 
     @property
     def runnable(self) -> list[PlanLine]:
@@ -79,6 +83,8 @@ class RectificationProposal:
         return {"type": RequestType.RECTIFICATION.value, "fields": list(self.changes.fields),
                 "request_id": self.existing.id if self.existing else None,
                 "unreachable": self.unreachable,
+                "restricted_since": (self.restricted_since.isoformat()
+                                     if self.restricted_since else None),
                 "plan": [line.as_dict() for line in self.lines]}
 
 
@@ -134,9 +140,11 @@ async def propose_rectification(ctx: RequestContext, subject: Subject, changes: 
         register_secret(value, "correction")
     stores = open_stores(ctx.settings, sandbox=ctx.sandbox, email=subject.email)
     existing = stores.ledger.find_open_request(subject.email, RequestType.RECTIFICATION)
+    restriction = RestrictionRegister(stores.ledger.engine, stores.secret).current(subject.email)
     lookup, lines = await _plan(ctx, subject, changes)
     return RectificationProposal(subject, changes, today or local_today(), stores, existing,
-                                 lookup, lines, _unreachable(lookup))
+                                 lookup, lines, _unreachable(lookup),
+                                 restriction.since.date() if restriction else None)
 
 
 def _key(action: PlannedAction, line: PlanLine) -> str:
