@@ -17,7 +17,6 @@ from hub.consent.database import open_consent_database
 from hub.consent.webhook import (
     PropagationWorker,
     WebhookApp,
-    WebhookServer,
     observations_from,
 )
 from hub.sandbox.mailerlite_api import (
@@ -27,6 +26,7 @@ from hub.sandbox.mailerlite_api import (
     webhook_payload,
 )
 from hub.store.consent_register import ConsentRegister, Destination
+from hub.web.webhook import WebhookServer
 from tests.databases import hub_database_url
 from tests.e2e_helpers import hub_environment
 

@@ -15,6 +15,7 @@ from connectors.sdk.base import ConnectorSettings
 from hub.http import HttpPolicy
 
 OAUTH_ENDPOINT = "https://apps.fortnox.se/oauth-v1/token"
+AUTHORIZE_ENDPOINT = "https://apps.fortnox.se/oauth-v1/auth"
 
 
 class FortnoxSettings(ConnectorSettings):
@@ -23,6 +24,16 @@ class FortnoxSettings(ConnectorSettings):
         OAUTH_ENDPOINT,
         description="The OAuth token endpoint: an absolute URL, or a path on base_url's host "
         "(the sandbox serves both on one address).",
+    )
+    auth_url: str = Field(
+        AUTHORIZE_ENDPOINT,
+        description="Where the web inbox's \"Connect Fortnox\" sends the browser to authorise "
+        "(https://www.fortnox.se/developer/authorization): an absolute URL, or a path on "
+        "base_url's host like token_url.",
+    )
+    redirect_uri: str | None = Field(
+        None, description="The web inbox's callback as registered with the Fortnox app "
+        "(…/oauth/fortnox/callback); unset: the address the browser reached the inbox at.",
     )
     client_id: SecretStr | None = None
     client_secret: SecretStr | None = None

@@ -465,7 +465,9 @@ def webhook_serve(
         "--port", help="Port [default: [consent] webhook_port, 8787].")] = None,
 ) -> None:
     """Receive MailerLite's subscriber webhooks, verify their Signature, record consent changes
-    and push opt-outs; runs until stopped. Put it behind a TLS reverse proxy."""
+    and push opt-outs; runs until stopped. Put it behind a TLS reverse proxy. The same route
+    as ``dsar serve`` answers at [consent] webhook_path when the secret is set; this command
+    serves that route alone (no inbox)."""
     import signal
     import threading
 
@@ -473,25 +475,31 @@ def webhook_serve(
     from hub.core.errors import ConfigurationError
 
     opts = shared.options(ctx)
+    try:
+        from hub.web.webhook import WebhookServer
+    except ImportError as exc:  # installed without the web extra
+        raise shared.fail(f"the webhook needs the web extra ({exc.name} is missing): "
+                          "pip install 'dsar-hub[web]'") from None
     with shared.environment(opts) as (settings, connectors):
         consent = _consent_settings(settings, opts)
         engine = _database(settings, opts)
         try:
-            server, worker = build(settings, connectors, consent, engine, host=host, port=port)
+            app, worker = build(settings, connectors, consent, engine)
         except ConfigurationError as exc:
             raise shared.fail(str(exc), shared.ExitCode.USAGE) from None
+        server = WebhookServer(app, host or consent.webhook_host,
+                               consent.webhook_port if port is None else port, worker=worker)
         try:
             server.start()
         except OSError as exc:
             raise shared.fail(f"cannot listen on {host or consent.webhook_host}:"
-                            f"{port if port is not None else consent.webhook_port}: "
-                            f"{exc.strerror}", shared.ExitCode.USAGE) from None
-        worker.start()
-        worker.wake()  # push what earlier deliveries left pending
+                              f"{port if port is not None else consent.webhook_port}: "
+                              f"{exc.strerror}", shared.ExitCode.USAGE) from None
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
         err = shared.console(stderr=True)
-        err.print(f"Listening for MailerLite webhooks on {server.url} (Ctrl+C to stop)")
+        err.print(f"Listening for MailerLite webhooks on {shared.escaped(server.url)} "
+                  "(Ctrl+C to stop)", soft_wrap=True)
         if server.host not in ("127.0.0.1", "::1", "localhost"):
             err.print("[yellow]warning:[/] serving on a public address: terminate TLS in a "
                       "reverse proxy in front of it")
@@ -501,8 +509,7 @@ def webhook_serve(
         except KeyboardInterrupt:
             pass
         finally:
-            server.stop()
-            worker.stop()
+            server.stop()  # the worker stops with it
         counts = server.app.counts
         err.print(f"Stopped: {counts['accepted']} deliveries applied, {counts['duplicate']} "
                   f"duplicates, {counts['rejected']} rejected")

@@ -5,6 +5,7 @@
     dsar requests show ID
     dsar requests extend ID --reason "..." [--told-on DATE] [--months 2] [--lang sv|en]
     dsar requests close ID
+    dsar requests sent ID [--on YYYY-MM-DD] [--how e-post|post]
     dsar requests export --csv [--out FILE]
     dsar requests review ID [--exclude REF] [--include REF[:FIELD]] [--redact REF:FIELD] [--approve]
     dsar requests review ID [--approve REF ...]      (an erasure's weak matches)
@@ -245,12 +246,15 @@ def show_request(
     from rich.table import Table
 
     from hub.cli.shared import shown
+    from hub.requests.sent import sent_answer
     from hub.store.ledger import local_today
 
     with _ledger(ctx) as ledger:
         request = ledger.get(request_id)
+    sent = sent_answer(request)
     if _wants_json(ctx):
-        typer.echo(json.dumps(request.as_dict(), ensure_ascii=False))
+        typer.echo(json.dumps({**request.as_dict(), "answer_sent": sent.as_dict() if sent
+                               else None}, ensure_ascii=False))
         return
     today = local_today()
     out = console()
@@ -271,6 +275,7 @@ def show_request(
         ("deadline", _deadline_cell(request, today)),
         ("verified by", shown(request.verified_by or "-")),
         ("closed", request.closed_at.isoformat() if request.closed_at else "-"),
+        ("answer sent", f"{sent.on} ({shown(sent.how)})" if sent else "-"),
     ]
     for label, value in rows:
         facts.add_row(label, value)
@@ -370,6 +375,49 @@ def _close_erasure(ctx: typer.Context, request_id: str, note: str | None, force:
             raise fail(f"request {request_id} is closed already")
     except InvalidInput as exc:
         raise fail(str(exc), ExitCode.USAGE) from None
+
+
+@requests_app.command("sent")
+def sent_command(
+    ctx: typer.Context,
+    request_id: Annotated[str, typer.Argument(metavar="ID", help="The request id.")],
+    on: Annotated[str | None, typer.Option(
+        "--on", help="Day the answer was sent (YYYY-MM-DD) [default: today].",
+        show_default=False)] = None,
+    how: Annotated[str, typer.Option(
+        "--how", help="How it was sent, in a word or two (no address).")] = "e-post",
+) -> None:
+    """Record the day the answer was sent to the person (Art. 12(3) evidence) and close the
+    request when its work is done; refused while the documents are not written."""
+    from hub.cli.shared import shown
+    from hub.core.errors import InvalidInput
+    from hub.requests.erasure import open_stores
+    from hub.requests.sent import mark_sent
+
+    opts = options(ctx)
+    settings = settings_only(opts)
+    try:
+        day = date.fromisoformat(on) if on is not None else None
+    except ValueError:
+        raise typer.BadParameter(f"{on!r} is not a date (YYYY-MM-DD)", param_hint="--on") from None
+    try:
+        sent = mark_sent(open_stores(settings, sandbox=opts.sandbox),
+                         opts.out or settings.reports_dir, request_id, on=day, how=how,
+                         inventory=settings.inventory)
+    except InvalidInput as exc:  # unknown id, a date out of range, no documents yet
+        raise fail(str(exc), ExitCode.USAGE) from None
+    _log("answer of request %s recorded as sent on %s", sent.request_id, sent.answer.on)
+    if _wants_json(ctx):
+        typer.echo(json.dumps(sent.as_dict(), ensure_ascii=False))
+        return
+    out = console()
+    out.print(f"Answer of [bold]{sent.request_id}[/] sent on {sent.answer.on} "
+              f"({shown(sent.answer.how)})" + (": request closed." if sent.closed else "."))
+    if sent.kept_open:
+        out.print(f"[yellow]Still open:[/] {shown(sent.kept_open)}")
+    if sent.open_checks:
+        out.print("[yellow]Manual checks not marked done:[/] "
+                  + ", ".join(shown(name) for name in sent.open_checks))
 
 
 @requests_app.command("export")

@@ -160,6 +160,7 @@ def request_context(opts: Options, *, draft: bool = False) -> Iterator[RequestCo
     from hub.core.errors import ConfigurationError
     from hub.core.logs import register_secrets
     from hub.requests.context import RequestContext, shared_with_other_machines
+    from hub.store.credentials import SavedCredentials, with_saved_credentials
     from hub.store.db import open_database
     from hub.store.history_index import HistoryIndex
     from hub.store.keyed import Pseudonymiser, secret_path
@@ -176,6 +177,8 @@ def request_context(opts: Options, *, draft: bool = False) -> Iterator[RequestCo
             register_secrets(settings.processor(name).secret_values())
         engine = open_database(settings.ledger_url)
         state = connector_state(engine, settings.state_dir)
+        # keys saved in the web inbox fill what the configuration leaves empty
+        settings = with_saved_credentials(settings, SavedCredentials(state))
         # lookups read unsearchable histories through the hub's index (hub.store.history_index)
         index = HistoryIndex(engine, Pseudonymiser(engine, secret_path(settings.state_dir)))
         context = RequestContext(settings, connectors, {"state": state, "history_index": index},

@@ -1,5 +1,7 @@
-"""``dsar webhook serve``: the consent source pushes subscriber events, the hub applies them at
-once.
+"""The consent source pushes subscriber events, the hub applies them at once: what a delivery
+must carry to be applied, and what applying it does. The HTTP side (reading the body, its size
+and framing rules, the route at ``[consent] webhook_path``) is :mod:`hub.web.webhook`, served
+by ``dsar serve`` and by ``dsar webhook serve`` alike; this module knows no HTTP server.
 
 Why: polling (``dsar consent-sync``) finds an opt-out within minutes at best; a webhook carries
 it within about a minute (MailerLite batches deliveries per minute) and costs no API requests.
@@ -17,15 +19,13 @@ stays valid forever for a captured delivery. Two defences: (1) the SHA-256 of ev
 body is stored; the same body again (an attacker's replay or the source's own retry) is
 acknowledged with 200 but applied no second time; (2) the register ignores a picture of a
 subscriber older than the one it holds (``updated_at``), so re-sent old events cannot roll a
-newer state back. The endpoint should still sit behind a TLS reverse proxy: it binds to
-127.0.0.1 by default.
+newer state back. The endpoint should still sit behind a TLS reverse proxy.
 
 Malformed requests. The endpoint faces the internet, so whatever a client sends is answered
 with a 4xx and never reaches the 500 path (which tells the source to retry): a signature header
-that is not ASCII is no signature (401), a ``Content-Length`` that is not plain ASCII digits,
-appears twice with different values or promises more than arrives is 400, one above the limit
-413 for every method. A blank secret would let anyone sign, so the server refuses to start
-without a real one.
+that is not ASCII is no signature (401), a body that is not JSON is 400 (the framing rules are
+:mod:`hub.web.webhook`'s). A blank secret would let anyone sign, so :class:`WebhookApp` (and
+:func:`build`) refuse one.
 """
 
 from __future__ import annotations
@@ -34,10 +34,8 @@ import asyncio
 import hashlib
 import json
 import logging
-import re
 import threading
 from collections.abc import Callable, Sequence
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from sqlalchemy import Engine
@@ -59,10 +57,6 @@ from hub.store.suppression import SuppressionList
 
 log = logging.getLogger(__name__)
 
-#: a Content-Length the handler accepts: ASCII digits, short enough for ``int``
-_LENGTH = re.compile(r"[0-9]{1,18}")
-
-
 def installed_webhook(system: str) -> ConsentWebhook:
     """The webhook format of the installed connector named ``system``."""
     return source_webhook(discover().get(system), system)
@@ -78,7 +72,8 @@ def observations_from(payload: Any, system: str = DEFAULT_SOURCE,
 
 
 class WebhookApp:
-    """The request handling, independent of the HTTP server (tested directly and served)."""
+    """One delivery's handling, independent of the HTTP server (tested directly and served
+    by :mod:`hub.web.webhook`)."""
 
     def __init__(
         self,
@@ -154,77 +149,6 @@ class WebhookApp:
                      "changes": result.events, "changes_by_kind": dict(result.kinds)}
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server: _Server
-    timeout = 10
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """No access log with client data; the app logs what matters."""
-
-    def _answer(self, status: int, body: dict[str, Any]) -> None:
-        payload = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-
-    def _refuse(self, status: int, error: str) -> None:
-        """Answer an unreadable request and drop the connection (its body was not read, so
-        nothing after it on this connection can be trusted to start a new request)."""
-        self.close_connection = True
-        self._answer(status, {"error": error})
-
-    def _body(self) -> bytes | None:
-        """The request body, or None once a refusal has been answered.
-
-        ``Content-Length`` must be plain ASCII digits (``str.isdigit`` also accepts ``²`` and
-        other digits ``int`` refuses, and ``int`` refuses more than 4,300 of them); two
-        different values are refused (the classic request-smuggling shape). The size limit
-        holds for every method, so no request makes the server allocate what it announces.
-        """
-        values = self.headers.get_all("Content-Length") or []
-        if not values:
-            if self.command == "POST":
-                self._refuse(411, "Content-Length required")
-                return None
-            return b""
-        texts = {value.strip() for value in values}
-        if len(texts) > 1 or not all(_LENGTH.fullmatch(text) for text in texts):
-            self._refuse(400, "malformed Content-Length")
-            return None
-        length = int(texts.pop())
-        if length > self.server.app.max_body_bytes:
-            self._refuse(413, "body too large")
-            return None
-        body = self.rfile.read(length) if length else b""
-        if len(body) != length:
-            self._refuse(400, "the body is shorter than its Content-Length")
-            return None
-        return body
-
-    def _dispatch(self) -> None:
-        app = self.server.app
-        body = self._body()
-        if body is None:
-            return
-        try:
-            status, answer = app.handle(self.command, self.path,
-                                        self.headers.get(app.webhook.signature_header), body)
-        except Exception:  # answer 500 so the source retries; the next sync is the safety net
-            log.exception("webhook: could not apply a delivery")
-            status, answer = 500, {"error": "internal error; retry later"}
-        self._answer(status, answer)
-
-    do_POST = do_GET = do_PUT = do_DELETE = _dispatch
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    app: WebhookApp
-
-
 class PropagationWorker:
     """Pushes opt-outs recorded by webhooks in the background (the source waits only seconds
     for an answer)."""
@@ -260,53 +184,10 @@ class PropagationWorker:
                 log.exception("webhook: background propagation failed")
 
 
-class WebhookServer:
-    """The app on a threaded stdlib HTTP server (port 0 picks a free one, for tests)."""
-
-    def __init__(self, app: WebhookApp, host: str = "127.0.0.1", port: int = 8787) -> None:
-        self.app, self.host, self.requested_port = app, host, port
-        self._httpd: _Server | None = None
-        self._thread: threading.Thread | None = None
-
-    @property
-    def port(self) -> int:
-        if self._httpd is None:
-            raise RuntimeError("the webhook server is not running")
-        return int(self._httpd.server_address[1])
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}:{self.port}{self.app.path}"
-
-    def start(self) -> WebhookServer:
-        httpd = _Server((self.host, self.requested_port), _Handler)
-        httpd.app = self.app
-        self._httpd = httpd
-        self._thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.1},
-                                        name="webhook", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        httpd, self._httpd = self._httpd, None
-        if httpd is None:
-            return
-        httpd.shutdown()
-        httpd.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-
-    def __enter__(self) -> WebhookServer:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
-
-
 def build(settings: HubSettings, connectors: dict[str, type[Connector]],
-          consent: ConsentSettings, engine: Engine, *, host: str | None = None,
-          port: int | None = None) -> tuple[WebhookServer, PropagationWorker]:
-    """The server and its propagation worker as ``dsar webhook serve`` runs them."""
+          consent: ConsentSettings, engine: Engine) -> tuple[WebhookApp, PropagationWorker]:
+    """The delivery handling and its propagation worker, as ``dsar serve`` and
+    ``dsar webhook serve`` run them (the HTTP side is :mod:`hub.web.webhook`)."""
     source = connectors.get(consent.source)
     title = getattr(source, "title", consent.source)
     if consent.webhook_secret is None or not consent.webhook_secret.get_secret_value().strip():
@@ -334,6 +215,4 @@ def build(settings: HubSettings, connectors: dict[str, type[Connector]],
                      system=consent.source, system_title=title, webhook=webhook,
                      suppression=Suppression(SuppressionList(engine, path), path),
                      on_recorded=worker.wake)
-    server = WebhookServer(app, host or consent.webhook_host,
-                           consent.webhook_port if port is None else port)
-    return server, worker
+    return app, worker

@@ -10,6 +10,14 @@ connectors/fortnox/ for the URLs) and are never more generous than it:
   ``refresh_token``, ``scope``, ``expires_in`` (``access_token_ttl``), ``token_type``. The spent
   refresh token is dead at once: ``400 {"error": "invalid_grant", ...}``. Bad client → 401
   ``invalid_client`` (RFC 6749 §5.2).
+* ``GET /oauth-v1/auth`` — the authorisation page (https://www.fortnox.se/developer/authorization:
+  ``client_id``, ``redirect_uri``, ``scope``, ``state``, ``access_type=offline``,
+  ``response_type=code``) with an "Allow" and a "Deny" button; they send the browser back to
+  ``redirect_uri`` with ``code`` and ``state``, or ``error=access_denied`` and ``state``. An
+  unknown client or a missing ``redirect_uri`` gets an error page and no redirect (RFC 6749
+  §4.1.2.1). The same token endpoint then takes ``grant_type=authorization_code&code=…&
+  redirect_uri=…``: a code works once, within ten minutes, and only with the ``redirect_uri``
+  it was issued for (§4.1.3); it replaces the live refresh token, as a re-authorisation does.
 * ``/3/...`` needs ``Authorization: Bearer <access token>``; a missing, unknown or expired token
   answers 401 with an ``ErrorInformation`` body (capitalised keys, as some Fortnox answers have).
 * 25 requests per 5 seconds per access token, a sliding window (``rate_limit_requests`` /
@@ -33,6 +41,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import html
 import json
 import math
 import secrets
@@ -42,7 +51,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from datetime import date
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 from hub.sandbox.fixtures import load_fixture
 from hub.sandbox.server import (
@@ -62,6 +71,9 @@ CLIENT_ID = "sandbox-fortnox-client"
 CLIENT_SECRET = "sandbox-fortnox-secret"
 INITIAL_REFRESH_TOKEN = "sandbox-fortnox-refresh-0"
 TOKEN_PATH = "/oauth-v1/token"
+AUTH_PATH = "/oauth-v1/auth"
+#: how long an authorisation code may wait for its exchange (RFC 6749 §4.1.2: "10 minutes")
+CODE_LIFETIME_SECONDS = 600.0
 SCOPE = "customer invoice"
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 500
@@ -189,6 +201,8 @@ class TokenIssuer:
         self.access_token_ttl = ttl
         self.access_tokens: dict[str, float] = {}  # token -> expiry (monotonic)
         self.refreshes = 0
+        self.codes: dict[str, tuple[str, float]] = {}  # code -> (redirect_uri, expiry)
+        self.authorisations = 0  # codes exchanged
 
     def client_ok(self, header: str) -> bool:
         scheme, _, encoded = header.partition(" ")
@@ -203,6 +217,25 @@ class TokenIssuer:
             raise oauth_error(400, "invalid_grant", "Invalid refresh token")
         self.refreshes += 1
         self.refresh_token = str(uuid.uuid4())  # the spent one is dead from now on
+        access = f"sandbox-fortnox-access-{secrets.token_urlsafe(16)}"
+        self.access_tokens[access] = time.monotonic() + self.access_token_ttl
+        return {"access_token": access, "refresh_token": self.refresh_token, "scope": SCOPE,
+                "expires_in": math.ceil(self.access_token_ttl), "token_type": "bearer"}
+
+    def issue_code(self, redirect_uri: str) -> str:
+        code = f"sandbox-fortnox-code-{secrets.token_urlsafe(12)}"
+        self.codes[code] = (redirect_uri, time.monotonic() + CODE_LIFETIME_SECONDS)
+        return code
+
+    def exchange(self, code: str, redirect_uri: str) -> Obj:
+        """The authorization-code grant: the code is spent whatever the outcome (§4.1.2)."""
+        issued = self.codes.pop(code, None)
+        if issued is None or time.monotonic() > issued[1]:
+            raise oauth_error(400, "invalid_grant", "Invalid or expired authorization code")
+        if redirect_uri != issued[0]:
+            raise oauth_error(400, "invalid_grant", "redirect_uri does not match")
+        self.authorisations += 1
+        self.refresh_token = str(uuid.uuid4())  # a re-authorisation: the old one is dead
         access = f"sandbox-fortnox-access-{secrets.token_urlsafe(16)}"
         self.access_tokens[access] = time.monotonic() + self.access_token_ttl
         return {"access_token": access, "refresh_token": self.refresh_token, "scope": SCOPE,
@@ -258,6 +291,8 @@ class FortnoxServer(FakeAPIServer):
     def register_routes(self, router: Router) -> None:
         ref = r"(?P<ref>[^/]+)"
         router.add("POST", TOKEN_PATH, self._token)
+        router.add("GET", AUTH_PATH, self._authorize_page)
+        router.add("POST", AUTH_PATH, self._authorize_decision)
         router.add("GET", r"/3/customers/?", self._list_customers)
         router.add("GET", rf"/3/customers/{ref}", self._get_customer)
         router.add("PUT", rf"/3/customers/{ref}", self._put_customer)
@@ -284,8 +319,8 @@ class FortnoxServer(FakeAPIServer):
         return None
 
     def authenticate(self, request: Request) -> Response | None:
-        if request.path == TOKEN_PATH:
-            return None  # the token endpoint authenticates the client itself
+        if request.path in (TOKEN_PATH, AUTH_PATH):
+            return None  # the token endpoint authenticates the client; the page, the person
         token = _bearer(request)
         with self.state_lock:
             ok = token is not None and self.tokens.valid(token)
@@ -309,10 +344,58 @@ class FortnoxServer(FakeAPIServer):
     def _token(self, request: Request) -> Response:
         if not self.tokens.client_ok(request.headers.get("Authorization", "")):
             raise oauth_error(401, "invalid_client", "Invalid client credentials")
-        form = {k: v[-1] for k, v in parse_qs(request.body.decode("utf-8", "replace")).items()}
+        form = _form(request)
+        if form.get("grant_type") == "authorization_code":
+            return json_response(200, self.tokens.exchange(form.get("code", ""),
+                                                           form.get("redirect_uri", "")))
         if form.get("grant_type") != "refresh_token":
-            raise oauth_error(400, "unsupported_grant_type", "Only refresh_token is supported here")
+            raise oauth_error(400, "unsupported_grant_type",
+                              "Only authorization_code and refresh_token are supported here")
         return json_response(200, self.tokens.refresh(form.get("refresh_token", "")))
+
+    def _authorisation(self, params: Mapping[str, str]) -> tuple[str, str]:
+        """The checked ``redirect_uri`` and ``state`` of an authorisation request; an unknown
+        client or a bad ``redirect_uri`` is answered here, never by a redirect (§4.1.2.1)."""
+        redirect_uri = params.get("redirect_uri", "")
+        target = urlsplit(redirect_uri)
+        if params.get("client_id") != self.tokens.client_id:
+            raise _page(400, "Okänd integration (client_id).")
+        if target.scheme not in ("http", "https") or not target.netloc or target.fragment:
+            raise _page(400, "redirect_uri saknas eller är ogiltig.")
+        if params.get("response_type") != "code":
+            raise _page(400, "response_type måste vara code.")
+        return redirect_uri, params.get("state", "")
+
+    def _authorize_page(self, request: Request) -> Response:
+        params = {name: values[-1] for name, values in request.query.items()}
+        self._authorisation(params)
+        hidden = "".join(
+            f'<input type="hidden" name="{html.escape(name)}" value="{html.escape(value)}">'
+            for name, value in params.items() if name != "decision")
+        scope = html.escape(params.get("scope", ""))
+        body = (
+            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+            "<title>Fortnox (sandbox): authorise</title>"
+            '<link rel="icon" href="data:,"></head><body>'  # no favicon request (it needs a token)
+            "<h1>Fortnox (sandbox)</h1>"
+            f"<p>The integration asks for access to: <strong>{scope}</strong>.</p>"
+            f'<form method="post" action="{AUTH_PATH}">{hidden}'
+            '<button type="submit" name="decision" value="allow">Allow</button> '
+            '<button type="submit" name="decision" value="deny">Deny</button>'
+            "</form></body></html>")
+        return Response(status=200, raw=body.encode(), content_type="text/html; charset=utf-8")
+
+    def _authorize_decision(self, request: Request) -> Response:
+        params = _form(request)
+        redirect_uri, state = self._authorisation(params)
+        if params.get("decision") == "allow":
+            answer = {"code": self.tokens.issue_code(redirect_uri), "state": state}
+        else:
+            answer = {"error": "access_denied", "error_description": "The user denied access",
+                      "state": state}
+        separator = "&" if urlsplit(redirect_uri).query else "?"
+        return Response(status=302, headers={"Location": redirect_uri + separator +
+                                             urlencode(answer)})
 
     def revoke_access_tokens(self) -> None:
         with self.state_lock:
@@ -406,6 +489,18 @@ class FortnoxServer(FakeAPIServer):
         return json_response(200, {"Invoice": self._full_invoice(invoice)})
 
 
+def _form(request: Request) -> dict[str, str]:
+    body = request.body.decode("utf-8", "replace")
+    return {k: v[-1] for k, v in parse_qs(body, keep_blank_values=True).items()}
+
+
+def _page(status: int, message: str) -> HttpError:
+    body = (f"<!doctype html><html><head><meta charset=\"utf-8\"><title>Fortnox (sandbox)</title>"
+            f"</head><body><p>{html.escape(message)}</p></body></html>")
+    return HttpError(Response(status=status, raw=body.encode(),
+                              content_type="text/html; charset=utf-8"))
+
+
 def _bearer(request: Request) -> str | None:
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     return token.strip() if scheme.lower() == "bearer" and token.strip() else None
@@ -419,6 +514,7 @@ def build(options: SandboxOptions) -> FortnoxServer:
 SPEC = ProcessorSpec(
     name="fortnox",
     credentials={"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET,
-                 "refresh_token": INITIAL_REFRESH_TOKEN, "token_url": TOKEN_PATH},
+                 "refresh_token": INITIAL_REFRESH_TOKEN, "token_url": TOKEN_PATH,
+                 "auth_url": AUTH_PATH},
     build=build,
 )

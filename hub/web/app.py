@@ -27,6 +27,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from hub.requests.context import RequestContext
 from hub.requests.erasure import open_stores
 from hub.store.audit import AuditLog
+from hub.web import consent as consent_pages
+from hub.web import erasure
+from hub.web import review as review_pages
 from hub.web.auth import Gate
 from hub.web.base import (
     HERE,
@@ -41,6 +44,8 @@ from hub.web.base import (
 )
 from hub.web.lookups import LookupRunner
 from hub.web.pages import PAGES
+from hub.web.settings import ROUTES as SETTINGS_ROUTES
+from hub.web.webhook import WebhookRoute, webhook_receiver
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; "
@@ -161,10 +166,15 @@ def build_app(ctx: RequestContext, gate: Gate, *, secure: bool = False,
         Route("/requests/{request_id}/lookup/status", p["lookup_status"], methods=["GET"]),
         Route("/requests/{request_id}/tasks/{task}/done", p["task_done"], methods=["POST"]),
         Route("/requests/{request_id}/files/{name}", p["download"], methods=["GET"]),
+        *erasure.ROUTES,
+        *consent_pages.ROUTES,
+        *review_pages.ROUTES,
+        *SETTINGS_ROUTES,
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]
     app = Starlette(routes=routes, middleware=[
         Middleware(SecurityHeaders),
+        Middleware(WebhookRoute, receiver=webhook_receiver(ctx)),  # before the host check
         Middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts)),
     ])
     app.state.web = web

@@ -34,6 +34,7 @@ from hub.web.base import (
     state,
     texts,
 )
+from hub.web.review import answer_panel
 
 #: The inbox's status filter: its choices, the first the default.
 STATUS_FILTERS = ("open", "overdue", "closed", "all")
@@ -166,6 +167,7 @@ async def show_request(request: Request, session: Session, form: FormData | None
     return render(request, "request.html", session=session, r=found, today=today,
                   days_left=found.days_left(today), overdue=found.overdue(today),
                   tasks=_tasks(request, found), files=_files(request, found),
+                  answer=answer_panel(request, found),
                   running=run is not None and not run.finished,
                   can_look_up=found.status == "open" and found.type == "access"
                   and bool(found.subject_email),
