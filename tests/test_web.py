@@ -409,6 +409,18 @@ def test_serve_refuses_a_public_address_without_tls(host: str, tmp_path: Path) -
     assert "without TLS" in done.stderr
 
 
+def test_serve_refuses_a_port_in_use_before_printing_a_link(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        done = _serve("--port", str(taken.getsockname()[1]), tmp_path=tmp_path)
+    assert done.returncode == 2, done.stderr
+    assert "cannot listen" in done.stderr and "--port" in done.stderr
+    assert "login/link" not in done.stdout
+
+
 def test_serve_set_password_stores_a_hash(tmp_path: Path) -> None:
     done = _serve("--set-password", tmp_path=tmp_path, stdin="correct horse battery\n")
     assert done.returncode == 0, done.stderr

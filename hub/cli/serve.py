@@ -46,6 +46,22 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def _check_port_free(host: str, port: int) -> None:
+    """Refuse (exit 2) before printing a login link when the port is taken: uvicorn would
+    only find out after the link was shown, and end with its own error (exit 1)."""
+    import socket
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host.strip("[]"), port))
+        except OSError as exc:
+            raise fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}; another "
+                       "program (or another dsar serve) uses it. Choose one with --port",
+                       ExitCode.USAGE) from None
+
+
 def _read_password() -> str:
     """The new password: typed twice on a terminal, else the first line of stdin (scripts)."""
     if sys.stdin.isatty():
@@ -106,6 +122,7 @@ def serve_command(
         raise fail(f"the web inbox needs the web extra ({exc.name} is missing): "
                    "pip install 'dsar-hub[web]'") from None
 
+    _check_port_free(host, port)
     with request_context(opts, draft=draft) as env:
         gate = Gate(stored_password(env.settings.state_dir))
         allowed = LOOPBACK_NAMES if host in LOOPBACK_NAMES else ("*",)
@@ -118,6 +135,10 @@ def serve_command(
                                         else ""), soft_wrap=True)
         out.print(f"One-time login link: {scheme}://{escaped(shown_host)}:{port}/login/link?"
                   f"token={gate.login_token}", soft_wrap=True)
+        if env.settings.consent.webhook_secret is not None:
+            out.print(f"MailerLite webhook: POST {scheme}://{escaped(shown_host)}:{port}"
+                      f"{escaped(env.settings.consent.webhook_path)} (signature checked)",
+                      soft_wrap=True)
         sys.stdout.flush()
         if not is_loopback(host) and not tls:
             console(stderr=True).print("[yellow]warning:[/] serving without TLS on a "
