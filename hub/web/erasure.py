@@ -35,6 +35,7 @@ from hub.requests.erasure import (
     NotApprovable,
     parse_ref,
     plan_rows,
+    with_approvals,
 )
 from hub.requests.erasure.stores import refuse_if_restricted
 from hub.requests.erasure.tasks import resumable_request
@@ -49,7 +50,6 @@ from hub.web.erasures import (
     Phase,
     Recorder,
     refusals,
-    with_approvals,
 )
 
 #: The documents of an erasure a browser may download (besides the Art. 19 letters).

@@ -22,7 +22,7 @@ import secrets
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from enum import StrEnum
 
 from hub.core.errors import InvalidInput
@@ -32,11 +32,10 @@ from hub.requests.erasure import (
     ErasureProposal,
     ErasureResult,
     NotApprovable,
-    build_plan,
     carry_out,
     propose_erasure,
 )
-from hub.requests.erasure.plan import check_approvals, merged
+from hub.requests.erasure.plan import check_approvals
 
 log = logging.getLogger(__name__)
 
@@ -161,23 +160,6 @@ class ErasureRunner:
             run.result, run.phase = result, Phase.FINISHED
         record("erasure.executed", approved=list(proposal.approve), closed=result.closed,
                states=result.as_dict()["states"], verified=result.verification.ok)
-
-
-def with_approvals(ctx: RequestContext, proposal: ErasureProposal,
-                   approve: Sequence[str]) -> ErasureProposal:
-    """``proposal`` with the weak matches ``approve`` approved, planned from the same lookup
-    the person was shown (no second lookup between what they saw and what runs), exactly as
-    :func:`~hub.requests.erasure.propose_erasure` plans an ``--approve``: a ref that is not a
-    weak match found now, or is someone else's record, raises
-    :class:`~hub.requests.erasure.NotApprovable` (nothing changed)."""
-    earlier = proposal.approved
-    approved = earlier | frozenset(approve)
-    plan = build_plan(proposal.lookup, ctx.settings.retention, ctx.settings.inventory,
-                      proposal.today, approved=approved)
-    check_approvals(approve, plan, earlier)
-    current = proposal.stores.actions.plan(proposal.existing.id) if proposal.existing else []
-    return replace(proposal, plan=plan, preview=merged(current, plan.actions, approved),
-                   approve=tuple(approve), approved=approved)
 
 
 def refusals(proposal: ErasureProposal, approve: Sequence[str]) -> dict[str, str]:

@@ -181,8 +181,23 @@ async def propose_erasure(ctx: RequestContext, subject: Subject, *,
     existing = (stores.ledger.get(request_id) if request_id
                 else stores.ledger.find_open_request(subject.email, RequestType.ERASURE))
     earlier = approved_refs(stores.ledger, existing.id) if existing else frozenset()
-    approved = earlier | frozenset(approve)
     lookup = await look_up(subject, ctx.settings, ctx.connectors, **ctx.connector_options)
+    return _planned(ctx, subject, today, stores, existing, lookup, approve, earlier)
+
+
+def with_approvals(ctx: RequestContext, proposal: ErasureProposal,
+                   approve: Sequence[str]) -> ErasureProposal:
+    """``proposal`` with the weak matches ``approve`` approved as well, planned from the same
+    lookup (no second lookup between the plan a person was shown and what runs), checked as
+    :func:`propose_erasure` checks its ``approve``."""
+    return _planned(ctx, proposal.subject, proposal.today, proposal.stores, proposal.existing,
+                    proposal.lookup, approve, proposal.approved)
+
+
+def _planned(ctx: RequestContext, subject: Subject, today: date, stores: ErasureStores,
+             existing: LedgerRequest | None, lookup: Report, approve: Sequence[str],
+             earlier: frozenset[str]) -> ErasureProposal:
+    approved = earlier | frozenset(approve)
     plan = build_plan(lookup, ctx.settings.retention, ctx.settings.inventory, today,
                       approved=approved)
     check_approvals(approve, plan, earlier)
