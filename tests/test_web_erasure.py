@@ -237,7 +237,7 @@ def test_only_the_approved_weak_match_is_erased_and_a_resume_repeats_nothing(
     assert approvals == [ANNAS_DUPLICATE]
 
     result = client.get(f"/requests/{request_id}/erasure").text
-    assert 'id="result-h"' in result and "stripe" in result and "klar:" in result
+    assert 'id="result-h"' in result and "Stripe" in result and "klar:" in result
     assert f'href="/requests/{request_id}#tasks"' in result
     letters = re.findall(rf'href="/requests/{request_id}/erasure/files/([^"]+)"', result)
     assert "report.html" in letters and "cover-letter.txt" in letters

@@ -28,7 +28,7 @@ from hub.requests.context import RequestContext
 from hub.requests.erasure import open_stores
 from hub.store.audit import AuditLog
 from hub.web import consent as consent_pages
-from hub.web import erasure
+from hub.web import erasure, rectification
 from hub.web import review as review_pages
 from hub.web.auth import Gate
 from hub.web.base import (
@@ -170,6 +170,7 @@ def build_app(ctx: RequestContext, gate: Gate, *, secure: bool = False,
         *consent_pages.ROUTES,
         *review_pages.ROUTES,
         *SETTINGS_ROUTES,
+        *rectification.ROUTES,
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]
     app = Starlette(routes=routes, middleware=[

@@ -29,6 +29,7 @@ from starlette.routing import Route
 
 from hub.core.errors import InvalidInput
 from hub.core.request_types import RequestType
+from hub.reports.erasure import system_title
 from hub.requests.erasure import (
     EXCLUDED,
     ErasureProposal,
@@ -37,8 +38,9 @@ from hub.requests.erasure import (
     plan_rows,
     with_approvals,
 )
+from hub.requests.erasure.report import is_art19
 from hub.requests.erasure.stores import refuse_if_restricted
-from hub.requests.erasure.tasks import resumable_request
+from hub.requests.erasure.tasks import recipient_of, resumable_request
 from hub.store.erasure_actions import ActionState, PlannedAction
 from hub.store.ledger import LedgerRequest, UnknownRequest
 from hub.store.restrictions import RestrictionRegister
@@ -150,6 +152,22 @@ def _by_processor(plan: Sequence[PlannedAction]) -> dict[str, dict[str, int]]:
     return dict(sorted(found.items()))
 
 
+def _titles(request: Request, plan: Sequence[PlannedAction]) -> dict[str, str]:
+    """The plan's systems by the names the owner knows them by (the inventory's, in the
+    page's language; an Art. 19 letter by its recipient), instead of configuration keys."""
+    web, lang = state(request), language(request)
+    inventory = web.ctx.settings.inventory
+    words = texts(lang)
+    titles = {}
+    for action in plan:
+        if action.processor in titles:
+            continue
+        titles[action.processor] = (
+            words["erasure.letter_to"].format(recipient=recipient_of(action))
+            if is_art19(action) else system_title(action.processor, inventory, lang))
+    return titles
+
+
 def _report_folder(request: Request, found: LedgerRequest) -> Path | None:
     """The folder the ledger recorded for the request's newest erasure answer, if it lies
     inside the report folder."""
@@ -186,10 +204,12 @@ def _page(request: Request, session: Session, found: LedgerRequest, *, status: i
         values = {"rows": plan_rows([*proposal.preview, *proposal.plan.excluded],
                                     proposal.plan.matches, proposal.approved),
                   "review": _review(proposal), "subject": _subject_identity(proposal),
-                  "unreachable": sorted(proposal.plan.unreachable), "excluded": EXCLUDED}
+                  "unreachable": sorted(proposal.plan.unreachable), "excluded": EXCLUDED,
+                  "titles": _titles(request, [*proposal.preview, *proposal.plan.excluded])}
     if run is not None and run.phase is Phase.FINISHED and run.result is not None:
         result = run.result
         values = {"outcome": _by_processor(result.plan), "verification": result.verification,
+                  "titles": _titles(request, result.plan),
                   "unreachable": sorted(result.unreachable), "closed": result.closed,
                   "open_tasks": sum(1 for a in result.plan if a.state in (
                       ActionState.MANUAL_OPEN.value, ActionState.FAILED.value))}
@@ -256,10 +276,11 @@ async def erasure_status(request: Request, session: Session, form: FormData | No
     processors = []
     if run.phase is Phase.EXECUTING:
         plan = state(request).stores.actions.plan(run.request_id)
+        titles = _titles(request, plan)
         for name, states in _by_processor(plan).items():
             label = " · ".join(f"{words.get('erasure_state.' + s, s)}: {n}"
                                for s, n in sorted(states.items()))
-            processors.append({"name": name, "label": label})
+            processors.append({"name": titles.get(name, name), "label": label})
     return JSONResponse({"finished": not run.running, "phase": run.phase.value,
                          "state_label": words[f"erasure_phase.{run.phase.value}"],
                          "processors": processors}, headers={"Cache-Control": "no-store"})
