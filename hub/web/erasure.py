@@ -12,13 +12,17 @@
 
 Running it again resumes the request's saved plan and never repeats a completed action (the
 use-case's guarantee); a subject whose processing is restricted (Art. 18) is refused before
-anything is contacted. Each step leaves an audit entry saying it was done via the web.
+anything is contacted. Each step leaves an audit entry saying it was done via the web. Both
+halves of the use-case (:func:`~hub.requests.erasure.propose_erasure`, then
+:func:`~hub.requests.erasure.carry_out`) run in the background (:mod:`.runs`), and the
+progress of an execution is read from the ledger's plan, whose states are committed before and
+after each call to a processor.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,15 +33,20 @@ from starlette.routing import Route
 
 from hub.core.errors import InvalidInput
 from hub.core.request_types import RequestType
+from hub.core.subject import Subject
 from hub.reports.erasure import system_title
 from hub.requests.erasure import (
     EXCLUDED,
     ErasureProposal,
+    ErasureResult,
     NotApprovable,
+    carry_out,
     parse_ref,
     plan_rows,
+    propose_erasure,
     with_approvals,
 )
+from hub.requests.erasure.plan import check_approvals
 from hub.requests.erasure.report import is_art19
 from hub.requests.erasure.stores import refuse_if_restricted
 from hub.requests.erasure.tasks import recipient_of, resumable_request
@@ -46,13 +55,7 @@ from hub.store.ledger import LedgerRequest, UnknownRequest
 from hub.store.restrictions import RestrictionRegister
 from hub.web.auth import Session
 from hub.web.base import field, guarded, language, redirect, render, state, texts
-from hub.web.erasures import (
-    ErasureRun,
-    ErasureRunner,
-    Phase,
-    Recorder,
-    refusals,
-)
+from hub.web.runs import Phase, PlannedRun, PlannedRunner
 
 #: The documents of an erasure a browser may download (besides the Art. 19 letters).
 ERASURE_DOWNLOADS = {"report.html": "text/html; charset=utf-8",
@@ -62,13 +65,18 @@ LETTER = re.compile(r"art19-[a-z0-9]+(?:-[a-z0-9]+)*\.txt")
 
 _RUNNABLE = (ActionState.PLANNED.value, ActionState.FAILED.value)
 
+Run = PlannedRun[ErasureProposal, ErasureResult]
+#: What a run reports when a half ends: an audit entry's action and details.
+Recorder = Callable[..., None]
 
-def runner(request: Request) -> ErasureRunner:
+
+def runner(request: Request) -> PlannedRunner[ErasureProposal, ErasureResult]:
     """The server's erasure runs, made on first use (one per app)."""
     app_state = request.app.state
-    found: ErasureRunner | None = getattr(app_state, "erasures", None)
+    found: PlannedRunner[ErasureProposal, ErasureResult] | None = getattr(
+        app_state, "erasures", None)
     if found is None:
-        found = app_state.erasures = ErasureRunner(state(request).ctx)
+        found = app_state.erasures = PlannedRunner("erasure")
     return found
 
 
@@ -78,6 +86,21 @@ def _get(request: Request) -> LedgerRequest | None:
     except UnknownRequest:
         return None
     return found if found.type == RequestType.ERASURE.value else None
+
+
+def refusals(proposal: ErasureProposal, approve: Sequence[str]) -> dict[str, str]:
+    """Each ref of ``approve`` the use-case refuses, with why: ``not_found`` (no weak match
+    found now), ``not_the_subject`` (someone else's record) or ``not_weak`` (matched on the
+    verified address: nothing to approve)."""
+    refused = {}
+    for ref in approve:
+        try:
+            check_approvals([ref], proposal.plan, proposal.approved)
+        except NotApprovable:
+            match = proposal.plan.matches.get(ref)
+            refused[ref] = ("not_found" if match is None else
+                            "not_the_subject" if match.conflict else "not_weak")
+    return refused
 
 
 def _not_found(request: Request, session: Session) -> Response:
@@ -259,7 +282,18 @@ async def start_plan(request: Request, session: Session, form: FormData | None) 
         web.record("erasure.plan_refused", request_id=found.id, subject_email=email,
                    reason="restricted (GDPR Art. 18)")
         return _page(request, session, found, status=409, restricted=restricted)
-    if runner(request).plan(found.id, email, _recorder(request, found)) is None:
+    ctx, record, subject = web.ctx, _recorder(request, found), Subject.from_email(email)
+
+    def built(proposal: ErasureProposal) -> None:
+        record("erasure.plan_built", actions=len(proposal.preview),
+               weak_matches=sum(1 for item in proposal.review
+                                if item.status == "awaiting-review"),
+               unreachable=sorted(proposal.plan.unreachable))
+
+    started = runner(request).plan(
+        found.id, lambda: propose_erasure(ctx, subject, request_id=found.id), built=built,
+        refused=lambda reason: record("erasure.plan_refused", reason=reason))
+    if started is None:
         return render(request, "error.html", status=409, session=session,
                       message_key="erasure.busy", back=f"/requests/{found.id}/erasure")
     return redirect(f"/requests/{found.id}/erasure")
@@ -287,7 +321,7 @@ async def erasure_status(request: Request, session: Session, form: FormData | No
 
 
 def _waiting(request: Request, session: Session, found: LedgerRequest,
-             form: FormData | None) -> ErasureRun | Response:
+             form: FormData | None) -> Run | Response:
     """The run whose plan the form confirms, or the page that says why it cannot be."""
     run = runner(request).get(found.id)
     if run is None or run.phase is not Phase.PLANNED or run.proposal is None \
@@ -310,7 +344,7 @@ def _approvals(form: FormData | None) -> list[str] | None:
         return None
 
 
-def _checked(request: Request, session: Session, found: LedgerRequest, run: ErasureRun,
+def _checked(request: Request, session: Session, found: LedgerRequest, run: Run,
              form: FormData | None) -> ErasureProposal | Response:
     """The run's proposal with the ticked weak matches approved, or the plan page again with
     the use-case's refusal next to each refused one (400, nothing changed)."""
@@ -356,8 +390,23 @@ async def execute(request: Request, session: Session, form: FormData | None) -> 
     proposal = _checked(request, session, found, run, form)
     if isinstance(proposal, Response):
         return proposal
-    if not runner(request).execute(run, proposal, lang=language(request),
-                                   record=_recorder(request, found)):
+    ctx, lang, record = state(request).ctx, language(request), _recorder(request, found)
+    approved = list(proposal.approve)
+
+    def confirmed(chosen: ErasureProposal) -> None:
+        # before the run starts: a run that closes the request hashes the address in every
+        # entry about it, and an entry written after that would keep it
+        if approved:
+            record("erasure.approvals", approved=approved)
+        record("erasure.confirmed", to_erase=len(chosen.runnable))
+
+    def finished(result: ErasureResult) -> None:
+        record("erasure.executed", approved=approved, closed=result.closed,
+               states=result.as_dict()["states"], verified=result.verification.ok)
+
+    if not runner(request).execute(run, proposal, lambda p: carry_out(ctx, p, lang=lang),
+                                   confirmed=confirmed, finished=finished,
+                                   failed=lambda _: record("erasure.failed")):
         return render(request, "error.html", status=409, session=session,
                       message_key="erasure.plan_changed", back=f"/requests/{found.id}/erasure")
     return redirect(f"/requests/{found.id}/erasure")

@@ -331,13 +331,16 @@ async def execute(request: Request, session: Session, form: FormData | None) -> 
         record("rectification.executed", closed=result.closed, states=states,
                verified=not result.problems, notified=list(result.notified))
 
+    def confirmed(confirmed_proposal: RectificationProposal) -> None:
+        # before the run starts, so the history reads confirmed → executed
+        record("rectification.confirmed", fields=list(confirmed_proposal.changes.fields),
+               to_correct=len(confirmed_proposal.runnable))
+
     if not runner(request).execute(run, proposal, lambda p: carry_out(ctx, p, lang=lang),
-                                   finished=finished,
+                                   confirmed=confirmed, finished=finished,
                                    failed=lambda _: record("rectification.failed")):
         return _error(request, session, 409, "rectification.plan_changed",
                       f"/requests/{found.id}/rectification")
-    record("rectification.confirmed", fields=list(proposal.changes.fields),
-           to_correct=len(proposal.runnable))
     return redirect(f"/requests/{found.id}/rectification")
 
 

@@ -1,6 +1,7 @@
 """A use-case in two halves run from the browser in the background: a plan, then (once a person
 has confirmed it) its execution. Any right whose use-case is split that way (plan, decide,
-carry out) can use it; the rectification pages do (:mod:`.rectification`).
+carry out) can use it; the erasure pages (:mod:`.erasure`) and the rectification pages
+(:mod:`.rectification`) do.
 
 Each half takes seconds to minutes (a lookup, the processors' rate limits, a second lookup to
 verify), longer than a browser waits for a page. So each runs in a thread of its own with its
@@ -116,15 +117,19 @@ class PlannedRunner(Generic[P, R]):
         return run
 
     def execute(self, run: PlannedRun[P, R], proposal: P,
-                work: Callable[[P], Coroutine[Any, Any, R]], *, finished: Hook | None = None,
-                failed: Hook | None = None) -> bool:
+                work: Callable[[P], Coroutine[Any, Any, R]], *, confirmed: Hook | None = None,
+                finished: Hook | None = None, failed: Hook | None = None) -> bool:
         """Carry out ``proposal`` (the confirmed plan of ``run``) with ``work``; False when
         ``run`` is no longer the request's plan waiting for confirmation (built again, or
-        started already: a second click executes nothing)."""
+        started already: a second click executes nothing). ``confirmed`` gets the proposal
+        once it is this run's to execute and before ``work`` starts, for entries that must
+        come before anything the execution writes; ``finished`` the result, ``failed`` the
+        exception."""
         with self._lock:
             if self.runs.get(run.request_id) is not run or run.phase is not Phase.PLANNED:
                 return False
             run.phase, run.proposal = Phase.EXECUTING, proposal
+        _quiet(confirmed, proposal)
         threading.Thread(target=self._execute, args=(run, proposal, work, finished, failed),
                          name=f"{self.name}-{run.request_id}", daemon=True).start()
         return True
