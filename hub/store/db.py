@@ -24,9 +24,17 @@ from hub.store.schema import upgrade
 def _private_sqlite_file(path: Path) -> None:
     """Create the database file owner-only (0600) before SQLite does, whatever the umask or
     the folder's mode: it holds subject addresses and processor tokens. SQLite gives its
-    ``-wal`` and ``-shm`` files the database file's mode, so they follow."""
+    ``-wal`` and ``-shm`` files the database file's mode, so they follow.
+
+    An existing database file is never opened here, only its mode changed: POSIX drops all of
+    a process's locks on a file when it closes *any* descriptor of it. Opening and closing the
+    file while this process's SQLite connections hold it (a second engine in a running
+    ``dsar serve``) would drop their locks; the next ``dsar`` command would then take itself
+    for the last user, delete the WAL under the server, and the server's writes would be
+    lost."""
     make_private_dir(path.parent)
-    os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
     for companion in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
         with contextlib.suppress(FileNotFoundError):
             if companion.stat().st_mode & 0o077:
