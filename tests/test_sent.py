@@ -126,8 +126,9 @@ def test_sending_closes_an_access_request_and_keeps_the_evidence(
     (TODAY + timedelta(days=1), "e-post", "after today"),
     (TODAY - timedelta(days=30), "e-post", "before the request was received"),
     (None, "", "say how"),
-    (None, "mejl till anna.svensson@example.se", "not where to"),
-    (None, "post " * 20, "at most"),
+    (None, "mejl till anna.svensson@example.se", "e-post or post"),
+    (None, "post " * 20, "e-post or post"),
+    (None, "fax", "e-post or post"),
 ])
 def test_a_day_or_a_how_that_cannot_be_is_refused_and_nothing_is_recorded(
         ctx: RequestContext, stores: ErasureStores, on: date | None, how: str,

@@ -159,6 +159,9 @@ def test_a_task_is_marked_done_from_the_persons_page(client: TestClient, gate: G
     assert (row.state, row.receipt) == ("manual-done", "Unsubscribed in Paloma <today>")
     [entry] = [e for e in _audit(context).entries() if e.action == "consent.task_done"]
     assert entry.details_data["task"] == task and entry.details_data["destination"] == "paloma"
+    again = client.post(url, data={"csrf": csrf, "note": "again", "email": ANNA})
+    assert again.status_code == 200 and "redan markerad som klar" in again.text
+    assert len([e for e in _audit(context).entries() if e.action == "consent.task_done"]) == 1
     assert client.post("/consent/tasks/999999/done",
                        data={"csrf": csrf, "note": "x"}).status_code == 404
 

@@ -158,7 +158,7 @@ def test_the_plan_is_shown_and_nothing_changes_before_erase_now(
     assert "Uppgift för hand" in plan
     # each weak match on its own, with both people's identifying fields side by side
     weak = plan[plan.index('id="weak-h"'):]
-    assert f'value="{ANNAS_DUPLICATE}"' in weak and "address +kurs" in weak
+    assert f'value="{ANNAS_DUPLICATE}"' in weak and "personens adress +kurs" in weak
     assert "Personen som begär" in weak and "Den här posten" in weak
     assert "Erik Svensson" in weak and ERIK_MAIL in weak
     assert re.search(rf'value="{re.escape(ERIK)}"[^>]* disabled', weak)

@@ -385,7 +385,7 @@ def sent_command(
         "--on", help="Day the answer was sent (YYYY-MM-DD) [default: today].",
         show_default=False)] = None,
     how: Annotated[str, typer.Option(
-        "--how", help="How it was sent, in a word or two (no address).")] = "e-post",
+        "--how", help="How it was sent: e-post or post.")] = "e-post",
 ) -> None:
     """Record the day the answer was sent to the person (Art. 12(3) evidence) and close the
     request when its work is done; refused while the documents are not written."""

@@ -40,11 +40,9 @@ from hub.store.ledger import LedgerRequest, RequestClosed, RequestStatus, local_
 #: ``request_events.kind`` (and audit action) of an answer sent to the data subject.
 ANSWER_SENT = "answer_sent"
 
-#: How an answer usually leaves: the web form offers these (the CLI takes any short text).
+#: How an answer leaves: the only values recorded (the web form offers them, the CLI takes them).
 SENT_BY = ("e-post", "post")
 
-#: The longest ``how`` accepted: a word or two, not a note.
-MAX_HOW = 60
 
 #: The documents the person receives, per request type, in the order a preview lists them.
 #: Access and erasure answers are a report and the reply e-mail's text; the other rights are
@@ -183,15 +181,15 @@ def check_sent_on(request: LedgerRequest, on: date, *, today: date | None = None
 
 
 def check_how(how: str) -> str:
-    """``how`` as recorded: a short word (e-post, post), never an address."""
-    how = " ".join(how.split())
+    """``how`` as recorded: one of :data:`SENT_BY` (the web form's choices; the CLI takes the
+    same), so the history never holds an address or a number and reads the same whoever
+    recorded it."""
+    how = " ".join(how.split()).lower()
     if not how:
-        raise InvalidInput("say how the answer was sent (e.g. e-post or post)")
-    if len(how) > MAX_HOW:
-        raise InvalidInput(f"say how the answer was sent in at most {MAX_HOW} characters")
-    if "@" in how or any(ch.isdigit() for ch in how):
-        raise InvalidInput("say how the answer was sent (e-post, post), not where to: the "
-                           "history keeps no addresses or numbers")
+        raise InvalidInput("say how the answer was sent: " + " or ".join(SENT_BY))
+    if how not in SENT_BY:
+        raise InvalidInput(f"say how the answer was sent: {' or '.join(SENT_BY)} (the history "
+                           "keeps no addresses, numbers or free text)")
     return how
 
 

@@ -72,6 +72,8 @@ CLIENT_SECRET = "sandbox-fortnox-secret"
 INITIAL_REFRESH_TOKEN = "sandbox-fortnox-refresh-0"
 TOKEN_PATH = "/oauth-v1/token"
 AUTH_PATH = "/oauth-v1/auth"
+#: the web inbox's callback, the one redirect address the sandbox's app has "registered"
+CALLBACK_PATH = "/oauth/fortnox/callback"
 #: how long an authorisation code may wait for its exchange (RFC 6749 §4.1.2: "10 minutes")
 CODE_LIFETIME_SECONDS = 600.0
 SCOPE = "customer invoice"
@@ -362,6 +364,10 @@ class FortnoxServer(FakeAPIServer):
             raise _page(400, "Okänd integration (client_id).")
         if target.scheme not in ("http", "https") or not target.netloc or target.fragment:
             raise _page(400, "redirect_uri saknas eller är ogiltig.")
+        # Fortnox sends the browser only to the app's registered address; the sandbox's app
+        # is a web inbox on whatever address it was reached at, so its path is what counts
+        if target.path != CALLBACK_PATH:
+            raise _page(400, "redirect_uri är inte registrerad för integrationen.")
         if params.get("response_type") != "code":
             raise _page(400, "response_type måste vara code.")
         return redirect_uri, params.get("state", "")

@@ -164,16 +164,20 @@ async def task_done(request: Request, session: Session, form: FormData | None) -
     error = ("consent_errors.note_missing" if not note else
              "consent_errors.note_too_long" if len(note) > 300 else None)
     if error is None:
+        register = ConsentRegister(web.stores.ledger.engine)
+        was_open = any(t.id == task_id for t in await run_in_threadpool(register.open_tasks))
         try:
-            task = await run_in_threadpool(
-                ConsentRegister(web.stores.ledger.engine).resolve_task, task_id, note)
+            task = await run_in_threadpool(register.resolve_task, task_id, note)
         except KeyError:
             return render(request, "error.html", status=404, session=session,
                           message_key="consent_errors.unknown_task", back="/consent")
-        web.record("consent.task_done", task=task.id, destination=task.destination,
-                   subject=task.email)
+        if was_open:  # a second click (or another tab) changes nothing and records nothing
+            web.record("consent.task_done", task=task.id, destination=task.destination,
+                       subject=task.email)
         if subject is not None:
-            return _person(request, session, subject.email, notice="consent.task_marked")
+            return _person(request, session, subject.email,
+                           notice="consent.task_marked" if was_open
+                           else "consent.task_already_done")
         return redirect("/consent#tasks")
     if subject is not None:
         return _person(request, session, subject.email, status=400,

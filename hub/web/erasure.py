@@ -56,6 +56,7 @@ from hub.store.restrictions import RestrictionRegister
 from hub.web.auth import Session
 from hub.web.base import field, guarded, language, redirect, render, state, texts
 from hub.web.runs import Phase, PlannedRun, PlannedRunner
+from hub.web.wording import in_language
 
 #: The documents of an erasure a browser may download (besides the Art. 19 letters).
 ERASURE_DOWNLOADS = {"report.html": "text/html; charset=utf-8",
@@ -138,15 +139,18 @@ def _subject_identity(proposal: ErasureProposal) -> dict[str, list[str]]:
     return shown
 
 
-def _review(proposal: ErasureProposal) -> list[dict[str, Any]]:
+def _review(proposal: ErasureProposal, lang: str) -> list[dict[str, Any]]:
     """The weak matches, one by one: whose each looks like and whether it may be approved."""
     items = []
     for item in proposal.review:
-        identity = item.match.identity if item.match else None
+        identity = item.match.identity.as_dict() if item.match else None
+        if identity is not None:
+            identity["emails"] = [in_language(e, lang) for e in identity["emails"]]
         items.append({"ref": item.ref, "status": item.status, "state": item.state,
-                      "reason": item.reason, "found": item.match is not None,
+                      "reason": in_language(item.reason, lang),
+                      "found": item.match is not None,
                       "approvable": item.match is not None and item.status == "awaiting-review",
-                      "identity": identity.as_dict() if identity else None})
+                      "identity": identity})
     return items
 
 
@@ -224,9 +228,12 @@ def _page(request: Request, session: Session, found: LedgerRequest, *, status: i
     proposal = run.proposal if run is not None else None
     values: dict[str, Any] = {}
     if run is not None and run.phase is Phase.PLANNED and proposal is not None:
-        values = {"rows": plan_rows([*proposal.preview, *proposal.plan.excluded],
-                                    proposal.plan.matches, proposal.approved),
-                  "review": _review(proposal), "subject": _subject_identity(proposal),
+        lang = language(request)
+        rows = plan_rows([*proposal.preview, *proposal.plan.excluded],
+                         proposal.plan.matches, proposal.approved)
+        values = {"rows": [{**row, "matched": in_language(row["matched"], lang),
+                            "identity": in_language(row["identity"], lang)} for row in rows],
+                  "review": _review(proposal, lang), "subject": _subject_identity(proposal),
                   "unreachable": sorted(proposal.plan.unreachable), "excluded": EXCLUDED,
                   "titles": _titles(request, [*proposal.preview, *proposal.plan.excluded])}
     if run is not None and run.phase is Phase.FINISHED and run.result is not None:

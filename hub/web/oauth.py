@@ -159,17 +159,27 @@ def _done(request: Request, message_key: str, *, status: int = 200) -> Response:
                   ok=status == 200)
 
 
+#: the error codes of an authorization response (RFC 6749 §4.1.2.1)
+OAUTH_ERRORS = frozenset({"invalid_request", "unauthorized_client", "access_denied",
+                          "unsupported_response_type", "invalid_scope", "server_error",
+                          "temporarily_unavailable"})
+
+
 async def callback(request: Request) -> Response:
     """Fortnox's answer (see the module docstring for why no session cookie is needed)."""
     web = state(request)
     params = request.query_params
     pending = pending_states(request).take(params.get("state", ""))
     if pending is None or web.gate.session(pending.session_id) is None:
-        web.record("fortnox.connect_refused", reason="unknown or used state")
+        # no audit entry: anyone (any page the owner has open) can call this address, and
+        # the owner did nothing; a log line without the parameters is enough
+        log.info("Fortnox callback refused: unknown, used or expired state")
         return _done(request, "oauth.bad_state", status=400)
     error = params.get("error")
     if error:
-        web.record("fortnox.connect_refused", reason=error[:60])
+        # Fortnox's error code, kept only when it is one OAuth defines (RFC 6749 §4.1.2.1)
+        web.record("fortnox.connect_refused",
+                   reason=error if error in OAUTH_ERRORS else "other error")
         return _done(request, "oauth.denied" if error == "access_denied" else "oauth.failed",
                      status=400)
     settings = fortnox_settings(request)

@@ -32,6 +32,8 @@ from hub.web.stored import saved_credentials
 KEY_FIELDS = {"stripe": "api_key", "mailerlite": "api_token"}
 #: Shorter than this is no real key (Stripe's are over 100 characters, MailerLite's a JWT).
 MIN_KEY_LENGTH = 12
+#: Longer than this is no key either (a MailerLite token, the longest, is about a thousand).
+MAX_KEY_LENGTH = 4096
 #: Stripe's secret and restricted keys; a publishable key (``pk_``) cannot read customers.
 STRIPE_PREFIXES = ("sk_", "rk_")
 
@@ -50,6 +52,8 @@ def refusal(processor: str, value: str) -> str | None:
         return "settings.err_stripe_prefix"
     if len(value) < MIN_KEY_LENGTH:
         return "settings.err_short"
+    if len(value) > MAX_KEY_LENGTH:
+        return "settings.err_long"
     return None
 
 
