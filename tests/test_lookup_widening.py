@@ -2,20 +2,31 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from hub.config.registry import discover
 from hub.config.settings import load_settings, with_processor_overrides
 from hub.core.subject import Identifier, Subject
 from hub.requests.access import look_up
 from hub.sandbox import Sandbox
+from tests.e2e_helpers import pace_of
 
 
 def sandbox_settings(sandbox: Sandbox):  # type: ignore[no-untyped-def]
+    """The hub's settings for a running sandbox, as ``--sandbox`` makes them, paced as its
+    fakes enforce (:func:`tests.e2e_helpers.pace_of`: Stripe's 25 a second would make every
+    lookup of Anna wait 5 s for a limit the fake does not enforce)."""
     connectors = discover()
     settings = load_settings(connectors)
     for name in connectors:
-        values = ({"enabled": True, "base_url": sandbox.base_urls[name],
-                   **sandbox.credentials.get(name, {})}
-                  if name in sandbox.base_urls else {"enabled": False})
+        values: dict[str, Any] = {"enabled": False}
+        if name in sandbox.base_urls:
+            values = {"enabled": True, "base_url": sandbox.base_urls[name],
+                      **sandbox.credentials.get(name, {})}
+            requests, seconds = pace_of(sandbox.servers[name])
+            http = values.get("http") or settings.processor(name).http.model_dump()
+            values["http"] = {**http, "rate_limit_requests": requests,
+                              "rate_limit_seconds": seconds}
         settings = with_processor_overrides(settings, name, values)
     return settings, connectors
 

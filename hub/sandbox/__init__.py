@@ -14,6 +14,7 @@ adding one (Fortnox, Zettle, a booking system) means adding its module to ``PROC
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
 from types import TracebackType
 from typing import cast
@@ -76,8 +77,14 @@ class Sandbox:
         return self
 
     def stop(self) -> None:
-        for server in self.servers.values():
-            server.stop()
+        """Stops the servers side by side: each takes up to its poll interval to notice, and
+        a test suite starts and stops hundreds of sandboxes."""
+        stopping = [threading.Thread(target=server.stop, name=f"stop-{name}")
+                    for name, server in self.servers.items()]
+        for thread in stopping:
+            thread.start()
+        for thread in stopping:
+            thread.join()
         self.base_urls.clear()
 
     def __enter__(self) -> Sandbox:

@@ -53,6 +53,7 @@ import time
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
+from functools import cache
 from typing import Any
 from urllib.parse import parse_qs, urlencode
 
@@ -101,7 +102,9 @@ def zettle_time(moment: datetime) -> str:
 
 
 def parse_zettle_time(text: str) -> datetime:
-    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%f%z")
+    """Reads :func:`zettle_time`'s format; ``fromisoformat`` (Python 3.11+) reads it a hundred
+    times faster than ``strptime``, which matters for thousands of receipts per sandbox."""
+    return datetime.fromisoformat(text)
 
 
 def epoch_ms(moment: datetime) -> int:
@@ -341,10 +344,13 @@ class ZettleServer(FakeAPIServer):
         self.token_seconds = token_seconds
         self.tokens: dict[str, float] = {}  # access token → monotonic expiry
         self.grants = 0
-        factory = ReceiptFactory(seed if seed is not None else load_fixture("zettle.json"))
-        self.state: list[Obj] = sorted(factory.purchases(), key=purchase_key)
-        self._moments = [parse_zettle_time(p["timestamp"]) for p in self.state]
-        self._keys = [purchase_key(p) for p in self.state]
+        if seed is None:
+            text, moments, keys = _seeded_receipts()
+            self.state: list[Obj] = json.loads(text)
+            self._moments, self._keys = list(moments), list(keys)
+        else:
+            self.state = sorted(ReceiptFactory(seed).purchases(), key=purchase_key)
+            self._index()
         super().__init__(latency=latency, fail_mode=fail_mode)
 
     # ----------------------------------------------------------------- hooks
@@ -422,8 +428,12 @@ class ZettleServer(FakeAPIServer):
         """A new sale arrives (tests and benchmarks of incremental reading): kept in order."""
         with self.state_lock:
             self.state = sorted([*self.state, purchase], key=purchase_key)
-            self._moments = [parse_zettle_time(p["timestamp"]) for p in self.state]
-            self._keys = [purchase_key(p) for p in self.state]
+            self._index()
+
+    def _index(self) -> None:
+        """The sort keys of :attr:`state`, for finding pages by bisection."""
+        self._keys = [purchase_key(p) for p in self.state]
+        self._moments = [parse_zettle_time(p["timestamp"]) for p in self.state]
 
     def _purchases(self, request: Request) -> Response:
         now = datetime.now(UTC)
@@ -460,6 +470,18 @@ class ZettleServer(FakeAPIServer):
         params = {key: values[-1] for key, values in request.query.items()}
         params["lastPurchaseHash"] = last_hash
         return f'<{self.base_url}/purchases/v2?{urlencode(params)}>; rel="next"'
+
+
+@cache
+def _seeded_receipts() -> tuple[str, tuple[datetime, ...], tuple[tuple[int, str], ...]]:
+    """The receipts of the shipped seed file, in order, as JSON text with their sort keys:
+    generated once per process (they are the same every time, and generating them costs a
+    test or a demo run more than parsing them), then parsed afresh by each server so no two
+    servers share a mutable receipt."""
+    purchases = sorted(ReceiptFactory(load_fixture("zettle.json")).purchases(), key=purchase_key)
+    keys = tuple(purchase_key(p) for p in purchases)
+    moments = tuple(parse_zettle_time(p["timestamp"]) for p in purchases)
+    return json.dumps(purchases, ensure_ascii=False), moments, keys
 
 
 def build(options: SandboxOptions) -> ZettleServer:
