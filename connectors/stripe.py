@@ -67,7 +67,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping, Sequence
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
@@ -326,7 +326,8 @@ class StripeConnector(Connector):
 
     # -- guest payments -----------------------------------------------------------------------
 
-    async def _guest_records(self, subject: Subject, limits: Findings) -> list[Record]:
+    async def _guest_records(self, subject: Subject, limits: Findings,
+                             known: Collection[str] = ()) -> list[Record]:
         v1 = self.sdk.v1
         records: list[Record] = []
         sessions = await asyncio.gather(*(
@@ -343,7 +344,7 @@ class StripeConnector(Connector):
         return records + await guest_payment_records(
             subject, limits, cap=self.settings.guest_scan_max_objects, scan=self._newest,
             index=self.index, sources=cast(list[ObjectSource], history_sources_of(self))
-            if self.index is not None else [])
+            if self.index is not None else [], known=known)
 
     async def _newest(self, kind: str) -> list[dict[str, Any]]:
         """The newest ``guest_scan_max_objects`` charges or payment intents; the same for
@@ -362,12 +363,16 @@ class StripeConnector(Connector):
     # -- the contract ---------------------------------------------------------------------------
 
     async def find_subject(self, subject: Subject) -> Findings:
+        """The subject's customers and what hangs off them first, then their guest payments:
+        a payment of a customer already listed is not retrieved again by id through the
+        index (a regular customer's history would otherwise cost one call per payment)."""
         limits = Findings()
-        customers, guest = await asyncio.gather(
-            self._customers(subject, limits), self._guest_records(subject, limits)
-        )
+        customers = await self._customers(subject, limits)
         self._seen_customers = set(customers)
-        return await self._findings(subject, customers, guest, limits)
+        linked = await self._customer_records(subject, customers, limits)
+        known = {r.id for r in linked if r.type in ("charge", "payment_intent")}
+        guest = await self._guest_records(subject, limits, known=known)
+        return self._findings(linked, guest, limits)
 
     async def find_by_identifiers(self, subject: Subject, identifiers: list[Identifier]
                                   ) -> Findings:
@@ -377,24 +382,28 @@ class StripeConnector(Connector):
         limits = Findings()
         customers = await self._customers(subject, limits, addresses=spellings)
         new = {cid: c for cid, c in customers.items() if cid not in self._seen_customers}
-        return await self._findings(subject, new, [], limits)
+        return self._findings(await self._customer_records(subject, new, limits), [], limits)
 
-    async def _findings(self, subject: Subject, customers: dict[str, dict[str, Any]],
-                        extra: list[Record], limits: Findings) -> Findings:
-        """The records of ``customers`` and what hangs off them, plus ``extra``, with the
-        limits met on the way."""
-        records: dict[tuple[str, str], Record] = {}
+    async def _customer_records(self, subject: Subject, customers: dict[str, dict[str, Any]],
+                                limits: Findings) -> list[Record]:
+        """The records of ``customers`` and what hangs off them."""
         strengths = {cid: subject.match_email(c.get("email")) or MatchStrength.EXACT
                      for cid, c in customers.items()}
         linked = await asyncio.gather(*(
             self._linked_records(c, strengths[cid], limits) for cid, c in customers.items()))
-        for cid, customer in customers.items():
-            records[("customer", cid)] = stripe_record("customer", customer, "email",
-                                                         strengths[cid])
-        for record in [r for batch in linked for r in batch] + extra:
-            records.setdefault((record.type, record.id), record)
-        return limits.model_copy(update={"records": list(records.values()),
-                                         "identifiers": identifiers_of(records.values())})
+        return [*(stripe_record("customer", customer, "email", strengths[cid])
+                  for cid, customer in customers.items()),
+                *(r for batch in linked for r in batch)]
+
+    @staticmethod
+    def _findings(records: list[Record], extra: list[Record], limits: Findings) -> Findings:
+        """``records`` plus those of ``extra`` not among them, with the limits met on the
+        way."""
+        found: dict[tuple[str, str], Record] = {}
+        for record in [*records, *extra]:
+            found.setdefault((record.type, record.id), record)
+        return limits.model_copy(update={"records": list(found.values()),
+                                         "identifiers": identifiers_of(found.values())})
 
     async def check_credentials(self) -> str:
         await self._call(self.sdk.v1.customers.list_async({"limit": 1}))

@@ -17,7 +17,7 @@ payment is found by its payer's ``billing_details.email`` / ``receipt_email``
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from typing import Any, Protocol
 
 from connectors.sdk.base import Findings
@@ -51,17 +51,20 @@ async def guest_payment_records(
     subject: Subject, limits: Findings, *, cap: int,
     scan: Callable[[str], Awaitable[list[dict[str, Any]]]],
     index: HistoryLookup | None = None, sources: Sequence[ObjectSource] = (),
+    known: Collection[str] = (),
 ) -> list[Record]:
     """The subject's guest charges and payment intents: ``scan(kind)`` reads the newest
     ``cap`` objects of a list when there is no ``index``; with one, ``sources`` (one per list)
-    are refreshed into it and only the matching objects are retrieved."""
+    are refreshed into it and only the matching objects are retrieved, except those already
+    ``known`` (listed under the subject's customers: they are in the answer already)."""
     by_kind = {source.kind: source for source in sources}
     records: list[Record] = []
     for kind in GUEST_KINDS:
         source = by_kind.get(kind)
         if index is not None and source is not None:
             await index.refresh(source)
-            ids = await index.matching(source.history_name, address_terms(subject))
+            ids = [i for i in await index.matching(source.history_name,
+                                                   address_terms(subject)) if i not in known]
             objects = await source.fetch_objects(ids) if ids else []
             count = await index.count(source.history_name)
         else:

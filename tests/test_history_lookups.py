@@ -234,3 +234,24 @@ def test_the_hub_gives_the_index_to_the_connectors_that_take_it() -> None:
     assert isinstance(wrapped, BatchIndex) and wrapped.index is raw
     assert _with_batch_index({"history_index": wrapped})["history_index"] is wrapped
     assert "history_index" in ZettleConnector.init_options
+
+
+async def test_payments_listed_under_the_customer_are_not_retrieved_again_by_id(
+        index: CountingIndex, tmp_path: Path) -> None:
+    """Anna's 124 charges and 12 payment intents hang off her customers: the index matches
+    them too, but only a guest payment (no customer) is retrieved by id."""
+    from tests.test_stripe_history_index import ring_up
+
+    with Sandbox() as sandbox:
+        settings, connectors = sandbox_settings(sandbox)
+        stripe = sandbox.servers["stripe"]
+        guest = ring_up(stripe, 1, ANNA)  # type: ignore[arg-type]
+        report = await look_up(Subject.from_email(ANNA), settings, connectors,
+                               **options(index, tmp_path))
+        retrieved = [target.split("?")[0] for method, target in stripe.request_log
+                     if method == "GET" and target.split("?")[0].count("/") == 3
+                     and target.startswith(("/v1/charges/", "/v1/payment_intents/"))]
+    found = {(r.type, r.id) for p in report.processors if p.name == "stripe" for r in p.records}
+    assert ("charge", guest) in found
+    assert len([k for k in found if k[0] == "charge"]) == 125  # her 124 and the guest one
+    assert retrieved == [f"/v1/charges/{guest}"]
