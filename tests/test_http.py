@@ -146,3 +146,14 @@ async def test_sliding_window_never_exceeds_limit_in_any_window() -> None:
     for i in range(len(starts) - 5):
         assert starts[i + 5] - starts[i] >= 0.2 - 1e-3
     assert starts[-1] - starts[0] >= 0.4 - 1e-3
+
+
+def test_every_transport_shares_one_verifying_tls_context() -> None:
+    """Building a TLS context loads the CA bundle: one per process, and it verifies."""
+    import ssl
+
+    from hub.http import tls_context
+
+    context = tls_context()
+    assert context is tls_context()
+    assert context.verify_mode is ssl.CERT_REQUIRED and context.check_hostname
