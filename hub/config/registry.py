@@ -67,7 +67,13 @@ def record_labels(name: str) -> RecordLabels:
     processors); empty for a processor no installed or declared connector serves."""
     path = _config_in_use()
     stamp = _stamp(path)
-    return _labels(path.resolve() if path and stamp else None, stamp, name)
+    return _labels(_resolved(path) if path and stamp else None, stamp, name)
+
+
+@lru_cache(maxsize=16)
+def _resolved(path: Path) -> Path:
+    """``path`` made absolute, once per path: resolving walks the file system every call."""
+    return path.resolve()
 
 
 def _stamp(path: Path | None) -> int:
