@@ -23,7 +23,7 @@ from hub.core.inventory import Controller, InventoryEntry
 from hub.requests.context import RequestContext
 from hub.store.audit import AuditLog
 from hub.store.keyed import secret_path
-from hub.store.ledger import Ledger, local_today
+from hub.store.ledger import local_today
 from hub.web.app import build_app
 from hub.web.auth import (
     MAX_FAILURES,
@@ -35,8 +35,18 @@ from hub.web.auth import (
     verify_password,
 )
 from tests.e2e_helpers import hub_environment
+from tests.web_helpers import (
+    ANNA,
+    client,
+    csrf_of,
+    gate,
+    ledger_of,
+    log_in,
+    open_request,
+)
 
-ANNA = "anna.svensson@example.se"
+__all__ = ["client", "gate"]  # the fixtures, imported to be used here
+
 JOURNALS = InventoryEntry(key="journals", system="Client journals (paper, locked safe)",
                           manual_instructions="Search the binder under the client's name.")
 
@@ -48,43 +58,8 @@ def context(database_url: str, tmp_path: Path) -> RequestContext:
     return RequestContext(settings, {}, out_dir=tmp_path / "reports")
 
 
-@pytest.fixture
-def gate() -> Gate:
-    return Gate(None)
-
-
-@pytest.fixture
-def client(context: RequestContext, gate: Gate) -> TestClient:
-    return TestClient(build_app(context, gate))
-
-
-def _ledger(context: RequestContext) -> Ledger:
-    return Ledger.open(context.ledger_url)
-
-
 def _audit(context: RequestContext) -> AuditLog:
-    return AuditLog(_ledger(context).engine, secret_path(context.settings.state_dir))
-
-
-def _csrf(page: str) -> str:
-    found = re.search(r'name="csrf" value="([^"]+)"', page)
-    assert found, page[:500]
-    return found.group(1)
-
-
-def _log_in(client: TestClient, gate: Gate) -> str:
-    """Log in with the one-time link; the session's CSRF token."""
-    page = client.get(f"/login/link?token={gate.login_token}")
-    assert page.status_code == 200 and "Öppna begäranden" in page.text
-    return _csrf(page.text)
-
-
-def _open(client: TestClient, csrf: str, **fields: str) -> str:
-    data = {"csrf": csrf, "type": "access", "email": ANNA, "received": "",
-            "verified_by": "reply from the address on file", **fields}
-    response = client.post("/requests/new", data=data, follow_redirects=False)
-    assert response.status_code == 303, response.text
-    return str(response.headers["location"]).rsplit("/", 1)[1]
+    return AuditLog(ledger_of(context).engine, secret_path(context.settings.state_dir))
 
 
 # -- who gets in ------------------------------------------------------------------------------
@@ -92,7 +67,7 @@ def _open(client: TestClient, csrf: str, **fields: str) -> str:
 
 def test_without_a_session_every_page_sends_to_the_login_and_shows_nothing(
         client: TestClient, context: RequestContext) -> None:
-    opened = _ledger(context).open_request(ANNA, "access")
+    opened = ledger_of(context).open_request(ANNA, "access")
     for url in ("/", f"/requests/{opened.id}", "/requests.csv",
                 f"/requests/{opened.id}/files/report.html", "/requests/new"):
         response = client.get(url, follow_redirects=False)
@@ -102,7 +77,7 @@ def test_without_a_session_every_page_sends_to_the_login_and_shows_nothing(
     posted = client.post("/requests/new", data={"email": "bo@example.se", "type": "access"},
                          follow_redirects=False)
     assert posted.status_code == 303
-    assert [r.id for r in _ledger(context).list_requests()] == [opened.id]
+    assert [r.id for r in ledger_of(context).list_requests()] == [opened.id]
 
 
 def test_the_one_time_link_works_once_and_gives_a_strict_http_only_cookie(
@@ -153,26 +128,26 @@ def test_password_login_needs_its_form_token_and_locks_after_failures(
     client = TestClient(build_app(context, gate))
     form = client.get("/login")
     assert 'type="password"' in form.text
-    token = _csrf(form.text)
+    token = csrf_of(form.text)
     assert client.post("/login", data={"password": "correct horse battery"},
                        follow_redirects=False).status_code == 403
     for _ in range(MAX_FAILURES):
         wrong = client.post("/login", data={"csrf": token, "password": "nope"},
                             follow_redirects=False)
         assert wrong.status_code == 401
-        token = _csrf(wrong.text)
+        token = csrf_of(wrong.text)
     locked = client.post("/login", data={"csrf": token, "password": "correct horse battery"},
                          follow_redirects=False)
     assert locked.status_code == 429
     gate.locked_until = 0.0
-    ok = client.post("/login", data={"csrf": _csrf(locked.text),
+    ok = client.post("/login", data={"csrf": csrf_of(locked.text),
                                      "password": "correct horse battery"},
                      follow_redirects=False)
     assert ok.status_code == 303 and client.get("/").status_code == 200
 
 
 def test_logout_ends_the_session(client: TestClient, gate: Gate) -> None:
-    csrf = _log_in(client, gate)
+    csrf = log_in(client, gate)
     client.post("/logout", data={"csrf": csrf})
     assert client.get("/", follow_redirects=False).headers["location"] == "/login"
     assert gate.sessions == {}
@@ -189,7 +164,7 @@ def test_other_hosts_are_refused_on_loopback(context: RequestContext, gate: Gate
 
 
 def test_pages_carry_a_strict_content_security_policy(client: TestClient, gate: Gate) -> None:
-    _log_in(client, gate)
+    log_in(client, gate)
     for url in ("/login", "/", "/requests/new", "/static/style.css"):
         headers = client.get(url).headers
         policy = headers["content-security-policy"]
@@ -203,13 +178,13 @@ def test_pages_carry_a_strict_content_security_policy(client: TestClient, gate: 
 
 def test_post_without_the_csrf_token_is_refused_and_changes_nothing(
         client: TestClient, gate: Gate, context: RequestContext) -> None:
-    _log_in(client, gate)
+    log_in(client, gate)
     fields = {"type": "access", "email": ANNA, "received": ""}
     assert client.post("/requests/new", data=fields).status_code == 403
     assert client.post("/requests/new", data={**fields, "csrf": "forged"}).status_code == 403
     other = Gate(None).new_session()  # another session's token is no good either
     assert client.post("/requests/new", data={**fields, "csrf": other.csrf}).status_code == 403
-    assert _ledger(context).list_requests() == []
+    assert ledger_of(context).list_requests() == []
     assert [e.action for e in _audit(context).entries()] == ["web.login"]
 
 
@@ -229,7 +204,7 @@ def test_post_without_the_csrf_token_is_refused_and_changes_nothing(
 def test_bad_input_shows_the_error_next_to_its_field_and_changes_nothing(
         client: TestClient, gate: Gate, context: RequestContext, fields: dict[str, str],
         field: str, message: str) -> None:
-    csrf = _log_in(client, gate)
+    csrf = log_in(client, gate)
     data = {"csrf": csrf, "type": "access", "email": ANNA, "received": "",
             "verified_by": "reply", **fields}
     response = client.post("/requests/new", data=data)
@@ -237,12 +212,12 @@ def test_bad_input_shows_the_error_next_to_its_field_and_changes_nothing(
     error = re.search(rf'<p class="error" id="{field}-error">([^<]*)</p>', response.text)
     assert error and message in error.group(1)
     assert f'aria-describedby="{field}-error"' in response.text
-    assert _ledger(context).list_requests() == []
+    assert ledger_of(context).list_requests() == []
     assert "request.opened" not in [e.action for e in _audit(context).entries()]
 
 
 def test_bad_input_in_english(client: TestClient, gate: Gate) -> None:
-    csrf = _log_in(client, gate)
+    csrf = log_in(client, gate)
     response = client.post("/requests/new?lang=en", data={
         "csrf": csrf, "type": "access", "email": "nobody", "received": ""})
     assert "This is not a valid e-mail address." in response.text
@@ -251,9 +226,9 @@ def test_bad_input_in_english(client: TestClient, gate: Gate) -> None:
 
 def test_a_new_request_is_recorded_with_its_deadline_and_audited_via_web(
         client: TestClient, gate: Gate, context: RequestContext) -> None:
-    csrf = _log_in(client, gate)
-    request_id = _open(client, csrf, received="2026-11-02", type="erasure")
-    [request] = _ledger(context).list_requests()
+    csrf = log_in(client, gate)
+    request_id = open_request(client, csrf, received="2026-11-02", type="erasure")
+    [request] = ledger_of(context).list_requests()
     assert (request.id, request.type, request.received_on) == (
         request_id, "erasure", date(2026, 11, 2))
     assert request.verified_by == "reply from the address on file"
@@ -269,13 +244,13 @@ def test_a_new_request_is_recorded_with_its_deadline_and_audited_via_web(
 
 def test_the_inbox_lists_open_requests_by_deadline_and_marks_the_overdue(
         client: TestClient, gate: Gate, context: RequestContext) -> None:
-    ledger = _ledger(context)
+    ledger = ledger_of(context)
     late = ledger.open_request("bo.nilsson@example.se", "erasure",
                                received=local_today() - timedelta(days=70))
     soon = ledger.open_request(ANNA, "access", received=local_today() - timedelta(days=3))
     closed = ledger.open_request("cecilia@example.com", "objection")
     ledger.close(closed.id)
-    _log_in(client, gate)
+    log_in(client, gate)
     page = client.get("/").text
     assert page.index(late.id) < page.index(soon.id)
     assert closed.id not in page
@@ -289,12 +264,12 @@ def test_the_inbox_lists_open_requests_by_deadline_and_marks_the_overdue(
 
 def test_the_auditor_csv_is_the_ledger_export_and_is_audited(
         client: TestClient, gate: Gate, context: RequestContext) -> None:
-    opened = _ledger(context).open_request(ANNA, "access")
-    _log_in(client, gate)
+    opened = ledger_of(context).open_request(ANNA, "access")
+    log_in(client, gate)
     response = client.get("/requests.csv")
     assert response.headers["content-type"].startswith("text/csv")
     assert "attachment" in response.headers["content-disposition"]
-    assert response.content.decode("utf-8-sig") == _ledger(context).export_csv()
+    assert response.content.decode("utf-8-sig") == ledger_of(context).export_csv()
     assert opened.id in response.text
     assert _audit(context).entries()[-1].action == "requests.exported"
 
@@ -314,8 +289,8 @@ def _wait_for_lookup(client: TestClient, request_id: str) -> dict[str, object]:
 
 def test_lookup_writes_the_documents_offers_them_and_closes_manual_checks(
         client: TestClient, gate: Gate, context: RequestContext) -> None:
-    csrf = _log_in(client, gate)
-    request_id = _open(client, csrf)
+    csrf = log_in(client, gate)
+    request_id = open_request(client, csrf)
     assert client.post(f"/requests/{request_id}/lookup", data={}).status_code == 403
     started = client.post(f"/requests/{request_id}/lookup", data={"csrf": csrf},
                           follow_redirects=False)
@@ -337,7 +312,7 @@ def test_lookup_writes_the_documents_offers_them_and_closes_manual_checks(
     done = client.post(action, data={"csrf": csrf, "note": "searched the binder: nothing"},
                        follow_redirects=False)
     assert done.status_code == 303
-    request = _ledger(context).get(request_id)
+    request = ledger_of(context).get(request_id)
     assert request.events[-1].kind == "manual_check.done"
     assert request.events[-1].details == {"item": "journals", "via": "web",
                                           "note": "searched the binder: nothing"}
@@ -352,7 +327,7 @@ def test_lookup_writes_the_documents_offers_them_and_closes_manual_checks(
 
 def test_only_the_requests_own_documents_are_served(
         client: TestClient, gate: Gate, context: RequestContext, tmp_path: Path) -> None:
-    ledger = _ledger(context)
+    ledger = ledger_of(context)
     mine = ledger.open_request(ANNA, "access")
     outside = tmp_path / "elsewhere"
     outside.mkdir()
@@ -361,7 +336,7 @@ def test_only_the_requests_own_documents_are_served(
     folder = context.reports_dir / mine.id
     folder.mkdir(parents=True)
     (folder / "review.txt").write_text("refs", encoding="utf-8")
-    _log_in(client, gate)
+    log_in(client, gate)
     assert client.get(f"/requests/{mine.id}/files/report.html").status_code == 404
     ledger.attach(mine.id, "access", {"folder": str(folder)})
     for name in ("review.txt", "..%2F..%2Fetc%2Fpasswd", "report.html"):
@@ -371,8 +346,8 @@ def test_only_the_requests_own_documents_are_served(
 
 def test_a_lookup_runs_only_for_an_open_access_request(
         client: TestClient, gate: Gate, context: RequestContext) -> None:
-    erasure = _ledger(context).open_request(ANNA, "erasure")
-    csrf = _log_in(client, gate)
+    erasure = ledger_of(context).open_request(ANNA, "erasure")
+    csrf = log_in(client, gate)
     response = client.post(f"/requests/{erasure.id}/lookup", data={"csrf": csrf})
     assert response.status_code == 409
     assert client.get(f"/requests/{erasure.id}/lookup/status").status_code == 404
@@ -433,7 +408,7 @@ def test_an_erasure_task_is_closed_through_the_task_use_case(
         client: TestClient, gate: Gate, context: RequestContext) -> None:
     from hub.store.erasure_actions import ErasureLedger, PlannedAction
 
-    ledger = _ledger(context)
+    ledger = ledger_of(context)
     request = ledger.open_request(ANNA, "erasure")
     elog = ErasureLedger(ledger.engine, secret_path(context.settings.state_dir),
                          subject_email=ANNA)
@@ -441,7 +416,7 @@ def test_an_erasure_task_is_closed_through_the_task_use_case(
         PlannedAction(processor=name, record_type="task", record_id="-", action="manual",
                       legal_basis="GDPR Art. 17(1)", instructions=f"Delete the person in {name}.")
         for name in ("paloma", "website")])
-    csrf = _log_in(client, gate)
+    csrf = log_in(client, gate)
     page = client.get(f"/requests/{request.id}").text
     assert "Delete the person in paloma." in page
     assert "<td data-label=\"Öppna uppgifter\">2</td>" in client.get("/").text

@@ -1,5 +1,5 @@
 """The consent pages end to end in a real browser: ``dsar --sandbox serve`` (the ``server``
-fixture of ``tests/test_web_browser.py``) driven by headless Chromium, on a desktop and on a
+fixture of ``tests/web_browser_helpers.py``) driven by headless Chromium, on a desktop and on a
 phone-sized window. A withdrawal by phone is recorded from the form (MailerLite's fake is told
 through its API, Paloma becomes a task), the person's history is found by a POSTed address,
 and the Paloma task is marked done by keyboard."""
@@ -7,47 +7,31 @@ and the Paloma task is marked done by keyboard."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
-from tests.test_web_browser import CHROMIUM, server  # noqa: F401 - the fixture
+from tests.web_browser_helpers import ANNA, chromium, logged_in, needs_chromium, server
 
-ANNA = "anna.svensson@example.se"
+__all__ = ["server"]  # the fixture, imported to be used here
 
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium "
-    "(apt-get install chromium); Playwright's own browsers are never downloaded")
+pytestmark = needs_chromium
 
 
 @pytest.fixture
-def browser() -> Iterator[object]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--no-first-run"])
-        try:
-            yield launched
-        finally:
-            launched.close()
+def browser() -> Iterator[Any]:
+    with chromium() as launched:
+        yield launched
 
 
 @pytest.mark.parametrize("viewport", [{"width": 1000, "height": 700},
                                       {"width": 375, "height": 700}], ids=["desktop", "phone"])
 def test_a_withdrawal_by_phone_then_the_history_and_the_task_done(
-        server: tuple[str, str], browser, viewport: dict[str, int]) -> None:  # noqa: F811
+        server: tuple[str, str], browser, viewport: dict[str, int]) -> None:
     from playwright.sync_api import expect
 
     base, link = server
-    page = browser.new_page(viewport=viewport)
-    errors: list[str] = []
-    page.on("console", lambda message: errors.append(message.text)
-            if message.type == "error" else None)
-    page.on("response", lambda response: errors.append(f"{response.status} {response.url}")
-            if response.status >= 400 else None)
-    page.goto(link)
+    page, errors = logged_in(browser, link, viewport)
     page.get_by_role("link", name="Samtycken").click()
     expect(page.get_by_role("heading", name="Samtycke till marknadsföring")).to_be_visible()
 

@@ -1,5 +1,5 @@
 """"Connect Fortnox" end to end in a real browser: ``dsar --sandbox serve`` (the ``server``
-fixture of ``tests/test_web_browser.py``), headless Chromium, the sandbox's Fortnox authorisation
+fixture of ``tests/web_browser_helpers.py``), headless Chromium, the sandbox's Fortnox authorisation
 page, and a lookup afterwards that reaches Fortnox with the new tokens.
 
 Connecting re-authorises the sandbox's integration, which kills the refresh token the sandbox
@@ -9,57 +9,39 @@ tokens the callback stored.
 
 from __future__ import annotations
 
-import pytest
-
-from tests.test_web_browser import ANNA, CHROMIUM, server
+from tests.web_browser_helpers import chromium, logged_in, needs_chromium, open_request, server
 
 __all__ = ["server"]  # the fixture, used by name
 
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium "
-    "(apt-get install chromium); Playwright's own browsers are never downloaded")
+pytestmark = needs_chromium
 
 
 def test_connect_fortnox_then_a_lookup_reaches_fortnox(server: tuple[str, str]) -> None:
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     base, link = server
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--no-first-run"])
-        try:
-            page = browser.new_page(viewport={"width": 420, "height": 800})  # a phone's width
-            errors: list[str] = []
-            page.on("console", lambda message: errors.append(message.text)
-                    if message.type == "error" else None)
-            page.goto(link)
-            page.get_by_role("link", name="Inställningar").click()
-            expect(page.get_by_role("heading", name="Inställningar")).to_be_visible()
-            connection = page.locator("#fortnox-connect p.connection")
-            expect(connection).to_contain_text("förnyelsetoken från konfigurationen")
+    with chromium() as browser:
+        phone = {"width": 420, "height": 800}  # a phone's width
+        page, errors = logged_in(browser, link, phone, failed_responses=False)
+        page.get_by_role("link", name="Inställningar").click()
+        expect(page.get_by_role("heading", name="Inställningar")).to_be_visible()
+        connection = page.locator("#fortnox-connect p.connection")
+        expect(connection).to_contain_text("förnyelsetoken från konfigurationen")
 
-            page.get_by_role("button", name="Anslut Fortnox").click()
-            expect(page.get_by_role("heading", name="Fortnox (sandbox)")).to_be_visible()
-            assert page.url.split("?")[0].endswith("/oauth-v1/auth")
-            assert "state=" in page.url and "access_type=offline" in page.url
-            page.get_by_role("button", name="Allow").click()
+        page.get_by_role("button", name="Anslut Fortnox").click()
+        expect(page.get_by_role("heading", name="Fortnox (sandbox)")).to_be_visible()
+        assert page.url.split("?")[0].endswith("/oauth-v1/auth")
+        assert "state=" in page.url and "access_type=offline" in page.url
+        page.get_by_role("button", name="Allow").click()
 
-            expect(page.get_by_role("heading", name="Inställningar")).to_be_visible()
-            assert page.url.startswith(f"{base}/settings")  # back on the inbox, still logged in
-            expect(connection).to_contain_text("Fortnox är anslutet")
+        expect(page.get_by_role("heading", name="Inställningar")).to_be_visible()
+        assert page.url.startswith(f"{base}/settings")  # back on the inbox, still logged in
+        expect(connection).to_contain_text("Fortnox är anslutet")
 
-            page.get_by_role("link", name="Ny begäran").first.click()
-            page.get_by_label("Personens e-postadress").fill(ANNA)
-            page.get_by_label("Hur du har kontrollerat personens identitet").fill(
-                "svar från adressen i kundregistret")
-            page.get_by_role("button", name="Registrera begäran").click()
-            page.get_by_role("button", name="Starta sökningen").click()
-            expect(page.get_by_role("link", name="Rapporten till personen")).to_be_visible(
-                timeout=120_000)
-            expect(page.locator('#processors li[data-name="fortnox"]')).to_contain_text(
-                "hittade uppgifter")
-            assert errors == []  # nothing refused by the CSP
-        finally:
-            browser.close()
+        open_request(page, None)
+        page.get_by_role("button", name="Starta sökningen").click()
+        expect(page.get_by_role("link", name="Rapporten till personen")).to_be_visible(
+            timeout=120_000)
+        expect(page.locator('#processors li[data-name="fortnox"]')).to_contain_text(
+            "hittade uppgifter")
+        assert errors == []  # nothing refused by the CSP

@@ -23,10 +23,11 @@ from hub.store.consent_register import ConsentRegister, Destination, Observation
 from hub.store.keyed import secret_path
 from hub.store.ledger import Ledger
 from hub.store.suppression import SuppressionList
-from hub.web.app import build_app
 from hub.web.auth import Gate
+from tests.web_helpers import ANNA, client, gate, log_in
 
-ANNA = "anna.svensson@example.se"
+__all__ = ["client", "gate"]  # the fixtures, imported to be used here
+
 CONNECTORS: dict[str, type[Connector]] = {"mailerlite": MailerLiteConnector}
 PALOMA = Destination("paloma", "Paloma", None, "Unsubscribe the address in Paloma.")
 
@@ -38,16 +39,6 @@ def context(database_url: str, tmp_path: Path) -> RequestContext:
     return RequestContext(settings, CONNECTORS, out_dir=tmp_path / "reports")
 
 
-@pytest.fixture
-def gate() -> Gate:
-    return Gate(None)
-
-
-@pytest.fixture
-def client(context: RequestContext, gate: Gate) -> TestClient:
-    return TestClient(build_app(context, gate))
-
-
 def _register(context: RequestContext) -> ConsentRegister:
     return ConsentRegister(Ledger.open(context.ledger_url).engine)
 
@@ -55,18 +46,6 @@ def _register(context: RequestContext) -> ConsentRegister:
 def _audit(context: RequestContext) -> AuditLog:
     return AuditLog(Ledger.open(context.ledger_url).engine,
                     secret_path(context.settings.state_dir))
-
-
-def _csrf(page: str) -> str:
-    found = re.search(r'name="csrf" value="([^"]+)"', page)
-    assert found, page[:500]
-    return found.group(1)
-
-
-def _log_in(client: TestClient, gate: Gate) -> str:
-    page = client.get(f"/login/link?token={gate.login_token}")
-    assert page.status_code == 200
-    return _csrf(page.text)
 
 
 def _anna_unsubscribed_in_mailerlite(context: RequestContext) -> int:
@@ -95,7 +74,7 @@ def test_the_consent_pages_need_a_session(client: TestClient, context: RequestCo
 
 def test_a_search_shows_the_history_evidence_suppression_and_tasks(
         client: TestClient, gate: Gate, context: RequestContext) -> None:
-    csrf = _log_in(client, gate)
+    csrf = log_in(client, gate)
     home = client.get("/consent")
     assert 'href="/consent"' in home.text  # the nav link
     assert "Samtycke till marknadsföring" in home.text
@@ -120,7 +99,7 @@ def test_a_search_shows_the_history_evidence_suppression_and_tasks(
 
 
 def test_a_person_without_records(client: TestClient, gate: Gate) -> None:
-    csrf = _log_in(client, gate)
+    csrf = log_in(client, gate)
     page = client.post("/consent/search", data={"csrf": csrf, "email": "bo@example.com"})
     assert page.status_code == 200
     assert "Det finns inga samtyckesuppgifter för adressen." in page.text
@@ -129,7 +108,7 @@ def test_a_person_without_records(client: TestClient, gate: Gate) -> None:
 
 def test_a_bad_address_is_refused_beside_the_field(client: TestClient, gate: Gate,
                                                    context: RequestContext) -> None:
-    csrf = _log_in(client, gate)
+    csrf = log_in(client, gate)
     page = client.post("/consent/search", data={"csrf": csrf, "email": "anna.svensson@"})
     assert page.status_code == 400
     assert re.search(r'id="search_email"[^>]*aria-invalid="true"', page.text)
@@ -139,7 +118,7 @@ def test_a_bad_address_is_refused_beside_the_field(client: TestClient, gate: Gat
 
 def test_a_task_is_marked_done_from_the_persons_page(client: TestClient, gate: Gate,
                                                      context: RequestContext) -> None:
-    csrf = _log_in(client, gate)
+    csrf = log_in(client, gate)
     task = _anna_unsubscribed_in_mailerlite(context)
     url = f"/consent/tasks/{task}/done"
     forged = client.post(url, data={"note": "done", "email": ANNA})
@@ -168,7 +147,7 @@ def test_a_task_is_marked_done_from_the_persons_page(client: TestClient, gate: G
 
 def test_a_task_marked_done_from_the_list_goes_back_to_the_list(
         client: TestClient, gate: Gate, context: RequestContext) -> None:
-    csrf = _log_in(client, gate)
+    csrf = log_in(client, gate)
     task = _anna_unsubscribed_in_mailerlite(context)
     listed = client.get("/consent")
     assert ANNA in listed.text and f'action="/consent/tasks/{task}/done"' in listed.text
@@ -180,7 +159,7 @@ def test_a_task_marked_done_from_the_list_goes_back_to_the_list(
 
 def test_a_withdrawal_by_phone_is_recorded_suppressed_and_answered(
         client: TestClient, gate: Gate, context: RequestContext) -> None:
-    csrf = _log_in(client, gate)
+    csrf = log_in(client, gate)
     page = client.post("/consent/withdraw", data={
         "csrf": csrf, "email": ANNA, "channel": "phone", "note": "call of 3 March <b>",
         "lang": "sv"})
@@ -221,7 +200,7 @@ def test_a_withdrawal_by_phone_is_recorded_suppressed_and_answered(
 
 def test_a_bad_withdrawal_shows_each_error_beside_its_field_and_records_nothing(
         client: TestClient, gate: Gate, context: RequestContext) -> None:
-    csrf = _log_in(client, gate)
+    csrf = log_in(client, gate)
     page = client.post("/consent/withdraw", data={
         "csrf": csrf, "email": "anna.svensson@", "channel": "fax", "note": "x" * 301,
         "lang": "de"})
@@ -241,7 +220,7 @@ def test_a_bad_withdrawal_shows_each_error_beside_its_field_and_records_nothing(
 
 
 def test_the_form_pages_answer_a_get_with_the_forms(client: TestClient, gate: Gate) -> None:
-    _log_in(client, gate)
+    log_in(client, gate)
     for url in ("/consent/search?lang=en", "/consent/withdraw"):
         page = client.get(url)
         assert page.status_code == 200 and 'action="/consent/withdraw"' in page.text

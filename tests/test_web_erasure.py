@@ -17,25 +17,30 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
-from hub.config.registry import discover
-from hub.config.settings import load_settings, with_processor_overrides
 from hub.requests.context import RequestContext
 from hub.sandbox import Sandbox
 from hub.sandbox.booking_api import BookingServer
 from hub.store.audit import AuditLog
-from hub.store.db import open_database
 from hub.store.erasure_actions import ErasureLedger
-from hub.store.history_index import HistoryIndex
-from hub.store.keyed import Pseudonymiser, secret_path
-from hub.store.ledger import Ledger
+from hub.store.keyed import secret_path
 from hub.store.restrictions import RestrictionRegister
-from hub.store.state import connector_state
-from hub.web.app import build_app
 from hub.web.auth import Gate
-from tests.e2e_helpers import filled_config
-from tests.test_erase_e2e import mutating, relaxed
+from tests.test_erase_e2e import mutating
+from tests.web_helpers import (
+    ANNA,
+    client,
+    gate,
+    ledger_of,
+    log_in,
+    open_request,
+    plan_of,
+    relaxed_sandbox,
+    sandbox_context,
+    wait_for_run,
+)
 
-ANNA = "anna.svensson@example.se"
+__all__ = ["client", "gate"]  # the fixtures, imported to be used here
+
 ANNAS_DUPLICATE = "fortnox:customer:10"  # anna.svensson+kurs@: hers, a weak match
 DUPLICATES_INVOICE = "fortnox:invoice:2"  # found through that customer only
 ERIK_ID = "6f1c2d3e-4b5a-5c6d-8e7f-0a1b2c3d4e5f"
@@ -45,7 +50,7 @@ ERIK_MAIL = "erik.svensson@example.com"
 
 @pytest.fixture
 def sandbox() -> Iterator[Sandbox]:
-    with Sandbox() as running:
+    with relaxed_sandbox() as running:
         booking = running.servers["booking"]
         assert isinstance(booking, BookingServer)
         booking.state.customers[ERIK_ID] = {
@@ -53,81 +58,27 @@ def sandbox() -> Iterator[Sandbox]:
             "Phone": "070 1234567", "PersonalIdentityNumber": None, "ImageUrl": None,
             "SubscribedToNewsletter": False, "InvoiceAddress": None, "Comments": [],
             "Created": "2024-02-01T09:00:00", "Updated": "2024-02-01T09:00:00"}
-        yield relaxed(running)
-        for name, server in running.servers.items():
-            assert server.internal_errors == [], f"{name} fake crashed"
+        yield running
 
 
 @pytest.fixture
 def context(database_url: str, tmp_path: Path, sandbox: Sandbox) -> RequestContext:
-    """The connectors pointed at the sandbox, as ``dsar --sandbox`` points them, but on the
-    test's database."""
-    config = filled_config()
-    connectors = discover(config)
-    state_dir = tmp_path / "state"
-    settings = load_settings(connectors, config, database_url=database_url, state_dir=state_dir)
-    for name in connectors:
-        values = ({"enabled": True, "base_url": sandbox.base_urls[name],
-                   **sandbox.credentials.get(name, {})} if name in sandbox.base_urls
-                  else {"enabled": False})
-        settings = with_processor_overrides(settings, name, values)
-    engine = open_database(database_url)
-    index = HistoryIndex(engine, Pseudonymiser(engine, secret_path(state_dir)))
-    return RequestContext(settings, connectors, {"state": connector_state(engine, state_dir),
-                                                 "history_index": index},
-                          out_dir=tmp_path / "reports", draft=True)
-
-
-@pytest.fixture
-def gate() -> Gate:
-    return Gate(None)
-
-
-@pytest.fixture
-def client(context: RequestContext, gate: Gate) -> TestClient:
-    return TestClient(build_app(context, gate))
-
-
-def _ledger(context: RequestContext) -> Ledger:
-    return Ledger.open(context.ledger_url)
+    return sandbox_context(sandbox, database_url, tmp_path)
 
 
 def _audit(context: RequestContext) -> list[tuple[str, str | None]]:
-    entries = AuditLog(_ledger(context).engine, secret_path(context.settings.state_dir)).entries()
+    entries = AuditLog(ledger_of(context).engine, secret_path(context.settings.state_dir)).entries()
     return [(e.action, e.details_data.get("via")) for e in entries]
-
-
-def _csrf(page: str) -> str:
-    found = re.search(r'name="csrf" value="([^"]+)"', page)
-    assert found, page[:500]
-    return found.group(1)
-
-
-def _plan_id(page: str) -> str:
-    found = re.search(r'name="plan" value="([^"]+)"', page)
-    assert found, page[:2000]
-    return found.group(1)
 
 
 def _log_in_and_open(client: TestClient, gate: Gate, email: str = ANNA) -> tuple[str, str]:
     """Log in and open an erasure request through the "new request" page: (csrf, its id)."""
-    csrf = _csrf(client.get(f"/login/link?token={gate.login_token}").text)
-    response = client.post("/requests/new", data={
-        "csrf": csrf, "type": "erasure", "email": email, "received": "",
-        "verified_by": "reply from the address on file"}, follow_redirects=False)
-    assert response.status_code == 303, response.text
-    return csrf, str(response.headers["location"]).rsplit("/", 1)[1]
+    csrf = log_in(client, gate)
+    return csrf, open_request(client, csrf, type="erasure", email=email)
 
 
 def _wait(client: TestClient, request_id: str) -> str:
-    """Poll the status until the background half ends; its phase."""
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        status = client.get(f"/requests/{request_id}/erasure/status").json()
-        if status["finished"]:
-            return str(status["phase"])
-        time.sleep(0.2)
-    raise AssertionError("the erasure did not finish")
+    return wait_for_run(client, request_id, "erasure")
 
 
 def _build_plan(client: TestClient, csrf: str, request_id: str) -> str:
@@ -164,7 +115,7 @@ def test_the_plan_is_shown_and_nothing_changes_before_erase_now(
     assert re.search(rf'value="{re.escape(ERIK)}"[^>]* disabled', weak)
 
     confirm = client.post(f"/requests/{request_id}/erasure/confirm", data={
-        "csrf": csrf, "plan": _plan_id(plan), "approve": [ANNAS_DUPLICATE]})
+        "csrf": csrf, "plan": plan_of(plan), "approve": [ANNAS_DUPLICATE]})
     assert confirm.status_code == 200
     assert "Radera nu" in confirm.text and ANNAS_DUPLICATE in confirm.text
     counts = re.findall(r"<li>(\d+) poster (raderas|anonymiseras|sparas)", confirm.text)
@@ -173,12 +124,12 @@ def test_the_plan_is_shown_and_nothing_changes_before_erase_now(
 
     # no call that changes anything, nothing in the ledger's plan, no approval recorded
     assert mutating(sandbox) == []
-    assert ErasureLedger(_ledger(context).engine).plan(request_id) == []
-    assert [e.kind for e in _ledger(context).get(request_id).events] == ["opened"]
+    assert ErasureLedger(ledger_of(context).engine).plan(request_id) == []
+    assert [e.kind for e in ledger_of(context).get(request_id).events] == ["opened"]
 
     # "Erase now" without the form's token is refused and changes nothing
     forged = client.post(f"/requests/{request_id}/erasure/execute", data={
-        "plan": _plan_id(plan), "approve": [ANNAS_DUPLICATE]})
+        "plan": plan_of(plan), "approve": [ANNAS_DUPLICATE]})
     assert forged.status_code == 403
     assert client.post(f"/requests/{request_id}/erasure/plan", data={}).status_code == 403
     # a confirmation for another plan (an old tab) is refused too
@@ -199,7 +150,7 @@ def test_someone_elses_record_is_refused_next_to_it_and_nothing_changes(
     plan = _build_plan(client, csrf, request_id)
     for step in ("confirm", "execute"):
         refused = client.post(f"/requests/{request_id}/erasure/{step}", data={
-            "csrf": csrf, "plan": _plan_id(plan), "approve": [ANNAS_DUPLICATE, ERIK]})
+            "csrf": csrf, "plan": plan_of(plan), "approve": [ANNAS_DUPLICATE, ERIK]})
         assert refused.status_code == 400, step
         error = re.search(r'<p class="error" id="(approve-\d+)-error">([^<]*)</p>', refused.text)
         assert error and "en annan persons" in error.group(2)
@@ -207,11 +158,11 @@ def test_someone_elses_record_is_refused_next_to_it_and_nothing_changes(
         assert field and f'value="{ERIK}"' in field.group(0)
         assert "Radera nu" not in refused.text
     malformed = client.post(f"/requests/{request_id}/erasure/confirm", data={
-        "csrf": csrf, "plan": _plan_id(plan), "approve": ["fortnox-customer-10"]})
+        "csrf": csrf, "plan": plan_of(plan), "approve": ["fortnox-customer-10"]})
     assert malformed.status_code == 400
     time.sleep(0.5)
     assert mutating(sandbox) == []
-    assert ErasureLedger(_ledger(context).engine).plan(request_id) == []
+    assert ErasureLedger(ledger_of(context).engine).plan(request_id) == []
 
 
 def test_only_the_approved_weak_match_is_erased_and_a_resume_repeats_nothing(
@@ -219,12 +170,12 @@ def test_only_the_approved_weak_match_is_erased_and_a_resume_repeats_nothing(
     csrf, request_id = _log_in_and_open(client, gate)
     plan = _build_plan(client, csrf, request_id)
     executed = client.post(f"/requests/{request_id}/erasure/execute", data={
-        "csrf": csrf, "plan": _plan_id(plan), "approve": [ANNAS_DUPLICATE]},
+        "csrf": csrf, "plan": plan_of(plan), "approve": [ANNAS_DUPLICATE]},
         follow_redirects=False)
     assert executed.status_code == 303
     assert _wait(client, request_id) == "finished"
 
-    actions = {a.task: a for a in ErasureLedger(_ledger(context).engine).plan(request_id)}
+    actions = {a.task: a for a in ErasureLedger(ledger_of(context).engine).plan(request_id)}
     assert actions[ANNAS_DUPLICATE].state == "done" and _touched(sandbox, "/3/customers/10")
     # the weak matches nobody ticked are not erased: they wait for a person
     assert (actions[DUPLICATES_INVOICE].action, actions[DUPLICATES_INVOICE].state) == (
@@ -232,7 +183,7 @@ def test_only_the_approved_weak_match_is_erased_and_a_resume_repeats_nothing(
     assert not _touched(sandbox, "/3/invoices/2")
     assert ERIK not in actions and not _touched(sandbox, ERIK_ID)
     assert any(a.processor == "stripe" and a.state == "done" for a in actions.values())
-    approvals = [e.details["task"] for e in _ledger(context).get(request_id).events
+    approvals = [e.details["task"] for e in ledger_of(context).get(request_id).events
                  if e.kind == "erasure.approved"]
     assert approvals == [ANNAS_DUPLICATE]
 
@@ -262,7 +213,7 @@ def test_only_the_approved_weak_match_is_erased_and_a_resume_repeats_nothing(
     again = _build_plan(client, csrf, request_id)
     assert "klar" in again
     executed = client.post(f"/requests/{request_id}/erasure/execute", data={
-        "csrf": csrf, "plan": _plan_id(again)}, follow_redirects=False)
+        "csrf": csrf, "plan": plan_of(again)}, follow_redirects=False)
     assert executed.status_code == 303
     assert _wait(client, request_id) == "finished"
     assert Counter(mutating(sandbox)) == first
@@ -271,7 +222,7 @@ def test_only_the_approved_weak_match_is_erased_and_a_resume_repeats_nothing(
 def test_a_restricted_subject_is_refused_in_words_and_nothing_is_contacted(
         client: TestClient, gate: Gate, context: RequestContext, sandbox: Sandbox) -> None:
     csrf, request_id = _log_in_and_open(client, gate)
-    engine = _ledger(context).engine
+    engine = ledger_of(context).engine
     RestrictionRegister(engine, secret_path(context.settings.state_dir)).restrict(
         ANNA, "accuracy contested", request_id="res-20261129-100000-abcdef")
     refused = client.post(f"/requests/{request_id}/erasure/plan", data={"csrf": csrf})
@@ -286,13 +237,13 @@ def test_a_restricted_subject_is_refused_in_words_and_nothing_is_contacted(
 
 def test_only_an_open_erasure_request_has_an_erasure_page(
         client: TestClient, gate: Gate, context: RequestContext, sandbox: Sandbox) -> None:
-    access = _ledger(context).open_request(ANNA, "access")
+    access = ledger_of(context).open_request(ANNA, "access")
     csrf, request_id = _log_in_and_open(client, gate)
     assert client.get(f"/requests/{access.id}/erasure").status_code == 404
     assert client.post(f"/requests/{access.id}/erasure/plan",
                        data={"csrf": csrf}).status_code == 404
     assert "Ta fram planen" not in client.get(f"/requests/{access.id}").text
-    _ledger(context).close(request_id, note="withdrawn")
+    ledger_of(context).close(request_id, note="withdrawn")
     closed = client.post(f"/requests/{request_id}/erasure/plan", data={"csrf": csrf})
     assert closed.status_code == 409
     assert all(server.request_count == 0 for server in sandbox.servers.values())

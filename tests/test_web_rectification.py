@@ -20,24 +20,30 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
-from hub.config.registry import discover
-from hub.config.settings import load_settings, with_processor_overrides
 from hub.requests.context import RequestContext
 from hub.sandbox import Sandbox
 from hub.store.audit import AuditLog
-from hub.store.db import open_database
 from hub.store.erasure_actions import ErasureLedger
-from hub.store.history_index import HistoryIndex
-from hub.store.keyed import Pseudonymiser, secret_path
-from hub.store.ledger import Ledger
+from hub.store.keyed import secret_path
 from hub.store.restrictions import RestrictionRegister
-from hub.store.state import connector_state
 from hub.web.app import build_app
 from hub.web.auth import Gate
-from tests.e2e_helpers import filled_config
-from tests.test_erase_e2e import mutating, relaxed
+from tests.test_erase_e2e import mutating
+from tests.web_helpers import (
+    ANNA,
+    client,
+    gate,
+    ledger_of,
+    log_in,
+    open_request,
+    plan_of,
+    relaxed_sandbox,
+    sandbox_context,
+    wait_for_run,
+)
 
-ANNA = "anna.svensson@example.se"
+__all__ = ["client", "gate"]  # the fixtures, imported to be used here
+
 NEW_PHONE = "+46709998877"
 OLD_PHONE = "+46701234567"
 STRIPE_CUSTOMER = "cus_Xq2G9xrZAAXepS"
@@ -45,82 +51,28 @@ STRIPE_CUSTOMER = "cus_Xq2G9xrZAAXepS"
 
 @pytest.fixture
 def sandbox() -> Iterator[Sandbox]:
-    with Sandbox() as running:
-        yield relaxed(running)
-        for name, server in running.servers.items():
-            assert server.internal_errors == [], f"{name} fake crashed"
+    with relaxed_sandbox() as running:
+        yield running
 
 
 @pytest.fixture
 def context(database_url: str, tmp_path: Path, sandbox: Sandbox) -> RequestContext:
-    """The connectors pointed at the sandbox, as ``dsar --sandbox`` points them, but on the
-    test's database."""
-    config = filled_config()
-    connectors = discover(config)
-    state_dir = tmp_path / "state"
-    settings = load_settings(connectors, config, database_url=database_url, state_dir=state_dir)
-    for name in connectors:
-        values = ({"enabled": True, "base_url": sandbox.base_urls[name],
-                   **sandbox.credentials.get(name, {})} if name in sandbox.base_urls
-                  else {"enabled": False})
-        settings = with_processor_overrides(settings, name, values)
-    engine = open_database(database_url)
-    index = HistoryIndex(engine, Pseudonymiser(engine, secret_path(state_dir)))
-    return RequestContext(settings, connectors, {"state": connector_state(engine, state_dir),
-                                                 "history_index": index},
-                          out_dir=tmp_path / "reports", draft=True)
-
-
-@pytest.fixture
-def gate() -> Gate:
-    return Gate(None)
-
-
-@pytest.fixture
-def client(context: RequestContext, gate: Gate) -> TestClient:
-    return TestClient(build_app(context, gate))
-
-
-def _ledger(context: RequestContext) -> Ledger:
-    return Ledger.open(context.ledger_url)
+    return sandbox_context(sandbox, database_url, tmp_path)
 
 
 def _audit(context: RequestContext) -> list[tuple[str, dict[str, object]]]:
-    entries = AuditLog(_ledger(context).engine, secret_path(context.settings.state_dir)).entries()
+    entries = AuditLog(ledger_of(context).engine, secret_path(context.settings.state_dir)).entries()
     return [(e.action, e.details_data) for e in entries]
-
-
-def _csrf(page: str) -> str:
-    found = re.search(r'name="csrf" value="([^"]+)"', page)
-    assert found, page[:500]
-    return found.group(1)
-
-
-def _plan_id(page: str) -> str:
-    found = re.search(r'name="plan" value="([^"]+)"', page)
-    assert found, page[:2000]
-    return found.group(1)
 
 
 def _log_in_and_open(client: TestClient, gate: Gate) -> tuple[str, str]:
     """Log in and open a rectification request through "Ny begäran": (csrf, its id)."""
-    csrf = _csrf(client.get(f"/login/link?token={gate.login_token}").text)
-    response = client.post("/requests/new", data={
-        "csrf": csrf, "type": "rectification", "email": ANNA, "received": "",
-        "verified_by": "reply from the address on file"}, follow_redirects=False)
-    assert response.status_code == 303, response.text
-    return csrf, str(response.headers["location"]).rsplit("/", 1)[1]
+    csrf = log_in(client, gate)
+    return csrf, open_request(client, csrf, type="rectification")
 
 
 def _wait(client: TestClient, request_id: str) -> str:
-    """Poll the status until the background half ends; its phase."""
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        status = client.get(f"/requests/{request_id}/rectification/status").json()
-        if status["finished"]:
-            return str(status["phase"])
-        time.sleep(0.2)
-    raise AssertionError("the rectification did not finish")
+    return wait_for_run(client, request_id, "rectification")
 
 
 def _show_plan(client: TestClient, csrf: str, request_id: str, **values: str) -> str:
@@ -136,7 +88,7 @@ def _show_plan(client: TestClient, csrf: str, request_id: str, **values: str) ->
 
 def _correct_now(client: TestClient, csrf: str, request_id: str, plan: str) -> str:
     executed = client.post(f"/requests/{request_id}/rectification/execute",
-                           data={"csrf": csrf, "plan": _plan_id(plan)}, follow_redirects=False)
+                           data={"csrf": csrf, "plan": plan_of(plan)}, follow_redirects=False)
     assert executed.status_code == 303, executed.text
     assert _wait(client, request_id) == "finished"
     return client.get(f"/requests/{request_id}/rectification").text
@@ -145,7 +97,7 @@ def _correct_now(client: TestClient, csrf: str, request_id: str, plan: str) -> s
 def _no_values_kept(context: RequestContext, request_id: str, *values: str) -> None:
     """Neither the audit log nor the request's history holds a corrected value."""
     audit = json.dumps(_audit(context), ensure_ascii=False, default=str)
-    events = json.dumps([e.details for e in _ledger(context).get(request_id).events],
+    events = json.dumps([e.details for e in ledger_of(context).get(request_id).events],
                         ensure_ascii=False, default=str)
     for value in values:
         assert value not in audit and value not in events
@@ -168,7 +120,7 @@ def test_the_plan_is_shown_and_nothing_changes_before_correct_now(
     assert 'name="phone"' in plan and f'value="{NEW_PHONE}"' in plan  # to correct it again
 
     confirm = client.post(f"/requests/{request_id}/rectification/confirm",
-                          data={"csrf": csrf, "plan": _plan_id(plan)})
+                          data={"csrf": csrf, "plan": plan_of(plan)})
     assert confirm.status_code == 200
     assert "Rätta nu" in confirm.text and "Telefonnummer" in confirm.text
     count = re.search(r"<li>(\d+) poster rättas", confirm.text)
@@ -176,12 +128,12 @@ def test_the_plan_is_shown_and_nothing_changes_before_correct_now(
 
     # nothing sent, nothing in the ledger's plan, no request event
     assert mutating(sandbox) == []
-    assert ErasureLedger(_ledger(context).engine).plan(request_id) == []
-    assert [e.kind for e in _ledger(context).get(request_id).events] == ["opened"]
+    assert ErasureLedger(ledger_of(context).engine).plan(request_id) == []
+    assert [e.kind for e in ledger_of(context).get(request_id).events] == ["opened"]
 
     # "Rätta nu" without the form's token is refused and changes nothing
     forged = client.post(f"/requests/{request_id}/rectification/execute",
-                         data={"plan": _plan_id(plan)})
+                         data={"plan": plan_of(plan)})
     assert forged.status_code == 403
     assert client.post(f"/requests/{request_id}/rectification/plan",
                        data={"phone": NEW_PHONE}).status_code == 403
@@ -255,7 +207,7 @@ def test_a_confirmed_change_reaches_each_processor_once(
     assert "avslutad" in result and 'id="notified"' in result
     assert f'href="/requests/{request_id}/preview/rectification-letter.html"' in result
     assert client.post(f"/requests/{request_id}/rectification/execute", data={
-        "csrf": csrf, "plan": _plan_id(plan)}).status_code == 409  # a second click: nothing
+        "csrf": csrf, "plan": plan_of(plan)}).status_code == 409  # a second click: nothing
     letter = client.get(f"/requests/{request_id}/rectification/files/rectification-letter.txt")
     assert letter.status_code == 200 and "attachment" in letter.headers["content-disposition"]
     assert letter.content == (context.reports_dir / request_id /
@@ -274,7 +226,7 @@ def test_a_confirmed_change_reaches_each_processor_once(
         "csrf": csrf, "on": time.strftime("%Y-%m-%d"), "how": "e-post"},
         follow_redirects=False)
     assert sent.status_code == 303
-    assert "answer_sent" in [e.kind for e in _ledger(context).get(request_id).events]
+    assert "answer_sent" in [e.kind for e in ledger_of(context).get(request_id).events]
 
     ours = [(a, d) for a, d in _audit(context) if a.startswith("rectification.")]
     assert [a for a, _ in ours] == ["rectification.plan_built", "rectification.confirmed",
@@ -299,7 +251,7 @@ def test_a_failed_change_is_resumed_and_nothing_done_is_sent_again(
         first = _correct_now(client, csrf, request_id, plan)
     assert "misslyckades" in first and "avslutad" not in first
     states = {(a.processor, a.record_type): a.state
-              for a in ErasureLedger(_ledger(context).engine).plan(request_id)}
+              for a in ErasureLedger(ledger_of(context).engine).plan(request_id)}
     assert states["fortnox", "customer"] == "failed" and states["stripe", "customer"] == "done"
     sent = Counter(mutating(sandbox))
 
@@ -313,21 +265,21 @@ def test_a_failed_change_is_resumed_and_nothing_done_is_sent_again(
     second = _correct_now(restarted, csrf, request_id, again)
     assert "avslutad" in second
     assert Counter(mutating(sandbox)) - sent == Counter({("fortnox", "PUT", "/3/customers/1"): 1})
-    assert _ledger(context).get(request_id).status == "closed"
+    assert ledger_of(context).get(request_id).status == "closed"
     _no_values_kept(context, request_id, NEW_PHONE)
 
 
 def test_a_restricted_subject_is_told_in_the_plan_and_may_still_be_corrected(
         client: TestClient, gate: Gate, context: RequestContext, sandbox: Sandbox) -> None:
     csrf, request_id = _log_in_and_open(client, gate)
-    RestrictionRegister(_ledger(context).engine, secret_path(context.settings.state_dir)
+    RestrictionRegister(ledger_of(context).engine, secret_path(context.settings.state_dir)
                         ).restrict(ANNA, "accuracy contested",
                                    request_id="res-20261129-100000-abcdef")
     plan = _show_plan(client, csrf, request_id, name="Anna Svensson-Berg")
     notice = re.search(r'<p class="warn" id="restricted">([^<]*)</p>', plan)
     assert notice and "begränsad (artikel 18) sedan 20" in notice.group(1)
     assert "Rätta nu" in client.post(f"/requests/{request_id}/rectification/confirm", data={
-        "csrf": csrf, "plan": _plan_id(plan)}).text
+        "csrf": csrf, "plan": plan_of(plan)}).text
     built = [d for a, d in _audit(context) if a == "rectification.plan_built"]
     assert built and built[0]["restricted"] is True and built[0]["fields"] == ["name"]
     assert mutating(sandbox) == []
@@ -335,13 +287,13 @@ def test_a_restricted_subject_is_told_in_the_plan_and_may_still_be_corrected(
 
 def test_only_an_open_rectification_request_has_a_rectification_page(
         client: TestClient, gate: Gate, context: RequestContext, sandbox: Sandbox) -> None:
-    access = _ledger(context).open_request(ANNA, "access")
+    access = ledger_of(context).open_request(ANNA, "access")
     csrf, request_id = _log_in_and_open(client, gate)
     assert client.get(f"/requests/{access.id}/rectification").status_code == 404
     assert client.post(f"/requests/{access.id}/rectification/plan",
                        data={"csrf": csrf, "phone": NEW_PHONE}).status_code == 404
     assert "rectification/plan" not in client.get(f"/requests/{access.id}").text
-    _ledger(context).close(request_id, note="withdrawn")
+    ledger_of(context).close(request_id, note="withdrawn")
     closed = client.post(f"/requests/{request_id}/rectification/plan",
                          data={"csrf": csrf, "phone": NEW_PHONE})
     assert closed.status_code == 409

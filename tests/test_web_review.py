@@ -23,8 +23,7 @@ from hub.requests.access.job import record_and_write
 from hub.requests.context import RequestContext
 from hub.store.audit import AuditLog
 from hub.store.keyed import secret_path
-from hub.store.ledger import Ledger, local_today
-from hub.web.app import build_app
+from hub.store.ledger import local_today
 from hub.web.auth import Gate
 from tests.test_access_review import (
     CASHIER,
@@ -33,8 +32,10 @@ from tests.test_access_review import (
     STRIPE_CUSTOMER,
     lookup_result,
 )
+from tests.web_helpers import ANNA, client, gate, ledger_of, log_in
 
-ANNA = "anna.svensson@example.se"
+__all__ = ["client", "gate"]  # the fixtures, imported to be used here
+
 JOURNALS = InventoryEntry(key="journals", system="Client journals (paper, locked safe)",
                           manual_instructions="Search the binder under the client's name.")
 HOSTILE = '<img src=x onerror="alert(1)">'
@@ -47,36 +48,15 @@ def context(database_url: str, tmp_path: Path) -> RequestContext:
     return RequestContext(settings, {"zettle": ZettleConnector}, out_dir=tmp_path / "reports")
 
 
-@pytest.fixture
-def gate() -> Gate:
-    return Gate(None)
-
-
-@pytest.fixture
-def client(context: RequestContext, gate: Gate) -> TestClient:
-    return TestClient(build_app(context, gate))
-
-
-def _ledger(context: RequestContext) -> Ledger:
-    return Ledger.open(context.ledger_url)
-
-
 def _audit(context: RequestContext) -> list[tuple[str, object]]:
-    log = AuditLog(_ledger(context).engine, secret_path(context.settings.state_dir))
+    log = AuditLog(ledger_of(context).engine, secret_path(context.settings.state_dir))
     return [(e.action, e.details_data.get("via")) for e in log.entries()]
-
-
-def _log_in(client: TestClient, gate: Gate) -> str:
-    page = client.get(f"/login/link?token={gate.login_token}")
-    found = re.search(r'name="csrf" value="([^"]+)"', page.text)
-    assert page.status_code == 200 and found
-    return found.group(1)
 
 
 def _looked_up(context: RequestContext, *, flagged: bool = True) -> str:
     """Anna's access request with a lookup: held for review when ``flagged`` (a weak match
     whose name is hostile markup), else with its documents written."""
-    ledger = _ledger(context)
+    ledger = ledger_of(context)
     request = ledger.open_request(ANNA, RequestType.ACCESS,
                                   received=local_today() - timedelta(days=4))
     report = lookup_result(request.id)
@@ -97,21 +77,21 @@ def _files(context: RequestContext, request_id: str) -> set[str]:
 def test_a_held_lookup_links_to_the_review_and_cannot_be_marked_sent(
         client: TestClient, gate: Gate, context: RequestContext) -> None:
     request_id = _looked_up(context)
-    csrf = _log_in(client, gate)
+    csrf = log_in(client, gate)
     page = client.get(f"/requests/{request_id}").text
     assert f'href="/requests/{request_id}/review"' in page
     assert 'id="sent-form"' not in page and "/preview/" not in page
     refused = client.post(f"/requests/{request_id}/sent",
                           data={"csrf": csrf, "on": local_today().isoformat(), "how": "post"})
     assert refused.status_code == 409 and "inte skrivna" in refused.text
-    assert _ledger(context).get(request_id).status == "open"
-    assert "answer_sent" not in [e.kind for e in _ledger(context).get(request_id).events]
+    assert ledger_of(context).get(request_id).status == "open"
+    assert "answer_sent" not in [e.kind for e in ledger_of(context).get(request_id).events]
 
 
 def test_the_review_lists_the_flagged_records_with_their_fields_escaped(
         client: TestClient, gate: Gate, context: RequestContext) -> None:
     request_id = _looked_up(context)
-    _log_in(client, gate)
+    log_in(client, gate)
     page = client.get(f"/requests/{request_id}/review").text
     for ref in (FORTNOX_WEAK, RECEIPT):
         assert f'name="choice:{ref}"' in page
@@ -123,9 +103,9 @@ def test_the_review_lists_the_flagged_records_with_their_fields_escaped(
     every = client.get(f"/requests/{request_id}/review?all=1").text
     assert f'name="choice:{STRIPE_CUSTOMER}"' in every
     assert client.get("/requests/acc-unknown/review").status_code == 404
-    erasure = _ledger(context).open_request(ANNA, "erasure")
+    erasure = ledger_of(context).open_request(ANNA, "erasure")
     assert client.get(f"/requests/{erasure.id}/review").status_code == 409
-    bare = _ledger(context).open_request("bo.berg@example.com", "access")
+    bare = ledger_of(context).open_request("bo.berg@example.com", "access")
     assert client.get(f"/requests/{bare.id}/review").status_code == 409
 
 
@@ -141,19 +121,19 @@ def test_bad_decisions_are_refused_with_a_message_and_nothing_is_written(
         client: TestClient, gate: Gate, context: RequestContext, choices: dict[str, str],
         error: str) -> None:
     request_id = _looked_up(context)
-    csrf = _log_in(client, gate)
+    csrf = log_in(client, gate)
     response = client.post(f"/requests/{request_id}/review",
                            data={"csrf": csrf, "action": "approve", "all": "1", **choices})
     assert response.status_code == 400
     assert re.search(rf'<p class="error"[^>]*>[^<]*{error}', response.text), response.text
     assert _files(context, request_id) == {"report.json", "review.txt"}
-    assert "access.reviewed" not in [e.kind for e in _ledger(context).get(request_id).events]
+    assert "access.reviewed" not in [e.kind for e in ledger_of(context).get(request_id).events]
 
 
 def test_showing_the_result_writes_nothing_and_approving_writes_the_documents(
         client: TestClient, gate: Gate, context: RequestContext) -> None:
     request_id = _looked_up(context)
-    csrf = _log_in(client, gate)
+    csrf = log_in(client, gate)
     url = f"/requests/{request_id}/review"
     choices = {"csrf": csrf, f"choice:{RECEIPT}": "include",
                f"choice:{FORTNOX_WEAK}": "exclude", "redact": f"{RECEIPT}:products.0.comment",
@@ -169,7 +149,7 @@ def test_showing_the_result_writes_nothing_and_approving_writes_the_documents(
     assert {"report.html", "cover-letter.txt", "export.zip"} <= _files(context, request_id)
     html = (context.reports_dir / request_id / "report.html").read_text(encoding="utf-8")
     assert '<html lang="en">' in html and CASHIER not in html and "ombokad" not in html
-    [decision] = [e.details for e in _ledger(context).get(request_id).events
+    [decision] = [e.details for e in ledger_of(context).get(request_id).events
                   if e.kind == "access.reviewed"]
     assert decision["included"] == [RECEIPT] and decision["excluded"] == [FORTNOX_WEAK]
     assert ("access.review_approved", "web") in _audit(context)
@@ -184,7 +164,7 @@ def test_showing_the_result_writes_nothing_and_approving_writes_the_documents(
 def test_the_preview_opens_the_written_document_inline_under_its_own_policy(
         client: TestClient, gate: Gate, context: RequestContext) -> None:
     request_id = _looked_up(context, flagged=False)
-    _log_in(client, gate)
+    log_in(client, gate)
     page = client.get(f"/requests/{request_id}").text
     link = f'href="/requests/{request_id}/preview/report.html" target="_blank" rel="noopener"'
     assert link in page
@@ -207,13 +187,13 @@ def test_the_preview_opens_the_written_document_inline_under_its_own_policy(
 
 def test_a_folder_outside_the_report_folder_is_never_previewed(
         client: TestClient, gate: Gate, context: RequestContext, tmp_path: Path) -> None:
-    ledger = _ledger(context)
+    ledger = ledger_of(context)
     request = ledger.open_request(ANNA, "access")
     outside = tmp_path / "elsewhere"
     outside.mkdir()
     (outside / "report.html").write_text("not ours", encoding="utf-8")
     ledger.attach(request.id, "access", {"folder": str(outside)})
-    _log_in(client, gate)
+    log_in(client, gate)
     assert client.get(f"/requests/{request.id}/preview/report.html").status_code == 404
     assert 'id="sent-form"' not in client.get(f"/requests/{request.id}").text
 
@@ -231,15 +211,15 @@ def test_a_bad_sent_form_shows_the_error_next_to_its_field_and_changes_nothing(
         client: TestClient, gate: Gate, context: RequestContext, fields: dict[str, str],
         field: str, message: str) -> None:
     request_id = _looked_up(context, flagged=False)
-    csrf = _log_in(client, gate)
+    csrf = log_in(client, gate)
     data = {"csrf": csrf, "on": local_today().isoformat(), "how": "e-post", **fields}
     response = client.post(f"/requests/{request_id}/sent", data=data)
     assert response.status_code == 400
     error = re.search(rf'<p class="error" id="{field}-error">([^<]*)</p>', response.text)
     assert error and message in error.group(1)
     assert f'aria-describedby="{field}-error"' in response.text
-    assert _ledger(context).get(request_id).status == "open"
-    assert "answer_sent" not in [e.kind for e in _ledger(context).get(request_id).events]
+    assert ledger_of(context).get(request_id).status == "open"
+    assert "answer_sent" not in [e.kind for e in ledger_of(context).get(request_id).events]
     assert client.post(f"/requests/{request_id}/sent",
                        data={**data, "csrf": "forged"}).status_code == 403
 
@@ -247,7 +227,7 @@ def test_a_bad_sent_form_shows_the_error_next_to_its_field_and_changes_nothing(
 def test_marking_sent_closes_the_request_and_the_inbox_shows_it_closed(
         client: TestClient, gate: Gate, context: RequestContext) -> None:
     request_id = _looked_up(context, flagged=False)
-    csrf = _log_in(client, gate)
+    csrf = log_in(client, gate)
     page = client.get(f"/requests/{request_id}").text
     assert f'value="{local_today().isoformat()}"' in page  # today by default
     assert "Client journals (paper, locked safe)" in page.split('id="answer"')[1]  # warned
@@ -255,7 +235,7 @@ def test_marking_sent_closes_the_request_and_the_inbox_shows_it_closed(
     done = client.post(f"/requests/{request_id}/sent",
                        data={"csrf": csrf, "on": on, "how": "post"}, follow_redirects=False)
     assert done.status_code == 303 and done.headers["location"] == f"/requests/{request_id}#answer"
-    request = _ledger(context).get(request_id)
+    request = ledger_of(context).get(request_id)
     assert request.status == "closed"
     [event] = [e for e in request.events if e.kind == "answer_sent"]
     assert event.details["on"] == on and event.details["how"] == "post"

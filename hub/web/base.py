@@ -13,7 +13,7 @@ import getpass
 import hmac
 import json
 import tomllib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -25,9 +25,12 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from hub.core.languages import DEFAULT_LANGUAGE, LANGUAGES
+from hub.core.request_types import RequestType
 from hub.requests.context import RequestContext
 from hub.requests.erasure import ErasureStores
 from hub.store.audit import AuditLog
+from hub.store.erasure_actions import PlannedAction
+from hub.store.ledger import LedgerRequest, UnknownRequest
 from hub.web.auth import Gate, Session
 from hub.web.lookups import LookupRunner
 
@@ -153,6 +156,26 @@ def field(form: FormData | None, name: str) -> str:
     """A text field of ``form`` ('' when missing or a file)."""
     value = form.get(name) if form is not None else None
     return value if isinstance(value, str) else ""
+
+
+def request_of(request: Request, kind: RequestType) -> LedgerRequest | None:
+    """The ledger's request the URL names, or None when there is none or it is of another type:
+    the pages of one right never act on another right's request."""
+    try:
+        found = state(request).stores.ledger.get(request.path_params["request_id"])
+    except UnknownRequest:
+        return None
+    return found if found.type == kind.value else None
+
+
+def by_processor(actions: Sequence[PlannedAction]) -> dict[str, dict[str, int]]:
+    """Each processor's planned actions counted by state, processors by name: what the result
+    tables and the progress of an erasure or a rectification show."""
+    found: dict[str, dict[str, int]] = {}
+    for action in actions:
+        states = found.setdefault(action.processor, {})
+        states[action.state] = states.get(action.state, 0) + 1
+    return dict(sorted(found.items()))
 
 
 def details_text(details: dict[str, Any]) -> str:

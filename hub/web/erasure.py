@@ -51,11 +51,21 @@ from hub.requests.erasure.report import is_art19
 from hub.requests.erasure.stores import refuse_if_restricted
 from hub.requests.erasure.tasks import recipient_of, resumable_request
 from hub.store.erasure_actions import ActionState, PlannedAction
-from hub.store.ledger import LedgerRequest, UnknownRequest
+from hub.store.ledger import LedgerRequest
 from hub.store.restrictions import RestrictionRegister
 from hub.web.auth import Session
-from hub.web.base import field, guarded, language, redirect, render, state, texts
-from hub.web.runs import Phase, PlannedRun, PlannedRunner
+from hub.web.base import (
+    by_processor,
+    field,
+    guarded,
+    language,
+    redirect,
+    render,
+    request_of,
+    state,
+    texts,
+)
+from hub.web.runs import Phase, PlannedRun, PlannedRunner, runner_for, unconfirmable
 from hub.web.wording import in_language
 
 #: The documents of an erasure a browser may download (besides the Art. 19 letters).
@@ -72,21 +82,12 @@ Recorder = Callable[..., None]
 
 
 def runner(request: Request) -> PlannedRunner[ErasureProposal, ErasureResult]:
-    """The server's erasure runs, made on first use (one per app)."""
-    app_state = request.app.state
-    found: PlannedRunner[ErasureProposal, ErasureResult] | None = getattr(
-        app_state, "erasures", None)
-    if found is None:
-        found = app_state.erasures = PlannedRunner("erasure")
-    return found
+    """The server's erasure runs (one per app)."""
+    return runner_for(request.app.state, "erasure")
 
 
 def _get(request: Request) -> LedgerRequest | None:
-    try:
-        found = state(request).stores.ledger.get(request.path_params["request_id"])
-    except UnknownRequest:
-        return None
-    return found if found.type == RequestType.ERASURE.value else None
+    return request_of(request, RequestType.ERASURE)
 
 
 def refusals(proposal: ErasureProposal, approve: Sequence[str]) -> dict[str, str]:
@@ -170,15 +171,6 @@ def _counts(preview: Sequence[PlannedAction]) -> dict[str, int]:
     return counts
 
 
-def _by_processor(plan: Sequence[PlannedAction]) -> dict[str, dict[str, int]]:
-    """Each processor's actions counted by state (the result table and the progress)."""
-    found: dict[str, dict[str, int]] = {}
-    for action in plan:
-        states = found.setdefault(action.processor, {})
-        states[action.state] = states.get(action.state, 0) + 1
-    return dict(sorted(found.items()))
-
-
 def _titles(request: Request, plan: Sequence[PlannedAction]) -> dict[str, str]:
     """The plan's systems by the names the owner knows them by (the inventory's, in the
     page's language; an Art. 19 letter by its recipient), instead of configuration keys."""
@@ -238,7 +230,7 @@ def _page(request: Request, session: Session, found: LedgerRequest, *, status: i
                   "titles": _titles(request, [*proposal.preview, *proposal.plan.excluded])}
     if run is not None and run.phase is Phase.FINISHED and run.result is not None:
         result = run.result
-        values = {"outcome": _by_processor(result.plan), "verification": result.verification,
+        values = {"outcome": by_processor(result.plan), "verification": result.verification,
                   "titles": _titles(request, result.plan),
                   "unreachable": sorted(result.unreachable), "closed": result.closed,
                   "open_tasks": sum(1 for a in result.plan if a.state in (
@@ -318,7 +310,7 @@ async def erasure_status(request: Request, session: Session, form: FormData | No
     if run.phase is Phase.EXECUTING:
         plan = state(request).stores.actions.plan(run.request_id)
         titles = _titles(request, plan)
-        for name, states in _by_processor(plan).items():
+        for name, states in by_processor(plan).items():
             label = " · ".join(f"{words.get('erasure_state.' + s, s)}: {n}"
                                for s, n in sorted(states.items()))
             processors.append({"name": titles.get(name, name), "label": label})
@@ -327,18 +319,22 @@ async def erasure_status(request: Request, session: Session, form: FormData | No
                          "processors": processors}, headers={"Cache-Control": "no-store"})
 
 
-def _waiting(request: Request, session: Session, found: LedgerRequest,
-             form: FormData | None) -> Run | Response:
-    """The run whose plan the form confirms, or the page that says why it cannot be."""
+def _waiting(request: Request, session: Session,
+             form: FormData | None) -> tuple[LedgerRequest, Run, ErasureProposal] | Response:
+    """The request, the run whose plan the form confirms and that plan with the ticked weak
+    matches approved; or the page that says why it cannot be."""
+    found = _get(request)
+    if found is None:
+        return _not_found(request, session)
     run = runner(request).get(found.id)
-    if run is None or run.phase is not Phase.PLANNED or run.proposal is None \
-            or field(form, "plan") != run.plan_id:
+    why = unconfirmable(run, field(form, "plan"))
+    if why is not None or run is None:
         return render(request, "error.html", status=409, session=session,
-                      message_key="erasure.plan_changed", back=f"/requests/{found.id}/erasure")
-    if not run.fresh:
-        return render(request, "error.html", status=409, session=session,
-                      message_key="erasure.plan_stale", back=f"/requests/{found.id}/erasure")
-    return run
+                      message_key=f"erasure.{why}", back=f"/requests/{found.id}/erasure")
+    proposal = _checked(request, session, found, run, form)
+    if isinstance(proposal, Response):
+        return proposal
+    return found, run, proposal
 
 
 def _approvals(form: FormData | None) -> list[str] | None:
@@ -372,15 +368,10 @@ def _checked(request: Request, session: Session, found: LedgerRequest, run: Run,
 
 async def confirm(request: Request, session: Session, form: FormData | None) -> Response:
     """The confirmation step: what the plan with these approvals will do; nothing changes."""
-    found = _get(request)
-    if found is None:
-        return _not_found(request, session)
-    run = _waiting(request, session, found, form)
-    if isinstance(run, Response):
-        return run
-    proposal = _checked(request, session, found, run, form)
-    if isinstance(proposal, Response):
-        return proposal
+    waiting = _waiting(request, session, form)
+    if isinstance(waiting, Response):
+        return waiting
+    found, run, proposal = waiting
     return render(request, "erasure_confirm.html", session=session, r=found, run=run,
                   approve=list(proposal.approve), counts=_counts(proposal.preview),
                   unreachable=sorted(proposal.plan.unreachable))
@@ -388,15 +379,10 @@ async def confirm(request: Request, session: Session, form: FormData | None) -> 
 
 async def execute(request: Request, session: Session, form: FormData | None) -> Response:
     """"Erase now": carry out the confirmed plan with its approvals, in the background."""
-    found = _get(request)
-    if found is None:
-        return _not_found(request, session)
-    run = _waiting(request, session, found, form)
-    if isinstance(run, Response):
-        return run
-    proposal = _checked(request, session, found, run, form)
-    if isinstance(proposal, Response):
-        return proposal
+    waiting = _waiting(request, session, form)
+    if isinstance(waiting, Response):
+        return waiting
+    found, run, proposal = waiting
     ctx, lang, record = state(request).ctx, language(request), _recorder(request, found)
     approved = list(proposal.approve)
 

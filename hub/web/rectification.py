@@ -43,10 +43,20 @@ from hub.requests.rectification import (
     propose_rectification,
 )
 from hub.store.erasure_actions import ActionState, PlannedAction
-from hub.store.ledger import LedgerRequest, UnknownRequest
+from hub.store.ledger import LedgerRequest
 from hub.web.auth import Session
-from hub.web.base import field, guarded, language, redirect, render, state, texts
-from hub.web.runs import Phase, PlannedRun, PlannedRunner
+from hub.web.base import (
+    by_processor,
+    field,
+    guarded,
+    language,
+    redirect,
+    render,
+    request_of,
+    state,
+    texts,
+)
+from hub.web.runs import Phase, PlannedRun, PlannedRunner, runner_for, unconfirmable
 
 #: The form's fields and the ``--set`` field each one corrects, in the form's order.
 FORM_FIELDS = {"name": "name", "email": "email", "phone": "phone", "street": "address.street",
@@ -70,21 +80,12 @@ Run = PlannedRun[RectificationProposal, RectificationResult]
 
 
 def runner(request: Request) -> PlannedRunner[RectificationProposal, RectificationResult]:
-    """The server's rectification runs, made on first use (one per app)."""
-    app_state = request.app.state
-    found: PlannedRunner[RectificationProposal, RectificationResult] | None = getattr(
-        app_state, "rectifications", None)
-    if found is None:
-        found = app_state.rectifications = PlannedRunner("rectification")
-    return found
+    """The server's rectification runs (one per app)."""
+    return runner_for(request.app.state, "rectification")
 
 
 def _get(request: Request) -> LedgerRequest | None:
-    try:
-        found = state(request).stores.ledger.get(request.path_params["request_id"])
-    except UnknownRequest:
-        return None
-    return found if found.type == RequestType.RECTIFICATION.value else None
+    return request_of(request, RequestType.RECTIFICATION)
 
 
 def _error(request: Request, session: Session, status: int, key: str,
@@ -168,14 +169,6 @@ def _actions(actions: Sequence[PlannedAction]) -> list[dict[str, Any]]:
              "detail": a.detail if a.state in (ActionState.FAILED.value,
                                                ActionState.MANUAL_OPEN.value) else None}
             for a in actions]
-
-
-def _by_processor(actions: Sequence[PlannedAction]) -> dict[str, dict[str, int]]:
-    found: dict[str, dict[str, int]] = {}
-    for action in actions:
-        states = found.setdefault(action.processor, {})
-        states[action.state] = states.get(action.state, 0) + 1
-    return dict(sorted(found.items()))
 
 
 def _letters(request: Request, found: LedgerRequest) -> list[str]:
@@ -270,7 +263,7 @@ async def status(request: Request, session: Session, form: FormData | None) -> R
     processors = []
     if run.phase is Phase.EXECUTING:
         plan = state(request).stores.actions.plan(run.request_id)
-        for name, states in _by_processor(plan).items():
+        for name, states in by_processor(plan).items():
             label = " · ".join(f"{words.get('rectification_state.' + s, s)}: {n}"
                                for s, n in sorted(states.items()))
             processors.append({"name": name, "label": label})
@@ -279,31 +272,29 @@ async def status(request: Request, session: Session, form: FormData | None) -> R
                          "processors": processors}, headers={"Cache-Control": "no-store"})
 
 
-def _waiting(request: Request, session: Session, found: LedgerRequest,
-             form: FormData | None) -> Run | Response:
-    """The run whose plan the form confirms, or the page that says why it cannot be."""
-    back = f"/requests/{found.id}/rectification"
+def _waiting(request: Request, session: Session, form: FormData | None
+             ) -> tuple[LedgerRequest, Run, RectificationProposal] | Response:
+    """The request, the run whose plan the form confirms and that plan; or the page that says
+    why it cannot be."""
+    found = _get(request)
+    if found is None:
+        return _error(request, session, 404, "errors.unknown_request")
     run = runner(request).get(found.id)
     if not _can_run(found):
         return _error(request, session, 409, "rectification.not_open", f"/requests/{found.id}")
-    if run is None or run.phase is not Phase.PLANNED or run.proposal is None \
-            or field(form, "plan") != run.plan_id:
-        return _error(request, session, 409, "rectification.plan_changed", back)
-    if not run.fresh:
-        return _error(request, session, 409, "rectification.plan_stale", back)
-    return run
+    why = unconfirmable(run, field(form, "plan"))
+    if why is not None or run is None or run.proposal is None:
+        return _error(request, session, 409, f"rectification.{why}",
+                      f"/requests/{found.id}/rectification")
+    return found, run, run.proposal
 
 
 async def confirm(request: Request, session: Session, form: FormData | None) -> Response:
     """The confirmation step: what "Correct now" will do; nothing changes."""
-    found = _get(request)
-    if found is None:
-        return _error(request, session, 404, "errors.unknown_request")
-    run = _waiting(request, session, found, form)
-    if isinstance(run, Response):
-        return run
-    assert run.proposal is not None
-    proposal = run.proposal
+    waiting = _waiting(request, session, form)
+    if isinstance(waiting, Response):
+        return waiting
+    found, run, proposal = waiting
     return render(request, "rectification_confirm.html", session=session, r=found, run=run,
                   to_change=len(proposal.runnable),
                   fields=list(proposal.changes.fields),
@@ -314,14 +305,11 @@ async def confirm(request: Request, session: Session, form: FormData | None) -> 
 
 async def execute(request: Request, session: Session, form: FormData | None) -> Response:
     """"Correct now": carry out the confirmed plan in the background."""
-    found = _get(request)
-    if found is None:
-        return _error(request, session, 404, "errors.unknown_request")
-    run = _waiting(request, session, found, form)
-    if isinstance(run, Response):
-        return run
-    assert run.proposal is not None
-    proposal, record = run.proposal, _record(request, found)
+    waiting = _waiting(request, session, form)
+    if isinstance(waiting, Response):
+        return waiting
+    found, run, proposal = waiting
+    record = _record(request, found)
     ctx, lang = state(request).ctx, language(request)
 
     def finished(result: RectificationResult) -> None:

@@ -145,9 +145,7 @@ class PlannedRunner(Generic[P, R]):
             return
         except Exception as exc:
             log.exception("%s plan for request %s failed", self.name, run.request_id)
-            with self._lock:
-                run.phase = Phase.FAILED
-            _quiet(failed, exc)
+            self._fail(run, failed, exc)
             return
         with self._lock:
             run.proposal, run.plan_id = proposal, secrets.token_urlsafe(12)
@@ -161,10 +159,39 @@ class PlannedRunner(Generic[P, R]):
             result = asyncio.run(work(proposal))
         except Exception as exc:
             log.exception("%s of request %s failed", self.name, run.request_id)
-            with self._lock:
-                run.phase = Phase.FAILED
-            _quiet(failed, exc)
+            self._fail(run, failed, exc)
             return
         with self._lock:
             run.result, run.phase = result, Phase.FINISHED
         _quiet(finished, result)
+
+    def _fail(self, run: PlannedRun[P, R], failed: Hook | None, exc: Exception) -> None:
+        """Either half failed unexpectedly: the page shows the run as failed (the traceback
+        is in the log) and ``failed`` records it."""
+        with self._lock:
+            run.phase = Phase.FAILED
+        _quiet(failed, exc)
+
+
+def unconfirmable(run: PlannedRun[P, R] | None, plan_id: str) -> str | None:
+    """Why a confirmation form naming ``plan_id`` cannot act on ``run``: ``plan_changed`` (no
+    plan waits, or another one than the person saw), ``plan_stale`` (older than
+    :data:`PLAN_FRESH_FOR`); None when it can. The pages of each right word the reason."""
+    if run is None or run.phase is not Phase.PLANNED or run.proposal is None \
+            or plan_id != run.plan_id:
+        return "plan_changed"
+    if not run.fresh:
+        return "plan_stale"
+    return None
+
+
+def runner_for(app_state: Any, name: str) -> PlannedRunner[Any, Any]:
+    """The server's runs of one kind (``name``), made on first use and kept on the app's state:
+    one per app, so two apps in one process (the tests) never share a run."""
+    runners: dict[str, PlannedRunner[Any, Any]] | None = getattr(
+        app_state, "planned_runners", None)
+    if runners is None:
+        runners = app_state.planned_runners = {}
+    if name not in runners:
+        runners[name] = PlannedRunner(name)
+    return runners[name]
