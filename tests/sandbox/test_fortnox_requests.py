@@ -45,11 +45,12 @@ async def test_anna_costs_twenty_requests_not_twenty_six(
     assert len([r for r in first.records if r.type == "invoice"]) == 10
     assert second.records == []  # everything of hers was found in round one
     # the tagged address is inside the answer of "anna.svensson+": not asked again
-    assert searches(server, "/3/customers") == [
+    # searches run side by side: the order they reach the server is not theirs to keep
+    assert sorted(searches(server, "/3/customers")) == sorted([
         "email=anna.svensson%40example.se", "email=anna.svensson%2B",
         "organisationnumber=850709-1232", "organisationnumber=8507091232",
         # her customers store "070-123 45 67" and "+46 70 123 45 67": two spellings, not four
-        "phone=070-123+45+67", "phone=%2B46+70+123+45+67"]
+        "phone=070-123+45+67", "phone=%2B46+70+123+45+67"])
     # customernumber=1 also lists customer 10's invoices (partial filter): one list for both
     assert searches(server, "/3/invoices") == ["customernumber=1"]
     # before: 1 token + 7 customer lists + 2 customers + 2 invoice lists + 10 invoices + 4
