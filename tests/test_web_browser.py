@@ -65,6 +65,13 @@ def test_an_access_request_from_login_to_a_task_done(server: tuple[str, str]) ->
             page.screenshot(path=str(Path(shots) / "inbox.png"), full_page=True)
         assert errors == []  # no script or style refused by the CSP, no failed fetch
 
+        # the logged-in browser's own cookie, but no CSRF token: refused, nothing started
+        forged = page.request.post(f"{base}/requests/{request_id}/lookup",
+                                   form={"note": "x"}, max_redirects=0)
+        assert forged.status == 403
+        page.goto(f"{base}/requests/{request_id}")
+        expect(page.locator("main")).not_to_contain_text("Sökningen pågår")
+
         stranger = browser.new_context().new_page()  # no session: nothing shown
         stranger.goto(f"{base}/requests/{request_id}")
         expect(stranger.get_by_role("heading", name="Logga in")).to_be_visible()
